@@ -323,9 +323,10 @@ def decode_server_frame(frame: str | bytes) -> Response | Event:
         raise ProtocolError(f"{channel}: a {status} response without an error code")
     fields = error.get("fields") or {}
     retry_after = error.get("retry_after")
-    if not isinstance(fields, dict) or (
-        retry_after is not None and (not isinstance(retry_after, int | float) or isinstance(retry_after, bool))
-    ):
+    bad_retry = retry_after is not None and (
+        not isinstance(retry_after, int | float) or isinstance(retry_after, bool)
+    )
+    if not isinstance(fields, dict) or bad_retry:
         raise ProtocolError(f"{channel}: malformed error body")
     return Response(
         channel,

@@ -81,7 +81,8 @@ class ServerError(UserbotError):
 
 
 _BY_STATUS: dict[int, type[UserbotError]] = {
-    cls.status: cls for cls in (Invalid, Unauthenticated, Forbidden, NotFound, TooLarge, RateLimited, ServerError)
+    cls.status: cls
+    for cls in (Invalid, Unauthenticated, Forbidden, NotFound, TooLarge, RateLimited, ServerError)
 }
 
 

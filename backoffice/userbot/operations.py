@@ -82,7 +82,6 @@ _ALL = [
 ]
 
 OPERATIONS: dict[str, Operation] = {op.name: op for op in _ALL}
-COMMAND_WORDS = {"apiLogin": "apiLogin", "sitekey": "sitekey", "who": "who", "subscribe": "subscribe"}
 SUBSCRIBE_TOPICS = ("chat", "chatusers")
 EVENTS = ("chat.message", "chat.session", "chatusers.changed")
 

@@ -1,0 +1,15 @@
+"""Opening protocol clients for the bots the back office knows."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from backoffice.userbot.client import UserbotClient
+from backoffice.userbot.models import Bot
+
+
+def client_for(bot: Bot, **options: float | int | bool) -> UserbotClient:
+    """A client for ``bot`` configured from settings; the caller connects and closes it."""
+    options.setdefault("timeout", settings.USERBOT_REQUEST_TIMEOUT_S)
+    options.setdefault("heartbeat", settings.USERBOT_HEARTBEAT_S)
+    return UserbotClient(bot.server_url, bot.reveal_apikey(), bot.sitekey, **options)
