@@ -29,7 +29,10 @@ def test_add_bot_updates_the_bot_of_an_existing_sitekey(capsys):
 
     bot = Bot.objects.get()
     assert (bot.name, bot.server_url, bot.reveal_apikey()) == ("Shop EU", "wss://eu.example.test/", "other")
-    assert capsys.readouterr().out.splitlines() == ["Created bot Shop (shop-1)", "Updated bot Shop EU (shop-1)"]
+    assert capsys.readouterr().out.splitlines() == [
+        "Created bot Shop (shop-1)",
+        "Updated bot Shop EU (shop-1)",
+    ]
 
 
 def test_add_bot_refuses_a_url_that_is_not_a_websocket():

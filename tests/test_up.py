@@ -59,7 +59,11 @@ def test_up_starts_every_part_on_embedded_defaults_and_stops_on_ctrl_c(tmp_path)
 
         check = subprocess.run(
             [sys.executable, "manage.py", "userbot_check", "--bot", "demo-bot"],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert check.returncode == 0, check.stderr
         assert "bot: " in check.stdout
