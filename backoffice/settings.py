@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "backoffice.userbot",
+    "backoffice.sync",
     "chatusers",
     "knowledge",
     "automation",

@@ -46,3 +46,49 @@ class SyncedModel(models.Model):
 
     class Meta:
         abstract = True
+
+
+class OutboxEntry(models.Model):
+    """A mirrored object that has changed locally and must reach Userbot.
+
+    Written in the same transaction as the change. An entry names the object, not the
+    change: the relay diffs the object's current state against its ``synced_snapshot``
+    when it sends, so any number of edits before that coalesce into one pending entry
+    (a partial unique index keeps at most one per object), and order per object holds
+    because the relay works on one entry per object at a time.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        IN_FLIGHT = "in_flight", "In flight"
+        DEAD = "dead", "Dead letter"
+
+    bot = models.ForeignKey("userbot.Bot", on_delete=models.CASCADE, related_name="+")
+    object_type = models.CharField(max_length=64, help_text="app_label.model of the changed object")
+    object_id = models.BigIntegerField()
+    # For a deleted object the local row is gone: what the relay needs travels here.
+    deleted = models.BooleanField(default=False)
+    remote_id = models.CharField(max_length=64, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=128, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "outbox entries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["object_type", "object_id"],
+                condition=models.Q(state="pending"),
+                name="outbox_one_pending_per_object",
+            ),
+        ]
+        indexes = [models.Index(fields=["bot", "state", "next_attempt_at"], name="outbox_due")]
+
+    def __str__(self) -> str:
+        verb = "delete" if self.deleted else "push"
+        return f"{verb} {self.object_type} #{self.object_id} ({self.state})"
