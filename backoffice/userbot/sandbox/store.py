@@ -7,11 +7,18 @@ Lookup indexes are derived on load and never saved.
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import orjson
+
 JSONDict = dict[str, Any]
+STATE_VERSION = 1
 
 
 def iso_ms(ms: int) -> str:
@@ -57,6 +64,59 @@ class BotState:
     meetings: list[JSONDict] = field(default_factory=list)  # scheduled and declined
     # derived indexes, rebuilt by ``reindex`` and never saved -----------------------------
     index: dict[str, dict[str, str]] = field(default_factory=dict, repr=False, compare=False)
+    # chat user ids ordered by (created_at, id); rebuilt lazily when ``order_stale``
+    chatuser_order: list[str] = field(default_factory=list, repr=False, compare=False)
+    order_stale: bool = field(default=True, repr=False, compare=False)
+    # how many chat users the indexes account for; another count means someone added
+    # chat users without them (a seed), so they are rebuilt before use
+    indexed_count: int = field(default=-1, repr=False, compare=False)
+
+    def ordered_chatuser_ids(self) -> list[str]:
+        """Chat user ids by ``created_at`` then ``id``, the order of ``chatusers.get``."""
+        if self.order_stale or len(self.chatuser_order) != len(self.chatusers):
+            users = self.chatusers
+            self.chatuser_order = sorted(users, key=lambda cid: (users[cid]["created_at"], cid))
+            self.order_stale = False
+        return self.chatuser_order
+
+    def chatuser_index(self, key: str) -> dict[str, str]:
+        """One of the chat user lookup indexes, rebuilt when chat users were added elsewhere.
+
+        Keys: ``email`` (lower case), ``phone``, ``client_ref``, ``tag_name`` (lower case),
+        ``variable_name`` (variable id to name), ``segment_ref``.
+        """
+        if self.indexed_count != len(self.chatusers):
+            self.reindex_chatusers()
+        return self.index[key]
+
+    def reindex_chatusers(self) -> None:
+        """Rebuild the chat user domain's indexes from the objects themselves."""
+        email: dict[str, str] = {}
+        phone: dict[str, str] = {}
+        client_ref: dict[str, str] = {}
+        for cid, user in self.chatusers.items():
+            if user.get("email"):
+                email[user["email"].lower()] = cid
+            if user.get("phone"):
+                phone[user["phone"]] = cid
+            if user.get("client_ref"):
+                client_ref[user["client_ref"]] = cid
+            for variable in user.get("variables", ()):
+                self.variable_ids.setdefault(variable["name"], variable["id"])
+        self.index["email"] = email
+        self.index["phone"] = phone
+        self.index["client_ref"] = client_ref
+        self.index["tag_name"] = {tag["name"].lower(): tid for tid, tag in self.tags.items()}
+        self.index["variable_name"] = {vid: name for name, vid in self.variable_ids.items()}
+        self.index["segment_ref"] = {
+            seg["client_ref"]: sid for sid, seg in self.segments.items() if seg.get("client_ref")
+        }
+        self.indexed_count = len(self.chatusers)
+        self.order_stale = True
+
+    def note_chatusers_count(self) -> None:
+        """Record that the indexes account for every chat user after a create or delete."""
+        self.indexed_count = len(self.chatusers)
 
 
 @dataclass
@@ -70,3 +130,74 @@ class SandboxStore:
         value = self.next_id
         self.next_id += 1
         return f"{value:024x}"
+
+    def add_account(self, apikey: str) -> Account:
+        """The account of ``apikey``, created with a stable id the first time."""
+        account = self.accounts.get(apikey)
+        if account is None:
+            number = len(self.accounts) + 1
+            account = Account(
+                user_id=self.new_id(),
+                name=f"Sandbox Operator {number}",
+                email=f"operator{number}@sandbox.test",
+                role="admin",
+                apikey=apikey,
+            )
+            self.accounts[apikey] = account
+        return account
+
+    def add_bot(self, sitekey: str, name: str | None = None) -> BotState:
+        """The bot of ``sitekey``, created empty the first time."""
+        bot = self.bots.get(sitekey)
+        if bot is None:
+            bot = BotState(sitekey=sitekey, name=name or sitekey.replace("-", " ").replace("_", " ").title())
+            self.bots[sitekey] = bot
+            bot.reindex_chatusers()
+        return bot
+
+    def reindex(self) -> None:
+        """Rebuild every derived index (after loading, or after bulk changes such as a seed)."""
+        for bot in self.bots.values():
+            bot.reindex_chatusers()
+
+    def to_json(self) -> bytes:
+        """The whole state as JSON, derived indexes left out."""
+        saved = [f.name for f in dataclasses.fields(BotState) if f.compare]
+        return orjson.dumps({
+            "version": STATE_VERSION,
+            "next_id": self.next_id,
+            "accounts": [dataclasses.asdict(account) for account in self.accounts.values()],
+            "bots": [{name: getattr(bot, name) for name in saved} for bot in self.bots.values()],
+        })
+
+    @classmethod
+    def from_json(cls, data: bytes) -> SandboxStore:
+        """A store read back from ``to_json``, with its indexes rebuilt."""
+        raw = orjson.loads(data)
+        saved = {f.name for f in dataclasses.fields(BotState) if f.compare}
+        store = cls(next_id=int(raw["next_id"]))
+        for account in raw.get("accounts", []):
+            store.accounts[account["apikey"]] = Account(**account)
+        for bot in raw.get("bots", []):
+            state = BotState(**{k: v for k, v in bot.items() if k in saved})
+            store.bots[state.sitekey] = state
+        store.reindex()
+        return store
+
+    def save(self, path: str | Path) -> None:
+        """Write the state atomically: a temporary file beside ``path``, then a rename."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = self.to_json()
+        fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: str | Path) -> SandboxStore:
+        return cls.from_json(Path(path).read_bytes())

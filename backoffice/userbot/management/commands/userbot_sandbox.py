@@ -1,0 +1,72 @@
+"""Run the sandbox Userbot server: a real WebSocket peer speaking the Userbot wire contract."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from backoffice.userbot.sandbox.server import SandboxServer, build_store
+
+
+class Command(BaseCommand):
+    help = (
+        "Serve the sandbox Userbot server on ws://HOST:PORT/ until SIGINT or SIGTERM. Every --apikey is "
+        "an account and every --sitekey a bot, and any account may choose any bot. The fault options "
+        "count the requests of each connection, all but apiLogin and sitekey (so a client can always "
+        "log in again): --rate-limit-every N answers every Nth with 429 and does not apply it; "
+        "--drop-every N applies every Nth and then drops the connection without a close frame and "
+        "without answering it (when both fall on one request, the 429 wins). --latency-ms N delays "
+        "each answer N ms from its request's arrival; answers keep their order and requests keep "
+        "being applied meanwhile."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8765)
+        parser.add_argument("--apikey", action="append", required=True, help="an account's key (repeatable)")
+        parser.add_argument("--sitekey", action="append", required=True, help="a bot (repeatable)")
+        parser.add_argument("--state", help="JSON file the state is loaded from and saved to (every ~2 s)")
+        parser.add_argument("--seed-demo", action="store_true", help="demo data for bots without chat users")
+        parser.add_argument("--drop-every", type=int, default=0, metavar="N")
+        parser.add_argument("--rate-limit-every", type=int, default=0, metavar="N")
+        parser.add_argument("--latency-ms", type=int, default=0, metavar="N")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        for name in ("drop_every", "rate_limit_every", "latency_ms", "port"):
+            if options[name] < 0:
+                raise CommandError(f"--{name.replace('_', '-')} must not be negative")
+        logging.basicConfig(
+            level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+            format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        )
+        store = build_store(
+            apikeys=options["apikey"], sitekeys=options["sitekey"], state_path=options["state"]
+        )
+        server = SandboxServer(
+            store,
+            state_path=options["state"],
+            seed_demo=options["seed_demo"],
+            drop_every=options["drop_every"],
+            rate_limit_every=options["rate_limit_every"],
+            latency_ms=options["latency_ms"],
+        )
+        asyncio.run(self._serve(server, options["host"], options["port"]))
+
+    async def _serve(self, server: SandboxServer, host: str, port: int) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        bound = await server.start(host, port)
+        self.stdout.write(f"Sandbox Userbot listening on ws://{host}:{bound}/", ending="\n")
+        self.stdout.flush()
+        try:
+            await stop.wait()
+        finally:
+            await server.stop()
+            self.stdout.write("Sandbox Userbot stopped.")

@@ -1,0 +1,571 @@
+"""The sandbox's chat user operations (wire contract, sections 4 and 5).
+
+Every handler validates its whole request before it changes anything, so a 400 or 404
+leaves the bot as it was; every change shares the request's one ``ctx.stamp()`` and is
+announced to subscribers as ``chatusers.changed``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from backoffice.userbot.iso639 import LANGUAGES
+from backoffice.userbot.sandbox import segments
+from backoffice.userbot.sandbox.registry import Context, invalid, not_found, operation
+from backoffice.userbot.sandbox.store import BotState, JSONDict, iso_ms
+
+CHANNELS = ("webchat", "whatsapp", "messenger", "instagram", "telegram", "api")
+DEFAULT_TAG_COLOR = "#607d8b"
+MAX_PAGE = 1000
+MAX_CLIENT_REF = 64
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+PHONE = re.compile(r"\+[1-9][0-9]{1,14}")
+COLOR = re.compile(r"#[0-9a-fA-F]{6}")
+DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_CREATE_KEYS = frozenset({
+    "client_ref", "name", "surname", "email", "phone", "channel", "language", "tags", "variables",
+    "last_seen_at",
+    # Assigned by the server; accepted so that a ChatUser read back can be sent again.
+    "created_at", "updated_at",
+})
+
+
+# --- field rules shared with the CSV import ------------------------------------------------
+
+
+def email_problem(value: str) -> str | None:
+    return None if EMAIL.fullmatch(value) else "not an email address"
+
+
+def phone_problem(value: str) -> str | None:
+    return None if PHONE.fullmatch(value) else "not an E.164 phone number (+ and up to 15 digits)"
+
+
+def language_problem(value: str) -> str | None:
+    return None if value == "" or value in LANGUAGES else "not an ISO 639-1 code"
+
+
+def channel_problem(value: str) -> str | None:
+    return None if value in CHANNELS else f"must be one of {', '.join(CHANNELS)}"
+
+
+def client_ref_problem(value: str) -> str | None:
+    return None if 1 <= len(value) <= MAX_CLIENT_REF else f"must be 1 to {MAX_CLIENT_REF} characters"
+
+
+def tag_names(names: list[str]) -> list[str]:
+    """Tag names without surrounding blanks, empties or case-insensitive repeats, in order."""
+    seen: dict[str, str] = {}
+    for raw in names:
+        name = raw.strip()
+        if name and name.lower() not in seen:
+            seen[name.lower()] = name
+    return list(seen.values())
+
+
+def ensure_tag(ctx: Context, name: str, color: str | None = None) -> str:
+    """The id of the tag named ``name`` (any case), created with ``color`` if it is new."""
+    bot = ctx.bot
+    by_name = bot.chatuser_index("tag_name")
+    tid = by_name.get(name.lower())
+    if tid is None:
+        tid = ctx.store.new_id()
+        bot.tags[tid] = {"id": tid, "name": name, "color": color or DEFAULT_TAG_COLOR}
+        by_name[name.lower()] = tid
+    return tid
+
+
+def variable_id(ctx: Context, name: str) -> str:
+    """The bot-wide id of a variable name, assigned the first time the name is used."""
+    bot = ctx.bot
+    vid = bot.variable_ids.get(name)
+    if vid is None:
+        vid = ctx.store.new_id()
+        bot.variable_ids[name] = vid
+        bot.chatuser_index("variable_name")[vid] = name
+    return vid
+
+
+def touch(ctx: Context, user: JSONDict, op: str = "updated") -> None:
+    """Mark one chat user changed by this request and announce it."""
+    user["updated_at"] = iso_ms(ctx.stamp())
+    ctx.emit("chatusers", "chatusers.changed", {"op": op, "id": user["id"], "updated_at": user["updated_at"]})
+
+
+def set_unique_key(bot: BotState, user: JSONDict, key: str, value: str | None) -> None:
+    """Change ``email``, ``phone`` or ``client_ref`` and keep its index in step."""
+    index = bot.chatuser_index(key)
+    old = user.get(key)
+    if old:
+        index.pop(old.lower() if key == "email" else old, None)
+    if value:
+        index[value.lower() if key == "email" else value] = user["id"]
+    user[key] = value
+
+
+def owner_of(bot: BotState, key: str, value: str | None) -> str | None:
+    if not value:
+        return None
+    return bot.chatuser_index(key).get(value.lower() if key == "email" else value)
+
+
+# --- request checks ------------------------------------------------------------------------
+
+
+def _object(payload: Any) -> JSONDict:
+    if not isinstance(payload, dict):
+        raise invalid("payload must be an object", {"payload": "must be an object"})
+    return payload
+
+
+def _page(payload: JSONDict, errors: dict[str, str]) -> tuple[int, int]:
+    offset, limit = payload.get("offset"), payload.get("limit")
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        errors["offset"] = "required, an integer >= 0"
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE:
+        errors["limit"] = f"required, an integer 1..{MAX_PAGE}"
+    return offset, limit  # type: ignore[return-value]
+
+
+def _ids(payload: JSONDict, key: str, errors: dict[str, str]) -> list[str]:
+    ids = payload.get(key)
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        errors[key] = "required, an array of ids"
+        return []
+    return list(dict.fromkeys(ids))
+
+
+def _raise(errors: dict[str, str]) -> None:
+    if errors:
+        first = next(iter(errors.items()))
+        raise invalid(f"{first[0]}: {first[1]}", errors)
+
+
+def _chatusers(bot: BotState, ids: list[str]) -> list[JSONDict]:
+    missing = [cid for cid in ids if cid not in bot.chatusers]
+    if missing:
+        raise not_found(f"no chat user has id {missing[0]}")
+    return [bot.chatusers[cid] for cid in ids]
+
+
+def _day_bounds(payload: JSONDict) -> tuple[str, str]:
+    """The first and last instant (ISO, inclusive) of a ``{from, to}`` range of dates."""
+    errors: dict[str, str] = {}
+    start, end = payload.get("from"), payload.get("to")
+    for key, value in (("from", start), ("to", end)):
+        if not isinstance(value, str) or not DATE.fullmatch(value) or segments.parse_instant(value) is None:
+            errors[key] = "required, a date YYYY-MM-DD"
+    _raise(errors)
+    if start > end:
+        raise invalid("from must not be after to", {"from": "after to"})
+    first = segments.parse_instant(start)
+    last = segments.parse_instant(end)
+    return iso_ms(first), iso_ms(last + 86_400_000 - 1)  # type: ignore[operator]
+
+
+def _canonical_time(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return iso_ms(segments.parse_instant(value))  # type: ignore[arg-type]
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+@operation("chatusers.get")
+def get(ctx: Context, payload: Any) -> JSONDict:
+    bot = ctx.bot
+    body = _object(payload)
+    errors: dict[str, str] = {}
+    offset, limit = _page(body, errors)
+    search, segment_id = body.get("search"), body.get("segment_id")
+    if search is not None and not isinstance(search, str):
+        errors["search"] = "must be a string"
+    if segment_id is not None and not isinstance(segment_id, str):
+        errors["segment_id"] = "must be a string"
+    _raise(errors)
+    users = bot.chatusers
+    order = bot.ordered_chatuser_ids()
+    if not search and segment_id is None:
+        page = [users[cid] for cid in order[offset : offset + limit]]
+        return {"total": len(order), "chatusers": page}
+    selected: list[str] = order
+    if segment_id is not None:
+        segment = segments.check_segment_id(bot, segment_id)
+        filters, match = segment["filters"], segment["match"]
+        selected = [cid for cid in selected if segments.matches(users[cid], filters, match)]
+    if search:
+        needle = search.lower()
+        selected = [cid for cid in selected if _found(users[cid], needle)]
+    return {"total": len(selected), "chatusers": [users[cid] for cid in selected[offset : offset + limit]]}
+
+
+def _found(user: JSONDict, needle: str) -> bool:
+    return any(needle in (user.get(key) or "").lower() for key in ("name", "surname", "email", "phone"))
+
+
+@operation("chatusers.insights")
+def insights(ctx: Context, payload: Any) -> JSONDict:
+    first, last = _day_bounds(_object(payload))
+    total = new = active = 0
+    by_channel: dict[str, int] = {}
+    by_language: dict[str, int] = {}
+    for user in ctx.bot.chatusers.values():
+        created = _canonical_time(user["created_at"]) or ""
+        if created > last:
+            continue
+        total += 1
+        new += created >= first
+        seen = _canonical_time(user.get("last_seen_at"))
+        active += seen is not None and first <= seen <= last
+        by_channel[user["channel"]] = by_channel.get(user["channel"], 0) + 1
+        by_language[user["language"]] = by_language.get(user["language"], 0) + 1
+    return {
+        "total": total, "new": new, "active": active, "by_channel": by_channel, "by_language": by_language,
+    }
+
+
+@operation("chatusers.get-feedback")
+def get_feedback(ctx: Context, payload: Any) -> JSONDict:
+    bot = ctx.bot
+    body = _object(payload)
+    errors: dict[str, str] = {}
+    offset, limit = _page(body, errors)
+    chatuser_id = body.get("chatuser_id")
+    if chatuser_id is not None and not isinstance(chatuser_id, str):
+        errors["chatuser_id"] = "must be a string"
+    _raise(errors)
+    if chatuser_id is not None:
+        _chatusers(bot, [chatuser_id])
+    items = [f for f in bot.feedback.values() if chatuser_id is None or f["chatuser_id"] == chatuser_id]
+    items.sort(key=lambda f: (f["created_at"], f["id"]), reverse=True)
+    return {"total": len(items), "feedback": items[offset : offset + limit]}
+
+
+@operation("chatusers.get-bot-tags")
+def get_bot_tags(ctx: Context, payload: Any) -> JSONDict:
+    return {"tags": list(ctx.bot.tags.values())}
+
+
+@operation("chatusers.get-vars")
+def get_vars(ctx: Context, payload: Any) -> JSONDict:
+    body = _object(payload)
+    chatuser_id = body.get("chatuser_id")
+    if not isinstance(chatuser_id, str):
+        raise invalid("chatuser_id is required", {"chatuser_id": "required, a string"})
+    return {"variables": _chatusers(ctx.bot, [chatuser_id])[0]["variables"]}
+
+
+@operation("bot.get-vars")
+def bot_get_vars(ctx: Context, payload: Any) -> JSONDict:
+    catalogue = {entry["name"]: entry for entry in ctx.bot.bot_variables}
+    for name in ctx.bot.variable_ids:
+        catalogue.setdefault(name, {"name": name, "type": "string"})
+    return {"variables": list(catalogue.values())}
+
+
+# --- creating and deleting -------------------------------------------------------------------
+
+
+def _clean_item(item: Any) -> tuple[JSONDict, list[str]]:
+    """One ``chatusers.create`` item as stored fields, and what is wrong with it."""
+    if not isinstance(item, dict):
+        return {}, ["must be an object"]
+    problems = [f"{key}: unknown field" for key in item if key not in _CREATE_KEYS]
+    clean: JSONDict = {}
+    for key, rule in (("client_ref", client_ref_problem), ("email", email_problem), ("phone", phone_problem)):
+        value = item.get(key)
+        if value is not None and not isinstance(value, str):
+            problems.append(f"{key}: must be a string or null")
+        elif value is not None and (problem := rule(value)):
+            problems.append(f"{key}: {problem}")
+        clean[key] = value
+    for key in ("name", "surname"):
+        value = item.get(key, "")
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            problems.append(f"{key}: must be a string")
+        clean[key] = value
+    channel, language = item.get("channel", "api"), item.get("language", "")
+    if not isinstance(channel, str) or (problem := channel_problem(channel)):
+        problems.append(f"channel: must be one of {', '.join(CHANNELS)}")
+    if language is None:
+        language = ""
+    if not isinstance(language, str) or (problem := language_problem(language)):
+        problems.append("language: not an ISO 639-1 code")
+    clean["channel"], clean["language"] = channel, language
+    tags = item.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):
+        problems.append("tags: must be an array of tag names")
+        tags = []
+    clean["tags"] = tag_names(tags)
+    variables = item.get("variables", [])
+    names: list[str] = []
+    if not isinstance(variables, list):
+        problems.append("variables: must be an array of {name, value}")
+        variables = []
+    for variable in variables:
+        if (
+            not isinstance(variable, dict)
+            or set(variable) - {"name", "value"}
+            or not isinstance(variable.get("name"), str)
+            or not variable["name"]
+            or not isinstance(variable.get("value"), str)
+        ):
+            problems.append("variables: each must be {name, value} with string values")
+            break
+        if variable["name"] in names:
+            problems.append(f"variables: {variable['name']} is set twice")
+            break
+        names.append(variable["name"])
+    clean["variables"] = variables
+    seen = item.get("last_seen_at")
+    if seen is not None and (not isinstance(seen, str) or segments.parse_instant(seen) is None):
+        problems.append("last_seen_at: must be an ISO 8601 time or null")
+        seen = None
+    clean["last_seen_at"] = _canonical_time(seen)
+    return clean, problems
+
+
+@operation("chatusers.create")
+def create(ctx: Context, payload: Any) -> JSONDict:
+    bot = ctx.bot
+    if not isinstance(payload, list) or not 1 <= len(payload) <= MAX_PAGE:
+        raise invalid(f"payload must be an array of 1 to {MAX_PAGE} chat users", {"payload": "1..1000 items"})
+    errors: dict[str, list[str]] = {}
+    cleaned: list[JSONDict] = []
+    existing: dict[int, str] = {}
+    claimed: dict[tuple[str, str], int] = {}
+    for i, item in enumerate(payload):
+        clean, problems = _clean_item(item)
+        cleaned.append(clean)
+        if problems:
+            errors[str(i)] = problems
+            continue
+        held = owner_of(bot, "client_ref", clean["client_ref"])
+        if held is not None:
+            existing[i] = held
+            continue
+        for key in ("client_ref", "email", "phone"):
+            value = clean[key]
+            if not value:
+                continue
+            claim = (key, value.lower() if key == "email" else value)
+            if owner_of(bot, key, value) is not None:
+                errors.setdefault(str(i), []).append(f"{key}: already belongs to another chat user")
+            elif claim in claimed:
+                errors.setdefault(str(i), []).append(f"{key}: repeats item {claimed[claim]}")
+            else:
+                claimed[claim] = i
+    if errors:
+        fields = {index: "; ".join(problems) for index, problems in errors.items()}
+        first = next(iter(fields.items()))
+        raise invalid(f"item {first[0]}: {first[1]}", fields)
+    created: list[JSONDict] = []
+    for i, clean in enumerate(cleaned):
+        if i in existing:
+            created.append(bot.chatusers[existing[i]])
+            continue
+        stamp = iso_ms(ctx.stamp())
+        cid = ctx.store.new_id()
+        user: JSONDict = {
+            "id": cid,
+            "client_ref": None,
+            "name": clean["name"],
+            "surname": clean["surname"],
+            "email": None,
+            "phone": None,
+            "channel": clean["channel"],
+            "language": clean["language"],
+            "tags": [ensure_tag(ctx, name) for name in clean["tags"]],
+            "variables": [
+                {"id": variable_id(ctx, v["name"]), "name": v["name"], "value": v["value"]}
+                for v in clean["variables"]
+            ],
+            "created_at": stamp,
+            "updated_at": stamp,
+            "last_seen_at": clean["last_seen_at"],
+        }
+        add_chatuser(bot, user)
+        for key in ("client_ref", "email", "phone"):
+            set_unique_key(bot, user, key, clean[key])
+        ctx.emit("chatusers", "chatusers.changed", {"op": "created", "id": cid, "updated_at": stamp})
+        created.append(user)
+    return {"chatusers": created}
+
+
+def add_chatuser(bot: BotState, user: JSONDict) -> None:
+    """Store a new chat user and keep the ordered id list without a full sort."""
+    order = bot.ordered_chatuser_ids()
+    if order and (bot.chatusers[order[-1]]["created_at"], order[-1]) > (user["created_at"], user["id"]):
+        bot.order_stale = True
+    bot.chatusers[user["id"]] = user
+    if not bot.order_stale:
+        order.append(user["id"])
+    bot.note_chatusers_count()
+
+
+@operation("chatusers.delete")
+def delete(ctx: Context, payload: Any) -> JSONDict:
+    bot = ctx.bot
+    errors: dict[str, str] = {}
+    ids = _ids(_object(payload), "ids", errors)
+    _raise(errors)
+    deleted = 0
+    for cid in ids:
+        user = bot.chatusers.get(cid)
+        if user is None:
+            continue
+        for key in ("client_ref", "email", "phone"):
+            set_unique_key(bot, user, key, None)
+        del bot.chatusers[cid]
+        deleted += 1
+        event = {"op": "deleted", "id": cid, "updated_at": iso_ms(ctx.stamp())}
+        ctx.emit("chatusers", "chatusers.changed", event)
+    if deleted:
+        bot.order_stale = True
+        bot.note_chatusers_count()
+    return {"deleted": deleted}
+
+
+# --- tags and variables ----------------------------------------------------------------------
+
+
+@operation("chatusers.add-tag")
+def add_tag(ctx: Context, payload: Any) -> JSONDict:
+    bot = ctx.bot
+    body = _object(payload)
+    errors: dict[str, str] = {}
+    ids = _ids(body, "chatuser_ids", errors)
+    tag = body.get("tag")
+    if not isinstance(tag, dict):
+        errors["tag"] = "required, {id} or {name, color?}"
+    elif "id" in tag:
+        if set(tag) != {"id"} or not isinstance(tag["id"], str):
+            errors["tag"] = "{id} alone, a string"
+    else:
+        name, color = tag.get("name"), tag.get("color")
+        if set(tag) - {"name", "color"} or not isinstance(name, str) or not name.strip():
+            errors["tag.name"] = "required, a non-empty string"
+        if color is not None and (not isinstance(color, str) or not COLOR.fullmatch(color)):
+            errors["tag.color"] = "must be #rrggbb"
+    _raise(errors)
+    users = _chatusers(bot, ids)
+    if "id" in tag:
+        if tag["id"] not in bot.tags:
+            raise not_found(f"no tag has id {tag['id']}")
+        tid = tag["id"]
+    else:
+        tid = ensure_tag(ctx, tag["name"].strip(), tag.get("color"))
+    for user in users:
+        if tid not in user["tags"]:
+            user["tags"] = [*user["tags"], tid]
+            touch(ctx, user)
+    return {"tag": bot.tags[tid], "chatusers": users}
+
+
+@operation("chatusers.remove-tag")
+def remove_tag(ctx: Context, payload: Any) -> JSONDict:
+    bot = ctx.bot
+    body = _object(payload)
+    errors: dict[str, str] = {}
+    ids = _ids(body, "chatuser_ids", errors)
+    tid = body.get("element_id")
+    if not isinstance(tid, str):
+        errors["element_id"] = "required, a tag id"
+    _raise(errors)
+    users = _chatusers(bot, ids)
+    if tid not in bot.tags:
+        raise not_found(f"no tag has id {tid}")
+    for user in users:
+        if tid in user["tags"]:
+            user["tags"] = [t for t in user["tags"] if t != tid]
+            touch(ctx, user)
+    return {"chatusers": users}
+
+
+def put_variable(ctx: Context, user: JSONDict, name: str, value: str) -> bool:
+    """Set a variable on a chat user; False when it already held that value."""
+    for variable in user["variables"]:
+        if variable["name"] == name:
+            if variable["value"] == value:
+                return False
+            user["variables"] = [
+                {**v, "value": value} if v["name"] == name else v for v in user["variables"]
+            ]
+            return True
+    user["variables"] = [*user["variables"], {"id": variable_id(ctx, name), "name": name, "value": value}]
+    return True
+
+
+def drop_variable(user: JSONDict, name: str) -> bool:
+    """Remove a variable from a chat user; False when it did not have it."""
+    kept = [v for v in user["variables"] if v["name"] != name]
+    if len(kept) == len(user["variables"]):
+        return False
+    user["variables"] = kept
+    return True
+
+
+@operation("chatusers.set-variable")
+def set_variable(ctx: Context, payload: Any) -> JSONDict:
+    bot = ctx.bot
+    body = _object(payload)
+    errors: dict[str, str] = {}
+    chatuser_id = body.get("chatuser_id")
+    if not isinstance(chatuser_id, str):
+        errors["chatuser_id"] = "required, a string"
+    extra = set(body) - {"chatuser_id", "variable_id", "value", "variable"}
+    if extra:
+        errors[sorted(extra)[0]] = "unknown field"
+    if "variable" in body:
+        variable = body["variable"]
+        if "variable_id" in body or "value" in body:
+            errors["variable"] = "give either variable_id and value, or variable"
+        elif (
+            not isinstance(variable, dict)
+            or set(variable) != {"name", "value"}
+            or not isinstance(variable["name"], str)
+            or not variable["name"]
+            or not isinstance(variable["value"], str)
+        ):
+            errors["variable"] = "must be {name, value}, both strings"
+    else:
+        if not isinstance(body.get("variable_id"), str):
+            errors["variable_id"] = "required, a variable id (or give variable)"
+        if not isinstance(body.get("value"), str):
+            errors["value"] = "required, a string"
+    _raise(errors)
+    user = _chatusers(bot, [chatuser_id])[0]
+    if "variable" in body:
+        name, value = body["variable"]["name"], body["variable"]["value"]
+    else:
+        name = next((v["name"] for v in user["variables"] if v["id"] == body["variable_id"]), None)
+        if name is None:
+            raise not_found(f"the chat user has no variable with id {body['variable_id']}")
+        value = body["value"]
+    if put_variable(ctx, user, name, value):
+        touch(ctx, user)
+    return user
+
+
+@operation("chatusers.remove-variable")
+def remove_variable(ctx: Context, payload: Any) -> JSONDict:
+    bot = ctx.bot
+    body = _object(payload)
+    errors: dict[str, str] = {}
+    ids = _ids(body, "chatuser_ids", errors)
+    vid = body.get("element_id")
+    if not isinstance(vid, str):
+        errors["element_id"] = "required, a variable id"
+    _raise(errors)
+    users = _chatusers(bot, ids)
+    name = bot.chatuser_index("variable_name").get(vid)
+    if name is None:
+        raise not_found(f"no variable has id {vid}")
+    for user in users:
+        if drop_variable(user, name):
+            touch(ctx, user)
+    return {"chatusers": users}

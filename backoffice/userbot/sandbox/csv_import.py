@@ -1,0 +1,189 @@
+"""``chatusers.import``: create and update chat users from CSV (wire contract, section 6).
+
+The whole CSV is read before any row applies, so a malformed file or a bad header answers
+400 and changes nothing. Rows then apply one by one: a row that fails is reported and
+changes nothing, and every later row sees what the earlier ones did. A CSV over 10 MiB
+(UTF-8 bytes) answers 413 ``too_large``, like a frame over the limit.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from backoffice.userbot.sandbox import chatusers as cu
+from backoffice.userbot.sandbox.registry import Context, SandboxError, invalid, operation
+from backoffice.userbot.sandbox.store import JSONDict, iso_ms
+
+MAX_CSV_BYTES = 10 * 1024 * 1024
+FIELD_COLUMNS = ("id", "client_ref", "name", "surname", "email", "phone", "channel", "language", "tags")
+VARIABLE_PREFIX = "var:"
+
+
+class RowError(Exception):
+    """What is wrong with one row; the row changes nothing."""
+
+
+def read_csv(text: str) -> tuple[list[str], list[list[str]]]:
+    """The header and the rows (blank lines dropped), or 400 for malformed CSV or a bad header."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        lines = [row for row in csv.reader(io.StringIO(text, newline=""), strict=True) if row]
+    except csv.Error as exc:
+        raise invalid(f"malformed CSV: {exc}", {"csv": f"malformed CSV: {exc}"}) from None
+    if not lines:
+        raise invalid("the CSV has no header row", {"csv": "a header row is required"})
+    header = lines[0]
+    seen: set[str] = set()
+    for column in header:
+        is_variable = column.startswith(VARIABLE_PREFIX) and len(column) > len(VARIABLE_PREFIX)
+        known = column in FIELD_COLUMNS or is_variable
+        if not known:
+            raise invalid(f"unknown column {column!r}", {"csv": f"unknown column {column!r}"})
+        if column in seen:
+            raise invalid(f"repeated column {column!r}", {"csv": f"repeated column {column!r}"})
+        seen.add(column)
+    return header, lines[1:]
+
+
+def _match(ctx: Context, row: dict[str, str]) -> JSONDict | None:
+    """The chat user a row updates, None for a new one; RowError when its keys disagree."""
+    bot = ctx.bot
+    target: str | None = None
+    if row.get("id"):
+        target = row["id"]
+        if target not in bot.chatusers:
+            raise RowError(f"no chat user has id {target}")
+    else:
+        for key in ("client_ref", "email", "phone"):
+            target = cu.owner_of(bot, key, row.get(key))
+            if target is not None:
+                break
+    for key in ("client_ref", "email", "phone"):
+        owner = cu.owner_of(bot, key, row.get(key))
+        if owner is not None and owner != target:
+            raise RowError(f"the row's {key} belongs to another chat user than the one it updates")
+    return bot.chatusers[target] if target is not None else None
+
+
+def _check_cells(row: dict[str, str]) -> None:
+    rules = {
+        "client_ref": cu.client_ref_problem,
+        "email": cu.email_problem,
+        "phone": cu.phone_problem,
+        "language": cu.language_problem,
+    }
+    for key, rule in rules.items():
+        value = row.get(key)
+        if value and (problem := rule(value)):
+            raise RowError(f"{key}: {problem}")
+    if "channel" in row:
+        if not row["channel"]:
+            raise RowError("channel: must not be empty")
+        if problem := cu.channel_problem(row["channel"]):
+            raise RowError(f"channel: {problem}")
+
+
+def _apply_row(ctx: Context, row: dict[str, str], changed: dict[str, str]) -> tuple[str, str]:
+    """Apply one valid row; (``created`` | ``updated`` | ``unchanged``, chat user id)."""
+    bot = ctx.bot
+    _check_cells(row)
+    user = _match(ctx, row)
+    fields = {key: row[key] for key in ("name", "surname", "channel", "language") if key in row}
+    keys = {key: row[key] or None for key in ("client_ref", "email", "phone") if key in row}
+    new_tags = cu.tag_names(row["tags"].split("|")) if "tags" in row else None
+    variables = {
+        col[len(VARIABLE_PREFIX) :]: value for col, value in row.items() if col.startswith(VARIABLE_PREFIX)
+    }
+    if user is None:
+        stamp = iso_ms(ctx.stamp())
+        user = {
+            "id": ctx.store.new_id(),
+            "client_ref": None,
+            "name": fields.get("name", ""),
+            "surname": fields.get("surname", ""),
+            "email": None,
+            "phone": None,
+            "channel": fields.get("channel", "api"),
+            "language": fields.get("language", ""),
+            "tags": [cu.ensure_tag(ctx, name) for name in new_tags or ()],
+            "variables": [],
+            "created_at": stamp,
+            "updated_at": stamp,
+            "last_seen_at": None,
+        }
+        for name, value in variables.items():
+            if value:
+                cu.put_variable(ctx, user, name, value)
+        cu.add_chatuser(bot, user)
+        for key, value in keys.items():
+            cu.set_unique_key(bot, user, key, value)
+        changed[user["id"]] = "created"
+        return "created", user["id"]
+    before = (
+        {key: user[key] for key in (*fields, *keys)},
+        frozenset(user["tags"]),
+        {v["name"]: v["value"] for v in user["variables"]},
+    )
+    after_tags = frozenset(before[1])
+    if new_tags is not None:
+        after_tags = frozenset(bot.chatuser_index("tag_name").get(n.lower(), f"new:{n}") for n in new_tags)
+    after_vars = dict(before[2])
+    for name, value in variables.items():
+        if value:
+            after_vars[name] = value
+        else:
+            after_vars.pop(name, None)
+    if ({**fields, **keys}, after_tags, after_vars) == before:
+        return "unchanged", user["id"]
+    user.update(fields)
+    for key, value in keys.items():
+        cu.set_unique_key(bot, user, key, value)
+    if after_tags != before[1]:
+        user["tags"] = [cu.ensure_tag(ctx, name) for name in new_tags or ()]
+    for name, value in variables.items():
+        if value:
+            cu.put_variable(ctx, user, name, value)
+        else:
+            cu.drop_variable(user, name)
+    user["updated_at"] = iso_ms(ctx.stamp())
+    changed.setdefault(user["id"], "updated")
+    return "updated", user["id"]
+
+
+@operation("chatusers.import")
+def import_csv(ctx: Context, payload: Any) -> JSONDict:
+    if not isinstance(payload, dict):
+        raise invalid("payload must be an object", {"payload": "must be an object"})
+    errors: dict[str, str] = {key: "unknown field" for key in payload if key not in ("filename", "csv")}
+    if not isinstance(payload.get("filename"), str):
+        errors["filename"] = "required, a string"
+    if not isinstance(payload.get("csv"), str):
+        errors["csv"] = "required, CSV text"
+    if errors:
+        raise invalid(next(iter(errors.values())), errors)
+    text: str = payload["csv"]
+    if len(text) > MAX_CSV_BYTES or (len(text) * 4 > MAX_CSV_BYTES and len(text.encode()) > MAX_CSV_BYTES):
+        raise SandboxError(413, "too_large", "a CSV is at most 10 MiB; split a larger file")
+    header, rows = read_csv(text)
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    row_errors: list[JSONDict] = []
+    ids: list[str | None] = []
+    changed: dict[str, str] = {}
+    for number, cells in enumerate(rows, start=1):
+        try:
+            if len(cells) != len(header):
+                raise RowError(f"the row has {len(cells)} cells; the header has {len(header)}")
+            outcome, cid = _apply_row(ctx, dict(zip(header, cells, strict=True)), changed)
+        except RowError as exc:
+            row_errors.append({"row": number, "message": str(exc)})
+            ids.append(None)
+            continue
+        counts[outcome] += 1
+        ids.append(cid)
+    for cid, op in changed.items():
+        user = ctx.bot.chatusers[cid]
+        ctx.emit("chatusers", "chatusers.changed", {"op": op, "id": cid, "updated_at": user["updated_at"]})
+    return {**counts, "errors": row_errors, "ids": ids}
