@@ -71,14 +71,17 @@ def sandbox() -> Iterator[SandboxHandle]:
 
 
 @pytest.fixture
-def open_ws(sandbox: SandboxHandle) -> Iterator[Callable[..., RawWs]]:
-    """Open more connections: ``open_ws(login=True, url=None, apikey=..., sitekey=...)``."""
+def open_ws(request: pytest.FixtureRequest) -> Iterator[Callable[..., RawWs]]:
+    """Open connections, closed after the test: ``open_ws(login=True, url=None, apikey=, sitekey=)``.
+
+    Without ``url`` it connects to the ``sandbox`` fixture's server.
+    """
     opened: list[RawWs] = []
 
     def opener(
         *, login: bool = True, url: str | None = None, apikey: str = APIKEY, sitekey: str = SITEKEY
     ) -> RawWs:
-        ws = RawWs(url or sandbox.url)
+        ws = RawWs(url or request.getfixturevalue("sandbox").url)
         opened.append(ws)
         return ws.login(apikey, sitekey) if login else ws
 
