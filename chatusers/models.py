@@ -1,0 +1,338 @@
+"""The chat user domain of a bot, mirrored from Userbot: chat users, tags, variables,
+segments and feedback (wire contract section 4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from backoffice.sync.models import SyncedModel
+from backoffice.userbot.iso639 import LANGUAGES
+from chatusers.validators import color_validator, parse_instant, phone_validator
+
+LANGUAGE_CHOICES = [(code, code) for code in sorted(LANGUAGES)]
+DEFAULT_TAG_COLOR = "#9e9e9e"
+
+
+def synced_constraints(prefix: str) -> list[models.BaseConstraint]:
+    """What every synced model holds per bot: one object per Userbot id and per client_ref."""
+    return [
+        models.UniqueConstraint(
+            fields=["bot", "remote_id"],
+            condition=Q(remote_id__isnull=False),
+            name=f"{prefix}_remote_id_unique",
+        ),
+        models.UniqueConstraint(fields=["bot", "client_ref"], name=f"{prefix}_client_ref_unique"),
+    ]
+
+
+class Channel(models.TextChoices):
+    WEBCHAT = "webchat", "Webchat"
+    WHATSAPP = "whatsapp", "WhatsApp"
+    MESSENGER = "messenger", "Messenger"
+    INSTAGRAM = "instagram", "Instagram"
+    TELEGRAM = "telegram", "Telegram"
+    API = "api", "API"
+
+
+class Tag(models.Model):
+    """A label chat users carry. Userbot never renames, recolours or deletes a tag."""
+
+    bot = models.ForeignKey("userbot.Bot", on_delete=models.CASCADE, related_name="+")
+    remote_id = models.CharField("Userbot id", max_length=64, null=True, blank=True, editable=False)
+    name = models.CharField(
+        max_length=100,
+        help_text="Unique in the bot, whatever the case. Once the tag is on Userbot it cannot be renamed.",
+    )
+    color = models.CharField(
+        "colour",
+        max_length=7,
+        default=DEFAULT_TAG_COLOR,
+        validators=[color_validator],
+        help_text="#rrggbb. Once the tag is on Userbot it cannot be recoloured.",
+    )
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bot", "remote_id"], condition=Q(remote_id__isnull=False), name="tag_remote_id_unique"
+            ),
+            models.UniqueConstraint(
+                Lower("name"),
+                "bot",
+                name="tag_name_unique",
+                violation_error_code="duplicate_name",
+                violation_error_message="This bot already has a tag with this name (in any case).",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def validate_constraints(self, exclude: Any = None) -> None:
+        _with_field_errors(super().validate_constraints, exclude, {"duplicate_name": "name"})
+
+
+class ChatUser(SyncedModel):
+    """A person who chatted with the bot, on one channel."""
+
+    name = models.CharField(max_length=200, blank=True)
+    surname = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(null=True, blank=True)
+    phone = models.CharField(
+        max_length=16, null=True, blank=True, validators=[phone_validator], help_text="E.164, e.g. +393331234567"
+    )
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.API)
+    language = models.CharField(max_length=2, choices=LANGUAGE_CHOICES, blank=True, help_text="ISO 639-1")
+    tags = models.ManyToManyField(Tag, through="ChatUserTag", blank=True, related_name="chatusers")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_seen_at = models.DateTimeField("last seen", null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "chat user"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            *synced_constraints("chatuser"),
+            models.UniqueConstraint(
+                Lower("email"),
+                "bot",
+                condition=Q(email__isnull=False),
+                name="chatuser_email_unique",
+                violation_error_code="duplicate_email",
+                violation_error_message="Another chat user of this bot has this email (in any case).",
+            ),
+            models.UniqueConstraint(
+                fields=["bot", "phone"],
+                condition=Q(phone__isnull=False),
+                name="chatuser_phone_unique",
+                violation_error_code="duplicate_phone",
+                violation_error_message="Another chat user of this bot has this phone.",
+            ),
+        ]
+        # Each serves an admin list ordered newest first: unfiltered, or filtered by one column.
+        indexes = [
+            models.Index(fields=["bot", "sync_state"], name="chatuser_bot_sync_state"),
+            models.Index(fields=["created_at", "id"], name="chatuser_created"),
+            models.Index(fields=["bot", "created_at", "id"], name="chatuser_bot_created"),
+            models.Index(fields=["channel", "created_at", "id"], name="chatuser_channel_created"),
+            models.Index(fields=["language", "created_at", "id"], name="chatuser_language_created"),
+            models.Index(fields=["sync_state", "created_at", "id"], name="chatuser_sync_state_created"),
+            models.Index(fields=["last_seen_at"], name="chatuser_last_seen"),
+        ]
+
+    def __str__(self) -> str:
+        full_name = f"{self.name} {self.surname}".strip()
+        return full_name or self.email or self.phone or f"Chat user #{self.pk}"
+
+    def validate_constraints(self, exclude: Any = None) -> None:
+        _with_field_errors(
+            super().validate_constraints, exclude, {"duplicate_email": "email", "duplicate_phone": "phone"}
+        )
+
+
+class ChatUserTag(models.Model):
+    chatuser = models.ForeignKey(ChatUser, on_delete=models.CASCADE, verbose_name="chat user")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE)
+
+    class Meta:
+        verbose_name = "tag"
+        constraints = [models.UniqueConstraint(fields=["chatuser", "tag"], name="chatusertag_unique")]
+        indexes = [models.Index(fields=["tag", "chatuser"], name="chatusertag_tag")]
+
+    def __str__(self) -> str:
+        return str(self.tag)
+
+
+class Variable(models.Model):
+    """A named value set on one chat user; the same name stands for the same variable bot-wide."""
+
+    chatuser = models.ForeignKey(ChatUser, on_delete=models.CASCADE, related_name="variables")
+    name = models.CharField(max_length=200)
+    value = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["chatuser", "name"],
+                name="variable_name_unique",
+                violation_error_message="This chat user already has a variable with this name.",
+            )
+        ]
+        indexes = [models.Index(fields=["name", "chatuser"], name="variable_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value}"
+
+
+class BotVariable(models.Model):
+    """The bot's variable catalogue as ``bot.get-vars`` reports it."""
+
+    bot = models.ForeignKey("userbot.Bot", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=200)
+    type = models.CharField(max_length=50, blank=True)
+
+    class Meta:
+        verbose_name = "bot variable"
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["bot", "name"], name="botvariable_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Segment(SyncedModel):
+    """A saved group of chat users, defined by filters that all (or any) must match."""
+
+    class Match(models.TextChoices):
+        ALL = "all", "All filters"
+        ANY = "any", "Any filter"
+
+    name = models.CharField(max_length=200)
+    match = models.CharField(max_length=3, choices=Match.choices, default=Match.ALL)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = synced_constraints("segment")
+        indexes = [models.Index(fields=["bot", "sync_state"], name="segment_bot_sync_state")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class FilterField(models.TextChoices):
+    TAG = "tag", "Tag"
+    VARIABLE = "variable", "Variable"
+    CHANNEL = "channel", "Channel"
+    LANGUAGE = "language", "Language"
+    EMAIL = "email", "Email"
+    CREATED_AT = "created_at", "Created at"
+    LAST_SEEN_AT = "last_seen_at", "Last seen at"
+
+
+class FilterOp(models.TextChoices):
+    EQ = "eq", "equals"
+    NEQ = "neq", "does not equal"
+    CONTAINS = "contains", "contains"
+    GT = "gt", "greater than / after"
+    LT = "lt", "less than / before"
+    EXISTS = "exists", "is set"
+    NOT_EXISTS = "not_exists", "is not set"
+
+
+_TEXT_OPS = frozenset({"eq", "neq", "contains", "exists", "not_exists"})
+# Every valid pair of field and op (wire contract section 4); anything else is invalid.
+FIELD_OPS: dict[str, frozenset[str]] = {
+    "tag": frozenset({"eq", "neq", "exists", "not_exists"}),
+    "variable": frozenset({"eq", "neq", "contains", "gt", "lt", "exists", "not_exists"}),
+    "channel": _TEXT_OPS,
+    "language": _TEXT_OPS,
+    "email": _TEXT_OPS,
+    "created_at": frozenset({"gt", "lt"}),
+    "last_seen_at": frozenset({"gt", "lt", "exists", "not_exists"}),
+}
+VALUELESS_OPS = frozenset({"exists", "not_exists"})
+
+
+class SegmentFilter(models.Model):
+    """One condition of a segment. A tag filter names its tag by name in ``value`` and
+    holds it in ``tag``; the wire form carries the tag's Userbot id instead."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="filters")
+    position = models.PositiveIntegerField(default=0)
+    field = models.CharField(max_length=12, choices=FilterField.choices)
+    op = models.CharField("operator", max_length=10, choices=FilterOp.choices)
+    value = models.CharField(
+        max_length=500, blank=True, help_text="Not needed with “is set” / “is not set”. A tag's name."
+    )
+    name = models.CharField("variable name", max_length=200, blank=True, help_text="Only for variables.")
+    tag = models.ForeignKey(Tag, on_delete=models.PROTECT, null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["position", "id"]
+        verbose_name = "filter"
+
+    def __str__(self) -> str:
+        subject = f"variable {self.name}" if self.field == FilterField.VARIABLE else self.field
+        return f"{subject} {self.op} {self.value}".strip()
+
+    def clean(self) -> None:
+        field, op, value = self.field, self.op, self.value
+        if field not in FIELD_OPS or op not in FilterOp.values:
+            return  # the choices already reported it
+        if op not in FIELD_OPS[field]:
+            raise ValidationError({"op": f"The operator {op} is not valid for the field {field}."})
+        if op not in VALUELESS_OPS and not value:
+            raise ValidationError({"value": f"A value is required with the operator {op}."})
+        if field == FilterField.VARIABLE and not self.name:
+            raise ValidationError({"name": "A variable filter needs the variable's name."})
+        if field != FilterField.VARIABLE and self.name:
+            raise ValidationError({"name": "Only a variable filter takes a variable name."})
+        if field in ("created_at", "last_seen_at") and op in ("gt", "lt") and parse_instant(value) is None:
+            raise ValidationError({"value": "Enter a date (YYYY-MM-DD) or an ISO 8601 time."})
+        self.tag = None
+        if field == FilterField.TAG and op in ("eq", "neq"):
+            self.tag = Tag.objects.filter(bot_id=self.segment.bot_id, name__iexact=value).first()
+            if self.tag is None:
+                raise ValidationError({"value": f"This bot has no tag named “{value}”."})
+            self.value = self.tag.name
+
+    def as_dict(self) -> dict[str, str]:
+        """The filter as services take it (a tag by its name)."""
+        return {"field": self.field, "op": self.op, "value": self.value, "name": self.name}
+
+
+class Feedback(models.Model):
+    """A chat user's rating of a chat, read from Userbot and never changed here."""
+
+    bot = models.ForeignKey("userbot.Bot", on_delete=models.CASCADE, related_name="+")
+    remote_id = models.CharField("Userbot id", max_length=64)
+    chatuser = models.ForeignKey(
+        ChatUser, on_delete=models.SET_NULL, null=True, blank=True, related_name="feedback",
+        verbose_name="chat user",
+    )
+    chatuser_remote_id = models.CharField("chat user's Userbot id", max_length=64, blank=True)
+    session_id = models.CharField(max_length=64, blank=True)
+    rating = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "feedback"
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["bot", "remote_id"], name="feedback_remote_id_unique"),
+            models.CheckConstraint(condition=Q(rating__gte=1, rating__lte=5), name="feedback_rating_1_to_5"),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="feedback_created")]
+
+    def __str__(self) -> str:
+        return f"{self.rating}/5 on {self.created_at:%Y-%m-%d}"
+
+
+def _with_field_errors(validate: Any, exclude: Any, fields_by_code: dict[str, str]) -> None:
+    """Run ``validate`` and file the errors of expression constraints under their field,
+    so a form shows them next to the input that caused them."""
+    try:
+        validate(exclude=exclude)
+    except ValidationError as error:
+        errors = error.update_error_dict({})
+        kept = []
+        for item in errors.pop(NON_FIELD_ERRORS, []):
+            field = fields_by_code.get(getattr(item, "code", None) or "")
+            if field:
+                errors.setdefault(field, []).append(item)
+            else:
+                kept.append(item)
+        if kept:
+            errors[NON_FIELD_ERRORS] = kept
+        raise ValidationError(errors) from None

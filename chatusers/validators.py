@@ -1,0 +1,37 @@
+"""Validators for chat user data, matching the wire contract's rules (section 4)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+
+from django.core.validators import RegexValidator
+
+phone_validator = RegexValidator(
+    r"^\+[1-9][0-9]{1,14}\Z",
+    "Enter a phone number in E.164 form: a + and 2 to 15 digits, e.g. +393331234567.",
+)
+color_validator = RegexValidator(r"^#[0-9a-fA-F]{6}\Z", "Enter a colour as #rrggbb, e.g. #1e88e5.")
+
+DECIMAL_NUMBER = r"\A[+-]?[0-9]+(\.[0-9]+)?\Z"
+_DECIMAL = re.compile(DECIMAL_NUMBER)
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def is_decimal_number(text: str) -> bool:
+    """Whether ``text`` is a decimal number as segment filters read one: sign, digits, fraction."""
+    return bool(_DECIMAL.match(text))
+
+
+def parse_instant(text: str) -> datetime | None:
+    """The aware time a segment filter's value means: a date is its 00:00 UTC; else None."""
+    if not text:
+        return None
+    try:
+        if _DATE.fullmatch(text):
+            day = date.fromisoformat(text)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
