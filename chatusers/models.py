@@ -87,7 +87,11 @@ class ChatUser(SyncedModel):
     surname = models.CharField(max_length=200, blank=True)
     email = models.EmailField(null=True, blank=True)
     phone = models.CharField(
-        max_length=16, null=True, blank=True, validators=[phone_validator], help_text="E.164, e.g. +393331234567"
+        max_length=16,
+        null=True,
+        blank=True,
+        validators=[phone_validator],
+        help_text="E.164, e.g. +393331234567",
     )
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.API)
     language = models.CharField(max_length=2, choices=LANGUAGE_CHOICES, blank=True, help_text="ISO 639-1")
@@ -297,7 +301,11 @@ class Feedback(models.Model):
     bot = models.ForeignKey("userbot.Bot", on_delete=models.CASCADE, related_name="+")
     remote_id = models.CharField("Userbot id", max_length=64)
     chatuser = models.ForeignKey(
-        ChatUser, on_delete=models.SET_NULL, null=True, blank=True, related_name="feedback",
+        ChatUser,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="feedback",
         verbose_name="chat user",
     )
     chatuser_remote_id = models.CharField("chat user's Userbot id", max_length=64, blank=True)
