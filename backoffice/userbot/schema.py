@@ -1,0 +1,273 @@
+"""Payload validation against the protocol's AsyncAPI document (``asyncapi.yaml``).
+
+The document is the single source of truth: every request, response and event payload is
+checked against the schema it gives. Each schema is dereferenced into a self-contained
+JSON Schema (Draft 7) and compiled once with fastjsonschema for the yes/no that every
+request pays for; only a payload that fails is walked again with jsonschema to name every
+bad field in ``PayloadInvalid.fields``.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import fastjsonschema
+import jsonschema
+import yaml
+
+from backoffice.userbot.errors import PayloadInvalid, UnknownChannel
+
+DOCUMENT_PATH = Path(__file__).with_name("asyncapi.yaml")
+EVENTS_CHANNEL = "events"
+_DRAFT = "http://json-schema.org/draft-07/schema#"
+# ECMA-262's ``$`` (what JSON Schema patterns mean) matches only at the very end; Python's
+# also matches before a final newline, which would let "+391234\n" pass as a phone.
+_END_ANCHOR = re.compile(r"(?<!\\)\$$")
+_MAX_NAMED_FIELDS = 10
+
+Kind = Literal["request", "response", "event"]
+_DIRECTION: dict[str, str] = {"request": "publish", "response": "subscribe"}
+
+
+@functools.cache
+def document() -> dict[str, Any]:
+    """The parsed AsyncAPI document; its ``$ref``s point inside it (``#/components/...``)."""
+    with DOCUMENT_PATH.open(encoding="utf-8") as stream:
+        return yaml.safe_load(stream)
+
+
+def resolve(ref: str) -> Any:
+    """The node a local ``$ref`` (``#/components/schemas/ChatUser``) points at."""
+    if not ref.startswith("#/"):
+        raise KeyError(f"only local references are used in the document, not {ref!r}")
+    node: Any = document()
+    for part in ref[2:].split("/"):
+        key = part.replace("~1", "/").replace("~0", "~")
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    return node
+
+
+def dereference(node: Any, trail: tuple[str, ...] = ()) -> Any:
+    """A deep copy of ``node`` with every ``$ref`` replaced by what it points at."""
+    if isinstance(node, list):
+        return [dereference(item, trail) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        if ref in trail:
+            raise ValueError(f"recursive reference {ref!r} cannot be made self-contained")
+        return dereference(resolve(ref), (*trail, ref))
+    copied: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "pattern" and isinstance(value, str):
+            copied[key] = _END_ANCHOR.sub(r"\\Z", value)
+        else:
+            copied[key] = dereference(value, trail)
+    return copied
+
+
+def _message(operation: str, kind: Kind) -> dict[str, Any]:
+    channel = document()["channels"].get(operation)
+    if channel is None or kind == "event" or _DIRECTION[kind] not in channel:
+        raise UnknownChannel(f"the protocol has no operation {operation!r}")
+    return dereference(channel[_DIRECTION[kind]]["message"])
+
+
+def _event_message(event: str) -> dict[str, Any]:
+    for option in document()["channels"][EVENTS_CHANNEL]["subscribe"]["message"]["oneOf"]:
+        message = dereference(option)
+        if message["name"] == event:
+            return message
+    raise UnknownChannel(f"the protocol has no event {event!r}")
+
+
+@functools.cache
+def _payload_schema(kind: Kind, name: str) -> dict[str, Any] | None:
+    message = _event_message(name) if kind == "event" else _message(name, kind)
+    payload = message.get("payload")
+    if payload is None or payload == {"type": "null"}:
+        return None
+    return {"$schema": _DRAFT, **payload}
+
+
+def request_schema(operation: str) -> dict[str, Any] | None:
+    """The self-contained schema of ``operation``'s request payload; None if it takes none."""
+    return copy.deepcopy(_payload_schema("request", operation))
+
+
+def response_schema(operation: str) -> dict[str, Any]:
+    """The self-contained schema of the payload of ``operation``'s 200 response."""
+    schema = _payload_schema("response", operation)
+    if schema is None:  # pragma: no cover - every response carries a payload
+        raise UnknownChannel(f"{operation} has no response payload")
+    return copy.deepcopy(schema)
+
+
+def event_schema(event: str) -> dict[str, Any]:
+    """The self-contained schema of an event's payload (``chat.message`` ...)."""
+    schema = _payload_schema("event", event)
+    if schema is None:  # pragma: no cover - every event carries a payload
+        raise UnknownChannel(f"{event} has no payload")
+    return copy.deepcopy(schema)
+
+
+def message_schema(message: str) -> dict[str, Any]:
+    """The self-contained payload schema of a message of ``components.messages`` by its key."""
+    payload = dereference(document()["components"]["messages"][message]["payload"])
+    return {"$schema": _DRAFT, **payload}
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    schema: dict[str, Any]
+    is_valid: Callable[[Any], Any]
+    full: jsonschema.protocols.Validator
+
+
+@functools.cache
+def _check(kind: Kind, name: str) -> _Check | None:
+    schema = _payload_schema(kind, name)
+    if schema is None:
+        return None
+    fast = fastjsonschema.compile(schema, use_default=False, use_formats=False)
+    return _Check(schema, fast, jsonschema.Draft7Validator(schema))
+
+
+def validate_request(operation: str, payload: Any) -> None:
+    """Raise PayloadInvalid, naming every bad field, unless ``payload`` suits ``operation``."""
+    _validate("request", operation, payload)
+
+
+def validate_response(operation: str, payload: Any) -> None:
+    """Raise PayloadInvalid unless ``payload`` is a valid 200 payload of ``operation``."""
+    _validate("response", operation, payload)
+
+
+def validate_event(event: str, payload: Any) -> None:
+    """Raise PayloadInvalid unless ``payload`` is a valid payload of ``event``."""
+    _validate("event", event, payload)
+
+
+def _validate(kind: Kind, name: str, payload: Any) -> None:
+    check = _check(kind, name)
+    if check is None:
+        if payload is not None:
+            raise PayloadInvalid(f"{name} takes no payload", {"payload": "must be absent"})
+        return
+    if payload is None and kind == "request":
+        raise PayloadInvalid(f"{name} needs a payload", {"payload": "required"})
+    try:
+        check.is_valid(payload)
+    except fastjsonschema.JsonSchemaValueException as fast_error:
+        fields = _fields(check.full.iter_errors(payload)) or _fields_of_fast(fast_error)
+        raise PayloadInvalid(_summary(fields), fields) from None
+
+
+def _summary(fields: dict[str, str]) -> str:
+    names = list(fields)
+    shown = ", ".join(names[:_MAX_NAMED_FIELDS])
+    if len(names) > _MAX_NAMED_FIELDS:
+        shown += f" and {len(names) - _MAX_NAMED_FIELDS} more"
+    return f"{len(names)} invalid field{'s' if len(names) != 1 else ''}: {shown}"
+
+
+def _field_order(key: str) -> tuple[bool, int, str]:
+    return (not key.isdigit(), int(key) if key.isdigit() else 0, key)
+
+
+def _fields(errors: Iterator[jsonschema.ValidationError]) -> dict[str, str]:
+    messages: dict[str, list[str]] = {}
+    for error in errors:
+        for path, text in _located(error):
+            key = str(path[0]) if path else "payload"
+            rest = _dotted(path[1:])
+            message = f"{rest}: {text}" if rest else text
+            if message not in messages.setdefault(key, []):
+                messages[key].append(message)
+    return {key: "; ".join(messages[key]) for key in sorted(messages, key=_field_order)}
+
+
+def _fields_of_fast(error: fastjsonschema.JsonSchemaValueException) -> dict[str, str]:
+    # Only reached if the two validators ever disagree: still name the field fastjsonschema saw.
+    path = list(error.path or [])[1:]
+    key = str(path[0]) if path else "payload"
+    return {key: error.message.removeprefix(error.name or "").strip() or "invalid"}
+
+
+def _dotted(path: list[Any]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _located(error: jsonschema.ValidationError) -> list[tuple[list[Any], str]]:
+    """Where an error is, as a path inside the payload, and a short human message."""
+    path = list(error.absolute_path)
+    instance = error.instance
+    match error.validator:
+        case "required":
+            # jsonschema reports each missing property apart but does not say which one.
+            missing = [name for name in error.validator_value if name not in instance]
+            return [([*path, name], "required") for name in missing]
+        case "additionalProperties":
+            known = error.schema.get("properties", {})
+            extra = [name for name in instance if name not in known]
+            return [([*path, name], "unknown property") for name in extra]
+    return [(path, _text(error))]
+
+
+_TYPE_NAMES = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "an object",
+    "array": "an array",
+    "null": "null",
+}
+
+
+def _text(error: jsonschema.ValidationError) -> str:
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    value = error.validator_value
+    if "x-error" in schema:
+        return str(schema["x-error"])
+    match error.validator:
+        case "type":
+            kinds = [value] if isinstance(value, str) else list(value)
+            return "must be " + " or ".join(_TYPE_NAMES.get(kind, kind) for kind in kinds)
+        case "enum":
+            if len(value) <= 8:
+                return "must be one of: " + ", ".join(json.dumps(option) for option in value)
+            return f"is not a valid {schema.get('title', 'value')}"
+        case "const":
+            return f"must be {json.dumps(value)}"
+        case "pattern":
+            title = schema.get("title")
+            return f"does not match the {title} pattern" if title else f"does not match {value}"
+        case "minLength":
+            return "must not be empty" if value == 1 else f"must have at least {value} characters"
+        case "maxLength":
+            return f"must have at most {value} characters"
+        case "minimum":
+            return f"must be at least {value}"
+        case "maximum":
+            return f"must be at most {value}"
+        case "minItems":
+            return "must not be empty" if value == 1 else f"must have at least {value} items"
+        case "maxItems":
+            return f"must have at most {value} items"
+        case "not" | None:
+            return "not allowed"
+        case "oneOf" | "anyOf":
+            return "does not match any allowed form"
+    return error.message
