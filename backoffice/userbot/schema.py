@@ -76,7 +76,8 @@ def dereference(node: Any, trail: tuple[str, ...] = ()) -> Any:
 
 def _message(operation: str, kind: Kind) -> dict[str, Any]:
     channel = document()["channels"].get(operation)
-    if channel is None or kind == "event" or _DIRECTION[kind] not in channel:
+    # Only operation channels say their form; ``events`` and ``error`` are answers alone.
+    if channel is None or kind == "event" or "x-form" not in channel:
         raise UnknownChannel(f"the protocol has no operation {operation!r}")
     return dereference(channel[_DIRECTION[kind]]["message"])
 
