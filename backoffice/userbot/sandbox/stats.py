@@ -147,7 +147,7 @@ def sales(ctx: Context, payload: Any) -> JSONDict:
     days = [row for day, row in ctx.bot.sales_days.items() if start <= day <= end]
     orders = sum(int(row.get("orders", 0)) for row in days)
     visits = sum(int(row.get("visits", 0)) for row in days)
-    revenue = round(sum(float(row.get("revenue", 0)) for row in days), 2)
+    revenue = round(sum((float(row.get("revenue", 0)) for row in days), 0.0), 2)
     return {
         "orders": orders,
         "revenue": revenue,
