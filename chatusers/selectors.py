@@ -65,14 +65,18 @@ def segment_queryset(
     A filter is a SegmentFilter or a mapping of field, op, value, name and, for a tag,
     ``tag_id``. ``all`` of no filters is every chat user; ``any`` of none is no one.
     """
-    chatusers = ChatUser.objects.filter(bot=bot)
+    return ChatUser.objects.filter(bot=bot).filter(segment_condition(match=match, filters=filters))
+
+
+def segment_condition(*, match: str, filters: Sequence[SegmentFilter | Mapping[str, Any]]) -> Q:
+    """The condition on ChatUser that the filters make, to narrow any chat user queryset."""
     conditions = [_condition(_as_mapping(flt)) for flt in filters]
     if not conditions:
-        return chatusers if match == "all" else chatusers.none()
+        return Q() if match == "all" else NOTHING
     combined = conditions[0]
     for condition in conditions[1:]:
         combined = (combined | condition) if match == "any" else (combined & condition)
-    return chatusers.filter(combined)
+    return combined
 
 
 def _as_mapping(flt: SegmentFilter | Mapping[str, Any]) -> Mapping[str, Any]:
