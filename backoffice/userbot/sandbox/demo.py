@@ -10,6 +10,7 @@ a variable object between chat users is safe because every handler replaces a ch
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import itertools
 import random
@@ -287,7 +288,15 @@ def seed_demo(
     now = int(time.time()) * 1000 if now_ms is None else now_ms
     tag_ids = _seed_tags(store, bot)
     variables = _seed_variables(store, bot)
-    user_ids = _seed_chatusers(store, bot, rng, chatusers, now, tag_ids, variables)
+    # A million new dicts would set off the cycle collector over and over, each pass walking
+    # every object made so far; nothing made here forms a cycle, so it can wait.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        user_ids = _seed_chatusers(store, bot, rng, chatusers, now, tag_ids, variables)
+    finally:
+        if collecting:
+            gc.enable()
     _seed_segments(store, bot, now, tag_ids)
     _seed_interactions(store, bot, rng, now)
     _seed_automated_messages(store, bot, now, tag_ids)
@@ -334,12 +343,9 @@ def _seed_variables(store: SandboxStore, bot: BotState) -> dict[str, list[JSONDi
     return shared
 
 
-def _day_prefixes(now: int) -> dict[int, str]:
-    first = now // DAY_MS - HISTORY_DAYS - 1
-    return {
-        day: datetime.fromtimestamp(day * 86_400, tz=UTC).strftime("%Y-%m-%dT")
-        for day in range(first, now // DAY_MS + 1)
-    }
+def _minute_prefix(minute: int) -> str:
+    """``2026-11-24T09:30:`` for a minute counted from the epoch."""
+    return time.strftime("%Y-%m-%dT%H:%M:", time.gmtime(minute * 60))
 
 
 def _seed_chatusers(
@@ -354,11 +360,13 @@ def _seed_chatusers(
     """Create ``count`` chat users, oldest first, so ids and ``created_at`` rise together."""
     users = bot.chatusers
     rand = rng.random
-    prefixes = _day_prefixes(now)
+    # Formatting a time is the costliest step per chat user; the minute's text is shared.
+    minutes: dict[int, str] = {}
     span = HISTORY_DAYS * DAY_MS
     start = now - span
     names = {
-        lang: ([n.lower() for n in pool[0]], [s.lower() for s in pool[1]]) for lang, pool in NAMES.items()
+        lang: (first, last, [n.lower() for n in first], [n.lower() for n in last])
+        for lang, (first, last) in NAMES.items()
     }
     plans, cities, orders, scores = (
         variables["plan"],
@@ -374,17 +382,17 @@ def _seed_chatusers(
         number = first_number + i
         # u ** 0.7 packs more sign-ups into recent weeks, as a growing shop would see.
         created = start + int(span * ((i + rand()) / count) ** 0.7)
-        rest = created % DAY_MS
-        created_at = (
-            f"{prefixes[created // DAY_MS]}{rest // 3_600_000:02d}:{rest // 60_000 % 60:02d}:"
-            f"{rest // 1000 % 60:02d}.{rest % 1000:03d}Z"
-        )
+        prefix = minutes.get(created // 60_000)
+        if prefix is None:
+            prefix = minutes[created // 60_000] = _minute_prefix(created // 60_000)
+        rest = created % 60_000
+        created_at = f"{prefix}{rest // 1000:02d}.{rest % 1000:03d}Z"
         language = LANGUAGE_POOL[int(rand() * 100)]
-        first_pool, last_pool = NAMES[language]
+        first_pool, last_pool, first_lower, last_lower = names[language]
         f, s = int(rand() * 10), int(rand() * 10)
         email = None
         if rand() < 0.92:
-            email = f"{names[language][0][f]}.{names[language][1][s]}{number}@{EMAIL_DOMAINS[number & 3]}"
+            email = f"{first_lower[f]}.{last_lower[s]}{number}@{EMAIL_DOMAINS[number & 3]}"
         phone = None
         if rand() < 0.7:
             phone = f"{PHONE_PREFIXES[number % 6]}{(number * 7919 + 1_000_003) % 1_000_000_000:09d}"
@@ -412,11 +420,11 @@ def _seed_chatusers(
         last_seen_at = None
         if rand() < 0.85:
             seen = created + int((now - created) * rand())
-            rest = seen % DAY_MS
-            last_seen_at = (
-                f"{prefixes[seen // DAY_MS]}{rest // 3_600_000:02d}:{rest // 60_000 % 60:02d}:"
-                f"{rest // 1000 % 60:02d}.{rest % 1000:03d}Z"
-            )
+            prefix = minutes.get(seen // 60_000)
+            if prefix is None:
+                prefix = minutes[seen // 60_000] = _minute_prefix(seen // 60_000)
+            rest = seen % 60_000
+            last_seen_at = f"{prefix}{rest // 1000:02d}.{rest % 1000:03d}Z"
         cid = new_id()
         users[cid] = {
             "id": cid,
