@@ -49,9 +49,13 @@ def csv_rows(chatusers: QuerySet[ChatUser]) -> Iterator[list[str]]:
     names = variable_names(chatusers)
     header = [*COLUMNS, *(f"var:{name}" for name in names)]
     yield [neutralised(cell) for cell in header]
-    ordered = chatusers.order_by("pk").prefetch_related(
-        Prefetch("tags", queryset=Tag.objects.only("id", "name").order_by("name")),
-        Prefetch("variables", queryset=Variable.objects.only("id", "chatuser_id", "name", "value")),
+    ordered = (
+        chatusers.order_by("pk")
+        .prefetch_related(None)
+        .prefetch_related(
+            Prefetch("tags", queryset=Tag.objects.only("id", "name").order_by("name")),
+            Prefetch("variables", queryset=Variable.objects.only("id", "chatuser_id", "name", "value")),
+        )
     )
     last_pk = 0
     while True:
