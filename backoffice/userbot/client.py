@@ -1,0 +1,613 @@
+"""Synchronous client of Userbot's socket protocol, for Celery workers, commands and the admin.
+
+The server answers every request exactly once and in order (wire contract, section 1), so
+one connection carries many requests at once: frames are sent in order under a lock and
+one reader thread hands each answer to the oldest request still waiting. Whenever that
+order can no longer be trusted (a timeout, a malformed frame, a drop) the connection is
+closed and every request it was carrying is reported as possibly applied; the client never
+sends such a request again on its own, because only the caller knows whether that is safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from types import ModuleType, TracebackType
+from typing import Any
+
+import websocket
+from websocket import ABNF
+
+from backoffice.userbot.codec import (
+    ERROR_CHANNEL,
+    Event,
+    Request,
+    Response,
+    decode_server_frame,
+    encode_request,
+)
+from backoffice.userbot.errors import (
+    ConnectFailed,
+    ConnectionLost,
+    Forbidden,
+    NotSent,
+    PayloadInvalid,
+    ProtocolError,
+    RequestTimeout,
+    TransportError,
+    Unauthenticated,
+    UserbotError,
+)
+from backoffice.userbot.operations import SUBSCRIBE_TOPICS, is_safe_to_repeat
+
+logger = logging.getLogger(__name__)
+
+Outcome = Response | TransportError
+EventCallback = Callable[[Event], None]
+
+# A server asking for longer than this is waited for this long, then asked again.
+RATE_LIMIT_WAIT_MAX_S = 60.0
+_HANDSHAKE_OPERATIONS = ("apiLogin", "sitekey")
+
+
+class _Secret:
+    """A string that never shows itself in a repr, a log line or a traceback's locals."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<hidden>"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a secret cannot be pickled")
+
+
+@dataclass(frozen=True, slots=True)
+class Handshake:
+    """What the server said about us while logging in and choosing the bot."""
+
+    user_id: str
+    token_expires_at: str
+    bot_name: str
+    who: dict[str, Any]
+
+
+class _Slot:
+    """One request on its way: resolved once, with its answer or a transport error."""
+
+    __slots__ = ("done", "operation", "outcome", "payload", "sent_at")
+
+    def __init__(self, operation: str, payload: Any) -> None:
+        self.operation = operation
+        self.payload = payload
+        self.outcome: Outcome | None = None
+        self.sent_at: float | None = None
+        self.done = threading.Event()
+
+    def resolve(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+        self.done.set()
+
+
+class _Connection:
+    """One WebSocket session: the FIFO of unanswered requests, its reader and its heartbeat."""
+
+    def __init__(
+        self, ws: websocket.WebSocket, *, url: str, heartbeat: float, on_event: EventCallback
+    ) -> None:
+        self._ws = ws
+        self._url = url
+        self._on_event = on_event
+        self._pending: deque[_Slot] = deque()
+        self._state = threading.Lock()  # guards _pending and _broken
+        self._send_order = threading.Lock()  # a frame joins _pending and the wire atomically
+        self._broken: str | None = None
+        self._stop = threading.Event()
+        self._last_received = time.monotonic()
+        self._ping_sent_at: float | None = None
+        self._reader = threading.Thread(target=self._read, name="userbot-reader", daemon=True)
+        self._reader.start()
+        if heartbeat > 0:
+            threading.Thread(
+                target=self._beat, args=(heartbeat,), name="userbot-heartbeat", daemon=True
+            ).start()
+
+    @property
+    def broken(self) -> bool:
+        return self._broken is not None
+
+    def send(self, operation: str, payload: Any, frame: str | _Secret) -> _Slot:
+        """Put one frame on the wire behind every frame sent before it."""
+        slot = _Slot(operation, payload)
+        with self._send_order:
+            with self._state:
+                if self._broken is not None:
+                    slot.resolve(NotSent(f"{operation}: not sent, the connection was lost ({self._broken})"))
+                    return slot
+                self._pending.append(slot)
+            slot.sent_at = time.monotonic()
+            try:
+                self._ws.send(frame.reveal() if isinstance(frame, _Secret) else frame)
+            except Exception as exc:
+                # Part of the frame may have left: the slot is reported as possibly applied.
+                self.fail(f"sending failed: {type(exc).__name__}: {exc}")
+        return slot
+
+    def wait(self, slot: _Slot, timeout: float) -> Outcome:
+        """The slot's outcome; past its deadline the connection is closed to keep the order."""
+        if not slot.done.is_set():
+            started = slot.sent_at if slot.sent_at is not None else time.monotonic()
+            remaining = started + timeout - time.monotonic()
+            if not slot.done.wait(max(remaining, 0.0)):
+                self.fail(f"no answer to {slot.operation} within {timeout:g} s", timed_out=slot)
+        assert slot.outcome is not None
+        return slot.outcome
+
+    def fail(self, reason: str, *, timed_out: _Slot | None = None, quiet: bool = False) -> None:
+        """Break the connection: every unanswered request may or may not have been applied."""
+        with self._state:
+            first = self._broken is None
+            if first:
+                self._broken = reason
+            lost = list(self._pending)
+            self._pending.clear()
+        if first and not quiet:
+            logger.warning("Userbot connection to %s lost: %s", self._url, reason)
+        self._stop.set()
+        self._ws.abort()
+        for slot in lost:
+            if slot is timed_out:
+                slot.resolve(RequestTimeout(f"{slot.operation}: {reason}; it may have been applied"))
+            else:
+                slot.resolve(
+                    ConnectionLost(f"{slot.operation}: connection lost before the answer ({reason})")
+                )
+
+    def close(self) -> None:
+        """Say goodbye to the server, then drop whatever is still unanswered."""
+        with self._state:
+            closing = self._broken is None
+        if closing:
+            try:
+                self._ws.send_close()
+            except Exception:  # noqa: S110 - the socket is going away either way
+                pass
+        self.fail("closed by the client", quiet=True)
+        self._reader.join(timeout=2.0)
+
+    def _read(self) -> None:
+        ws = self._ws
+        assembler = ws.cont_frame
+        try:
+            while True:
+                frame = ws.recv_frame()
+                self._last_received = time.monotonic()
+                opcode = frame.opcode
+                if opcode == ABNF.OPCODE_PING:
+                    ws.pong(frame.data)
+                    continue
+                if opcode == ABNF.OPCODE_PONG:
+                    continue
+                if opcode == ABNF.OPCODE_CLOSE:
+                    self.fail("the server closed the connection")
+                    return
+                assembler.validate(frame)
+                assembler.add(frame)
+                if not frame.fin:
+                    continue
+                opcode, frame = assembler.extract(frame)
+                self._receive(opcode, frame.data)
+                if self._broken is not None:
+                    return
+        except Exception as exc:
+            self.fail(f"{type(exc).__name__}: {exc}")
+        finally:
+            self._stop.set()
+            ws.shutdown()
+
+    def _receive(self, opcode: int, data: bytes) -> None:
+        try:
+            text: str | bytes = data.decode() if opcode == ABNF.OPCODE_TEXT else data
+            message = decode_server_frame(text)
+        except (ProtocolError, UnicodeDecodeError) as exc:
+            # The reason only: a frame may hold personal data, and its length tells enough.
+            logger.warning("Malformed frame from Userbot (%d bytes): %s", len(data), exc)
+            self.fail(f"malformed frame from the server: {exc}")
+            return
+        if isinstance(message, Event):
+            self._on_event(message)
+            return
+        with self._state:
+            slot = self._pending.popleft() if self._pending else None
+        if slot is None:
+            self.fail(f"an answer on {message.channel} to no request")
+            return
+        if message.channel != slot.operation and message.channel != ERROR_CHANNEL:
+            slot.resolve(ConnectionLost(f"{slot.operation}: answered on {message.channel}, order lost"))
+            self.fail(f"answer on {message.channel} to a {slot.operation} request")
+            return
+        slot.resolve(message)
+
+    def _beat(self, interval: float) -> None:
+        while not self._stop.wait(interval / 4):
+            now = time.monotonic()
+            ping_sent_at = self._ping_sent_at
+            if ping_sent_at is not None and self._last_received < ping_sent_at:
+                if now - ping_sent_at >= interval:
+                    self.fail(f"no frame from the server within {2 * interval:g} s")
+                    return
+            elif now - self._last_received >= interval:
+                self._ping_sent_at = now
+                try:
+                    self._ws.ping()
+                except Exception as exc:
+                    self.fail(f"ping failed: {type(exc).__name__}: {exc}")
+                    return
+
+
+class UserbotClient:
+    """A connection to one bot on a Userbot server, reconnecting after drops."""
+
+    def __init__(
+        self,
+        url: str,
+        apikey: str,
+        sitekey: str,
+        *,
+        timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        heartbeat: float = 20.0,
+        max_in_flight: int = 512,
+        reconnect_attempts: int = 5,
+        backoff_base: float = 0.2,
+        backoff_max: float = 10.0,
+        max_rate_limit_retries: int = 5,
+        validate: bool = False,
+    ) -> None:
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        self._url = url
+        self._apikey = _Secret(apikey)
+        self._sitekey = sitekey
+        self._timeout = timeout
+        self._connect_timeout = connect_timeout
+        self._heartbeat = heartbeat
+        self._max_in_flight = max_in_flight
+        self._reconnect_attempts = max(1, reconnect_attempts)
+        self._backoff_base = backoff_base
+        self._backoff_max = backoff_max
+        self._max_rate_limit_retries = max(0, max_rate_limit_retries)
+        self._validate = validate
+        self._schema: ModuleType | None = None
+        self._connection: _Connection | None = None
+        self._connect_lock = threading.Lock()
+        self._subscriptions: dict[str, list[EventCallback]] = {}
+        self._subscriptions_lock = threading.Lock()
+        self._handshake: Handshake | None = None
+        self._reconnects = 0
+        self._ever_connected = False
+        self._closed = False
+
+    def __repr__(self) -> str:
+        connection = self._connection
+        state = "connected" if connection is not None and not connection.broken else "disconnected"
+        return f"<UserbotClient {self._url} sitekey={self._sitekey} {state}>"
+
+    def __enter__(self) -> UserbotClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def reconnects(self) -> int:
+        """How many times the client has connected again after losing a connection."""
+        return self._reconnects
+
+    @property
+    def handshake(self) -> Handshake | None:
+        return self._handshake
+
+    # --- connection -------------------------------------------------------------------
+
+    def connect(self) -> Handshake:
+        """Connect and log in once (no retry loop): a bad key or sitekey raises at once."""
+        with self._connect_lock:
+            self._closed = False
+            connection = self._connection
+            if connection is not None and not connection.broken and self._handshake is not None:
+                return self._handshake
+            self._open()
+            assert self._handshake is not None
+            return self._handshake
+
+    def close(self) -> None:
+        """Close the connection; requests still unanswered get ConnectionLost."""
+        with self._connect_lock:
+            self._closed = True
+            connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+    def _open(self) -> _Connection:
+        """A new connection with a fresh handshake and the subscriptions restored."""
+        try:
+            ws = websocket.create_connection(
+                self._url,
+                timeout=self._connect_timeout,
+                enable_multithread=True,
+                # str.decode validates UTF-8 at C speed; the library's check is pure Python.
+                skip_utf8_validation=True,
+            )
+        except (websocket.WebSocketException, OSError) as exc:
+            raise ConnectFailed(f"cannot connect to {self._url}: {type(exc).__name__}: {exc}") from None
+        # The reader blocks on the socket; liveness comes from the heartbeat and request timeouts.
+        ws.settimeout(None)
+        connection = _Connection(ws, url=self._url, heartbeat=self._heartbeat, on_event=self._dispatch)
+        try:
+            self._handshake = self._log_in(connection)
+        except BaseException:
+            connection.close()
+            raise
+        if self._ever_connected:
+            self._reconnects += 1
+            logger.info("Reconnected to Userbot at %s (bot %s)", self._url, self._sitekey)
+        else:
+            logger.info("Connected to Userbot at %s (bot %s)", self._url, self._sitekey)
+        self._ever_connected = True
+        self._connection = connection
+        return connection
+
+    def _log_in(self, connection: _Connection) -> Handshake:
+        with self._subscriptions_lock:
+            topics = list(self._subscriptions)
+        login = _Secret(encode_request("apiLogin", {"apikey": self._apikey.reveal()}))
+        slots = [
+            connection.send("apiLogin", None, login),
+            connection.send("sitekey", None, encode_request("sitekey", {"sitekey": self._sitekey})),
+            connection.send("who", None, "who"),
+            *(
+                connection.send("subscribe", {"topic": topic}, encode_request("subscribe", {"topic": topic}))
+                for topic in topics
+            ),
+        ]
+        answers: list[Response] = []
+        for slot in slots:
+            outcome = connection.wait(slot, self._connect_timeout)
+            if isinstance(outcome, TransportError):
+                raise ConnectFailed(f"handshake with {self._url} failed: {outcome}")
+            answers.append(outcome)
+        for answer in answers:
+            error = answer.exception()
+            if error is not None:
+                raise error
+        login_answer, bot_answer, who_answer = (answer.payload for answer in answers[:3])
+        return Handshake(
+            user_id=str(login_answer.get("user_id")),
+            token_expires_at=str(login_answer.get("token_expires_at")),
+            bot_name=str(bot_answer.get("bot_name")),
+            who=dict(who_answer),
+        )
+
+    def _ensure_connection(self) -> _Connection:
+        connection = self._connection
+        if connection is not None and not connection.broken:
+            return connection
+        with self._connect_lock:
+            connection = self._connection
+            if connection is not None and not connection.broken:
+                return connection
+            if self._closed:
+                raise ConnectFailed("the client is closed")
+            last_error: Exception | None = None
+            for attempt in range(self._reconnect_attempts):
+                if attempt or self._ever_connected:
+                    # Full jitter, so that many workers dropped at once do not return at once.
+                    time.sleep(random.uniform(0, min(self._backoff_max, self._backoff_base * 2**attempt)))
+                try:
+                    return self._open()
+                except (Unauthenticated, Forbidden):
+                    raise
+                except (ConnectFailed, UserbotError) as exc:
+                    last_error = exc
+                    logger.info(
+                        "Connecting to Userbot at %s failed (attempt %d): %s", self._url, attempt + 1, exc
+                    )
+            raise ConnectFailed(
+                f"no connection to {self._url} after {self._reconnect_attempts} attempts: {last_error}"
+            )
+
+    # --- requests ---------------------------------------------------------------------
+
+    def call(self, operation: str | Request, payload: Any = None, *, timeout: float | None = None) -> Any:
+        """Send one request and return its 200 payload, or raise its typed error.
+
+        A 429 is waited out and sent again (it changed nothing) up to max_rate_limit_retries
+        times; any other failure is raised as is, never resent.
+        """
+        if isinstance(operation, Request):
+            operation, payload = operation.operation, operation.payload
+        frame = self._frame(operation, payload)
+        limit = self._timeout if timeout is None else timeout
+        for attempt in range(self._max_rate_limit_retries + 1):
+            connection = self._ensure_connection()
+            outcome = connection.wait(connection.send(operation, payload, frame), limit)
+            if isinstance(outcome, TransportError):
+                raise outcome
+            if outcome.status == 429 and attempt < self._max_rate_limit_retries:
+                self._wait_out_rate_limit([outcome], attempt)
+                continue
+            break
+        result = outcome.result()
+        if self._validate:
+            self._check_response(operation, result)
+        return result
+
+    def call_many(self, requests: Iterable[Request], *, timeout: float | None = None) -> list[Outcome]:
+        """Send many requests pipelined and return their outcomes in request order.
+
+        At most max_in_flight are unanswered at once. Each outcome is the Response (any
+        status) or the TransportError of that request: NotSent changed nothing,
+        ConnectionLost may have been applied. Requests answered 429 are sent again after the
+        wait as a new pipeline, in their relative order, which can put them after requests
+        that followed them: callers that need per-object order must not pipeline two
+        operations on one object.
+        """
+        batch = list(requests)
+        frames = [self._frame(request.operation, request.payload) for request in batch]
+        limit = self._timeout if timeout is None else timeout
+        outcomes: list[Outcome | None] = [None] * len(batch)
+        todo = list(range(len(batch)))
+        for attempt in range(self._max_rate_limit_retries + 1):
+            try:
+                self._pipeline(todo, batch, frames, outcomes, limit)
+            except ConnectFailed:
+                if attempt == 0:
+                    raise
+                break  # the 429 answers stay as they were: nothing was applied
+            limited = [i for i in todo if _is_rate_limited(outcomes[i])]
+            if not limited or attempt == self._max_rate_limit_retries:
+                break
+            self._wait_out_rate_limit([outcomes[i] for i in limited], attempt)  # type: ignore[misc]
+            todo = limited
+        if self._validate:
+            for request, outcome in zip(batch, outcomes, strict=True):
+                if isinstance(outcome, Response) and outcome.ok:
+                    self._check_response(request.operation, outcome.payload)
+        return outcomes  # type: ignore[return-value]
+
+    def call_many_retrying(
+        self, requests: Iterable[Request], *, attempts: int = 3, timeout: float | None = None
+    ) -> list[Outcome]:
+        """call_many, then send again what is known to be safe: NotSent, and ConnectionLost
+        where operations.is_safe_to_repeat says so. Unsafe lost requests stay ConnectionLost."""
+        batch = list(requests)
+        outcomes: list[Outcome | None] = [None] * len(batch)
+        todo = list(range(len(batch)))
+        for attempt in range(max(1, attempts)):
+            try:
+                results = self.call_many([batch[i] for i in todo], timeout=timeout)
+            except ConnectFailed as exc:
+                if attempt == 0:
+                    raise
+                for i in todo:
+                    if isinstance(outcomes[i], NotSent):
+                        outcomes[i] = NotSent(f"{batch[i].operation}: not sent: {exc}")
+                break
+            for i, outcome in zip(todo, results, strict=True):
+                outcomes[i] = outcome
+            todo = [i for i in todo if _may_send_again(batch[i], outcomes[i])]
+            if not todo:
+                break
+        return outcomes  # type: ignore[return-value]
+
+    def _pipeline(
+        self,
+        indices: Sequence[int],
+        batch: Sequence[Request],
+        frames: Sequence[str],
+        outcomes: list[Outcome | None],
+        timeout: float,
+    ) -> None:
+        connection = self._ensure_connection()
+        in_flight: deque[tuple[int, _Slot]] = deque()
+        for i in indices:
+            if len(in_flight) >= self._max_in_flight:
+                j, slot = in_flight.popleft()
+                outcomes[j] = connection.wait(slot, timeout)
+            request = batch[i]
+            in_flight.append((i, connection.send(request.operation, request.payload, frames[i])))
+        while in_flight:
+            j, slot = in_flight.popleft()
+            outcomes[j] = connection.wait(slot, timeout)
+
+    def _wait_out_rate_limit(self, answers: Sequence[Response], attempt: int) -> None:
+        hints = [
+            a.error.retry_after for a in answers if a.error is not None and a.error.retry_after is not None
+        ]
+        wait = max(hints) if hints else self._backoff_base * 2**attempt
+        wait = min(max(wait, 0.0), RATE_LIMIT_WAIT_MAX_S)
+        time.sleep(wait + random.uniform(0, 0.05 + wait * 0.1))
+
+    def _frame(self, operation: str, payload: Any) -> str:
+        if operation in _HANDSHAKE_OPERATIONS:
+            raise PayloadInvalid(
+                f"{operation} belongs to the handshake; use a client per bot", {"operation": "not allowed"}
+            )
+        if self._validate:
+            self._schema_module().validate_request(operation, payload)
+        return encode_request(operation, payload)
+
+    def _check_response(self, operation: str, payload: Any) -> None:
+        self._schema_module().validate_response(operation, payload)
+
+    def _schema_module(self) -> ModuleType:
+        if self._schema is None:
+            from backoffice.userbot import schema
+
+            self._schema = schema
+        return self._schema
+
+    # --- events -----------------------------------------------------------------------
+
+    def subscribe(self, topic: str, callback: EventCallback) -> None:
+        """Call ``callback`` (on the reader thread, so keep it quick) for the topic's events.
+
+        The subscription is restored on every reconnect; events sent while disconnected are
+        lost, so whatever they stand for must still be read back (wire contract, section 3).
+        """
+        if topic not in SUBSCRIBE_TOPICS:
+            raise PayloadInvalid(
+                f"unknown topic {topic!r}", {"topic": f"one of {', '.join(SUBSCRIBE_TOPICS)}"}
+            )
+        # Connected first, so that the handshake does not send this subscription as well.
+        self._ensure_connection()
+        with self._subscriptions_lock:
+            callbacks = self._subscriptions.setdefault(topic, [])
+            first = not callbacks
+            callbacks.append(callback)
+        if not first:
+            return
+        try:
+            self.call("subscribe", {"topic": topic})
+        except BaseException:
+            with self._subscriptions_lock:
+                self._subscriptions[topic].remove(callback)
+                if not self._subscriptions[topic]:
+                    del self._subscriptions[topic]
+            raise
+
+    def _dispatch(self, event: Event) -> None:
+        topic = event.event.partition(".")[0]
+        with self._subscriptions_lock:
+            callbacks = list(self._subscriptions.get(topic, ()))
+        for callback in callbacks:
+            try:
+                callback(event)
+            except Exception:
+                logger.exception("A Userbot %s event callback failed", event.event)
+
+
+def _is_rate_limited(outcome: Outcome | None) -> bool:
+    return isinstance(outcome, Response) and outcome.status == 429
+
+
+def _may_send_again(request: Request, outcome: Outcome | None) -> bool:
+    if isinstance(outcome, NotSent):
+        return True
+    return isinstance(outcome, ConnectionLost) and is_safe_to_repeat(request.operation, request.payload)
