@@ -377,26 +377,33 @@ class UserbotClient:
         with self._subscriptions_lock:
             topics = list(self._subscriptions)
         login = _Secret(encode_request("apiLogin", {"apikey": self._apikey.reveal()}))
-        slots = [
-            connection.send("apiLogin", None, login),
-            connection.send("sitekey", None, encode_request("sitekey", {"sitekey": self._sitekey})),
-            connection.send("who", None, "who"),
-            *(
-                connection.send("subscribe", {"topic": topic}, encode_request("subscribe", {"topic": topic}))
-                for topic in topics
-            ),
+        requests: list[tuple[str, Any, str | _Secret]] = [
+            ("apiLogin", None, login),
+            ("sitekey", None, encode_request("sitekey", {"sitekey": self._sitekey})),
+            ("who", None, "who"),
+            *(("subscribe", {"topic": t}, encode_request("subscribe", {"topic": t})) for t in topics),
         ]
-        answers: list[Response] = []
-        for slot in slots:
-            outcome = connection.wait(slot, self._connect_timeout)
-            if isinstance(outcome, TransportError):
-                raise ConnectFailed(f"handshake with {self._url} failed: {outcome}")
-            answers.append(outcome)
+        answers: list[Response | None] = [None] * len(requests)
+        todo = list(range(len(requests)))
+        for attempt in range(self._max_rate_limit_retries + 1):
+            slots = [(i, connection.send(*requests[i])) for i in todo]
+            for i, slot in slots:
+                outcome = connection.wait(slot, self._connect_timeout)
+                if isinstance(outcome, TransportError):
+                    raise ConnectFailed(f"handshake with {self._url} failed: {outcome}")
+                answers[i] = outcome
+            # A 429 on who or subscribe is waited out here; on apiLogin or sitekey the
+            # session is not set up, so the whole handshake is tried again.
+            todo = [i for i in todo if i > 1 and _is_rate_limited(answers[i])]
+            if not todo or attempt == self._max_rate_limit_retries:
+                break
+            self._wait_out_rate_limit([answers[i] for i in todo], attempt)  # type: ignore[misc]
         for answer in answers:
+            assert answer is not None
             error = answer.exception()
             if error is not None:
                 raise error
-        login_answer, bot_answer, who_answer = (answer.payload for answer in answers[:3])
+        login_answer, bot_answer, who_answer = (answer.payload for answer in answers[:3])  # type: ignore[union-attr]
         return Handshake(
             user_id=str(login_answer.get("user_id")),
             token_expires_at=str(login_answer.get("token_expires_at")),
