@@ -143,8 +143,10 @@ class ChatUser(SyncedModel):
 
 
 class ChatUserTag(models.Model):
-    chatuser = models.ForeignKey(ChatUser, on_delete=models.CASCADE, verbose_name="chat user")
-    tag = models.ForeignKey(Tag, on_delete=models.CASCADE)
+    # No single-column indexes: the unique (chatuser, tag) and the (tag, chatuser) index serve
+    # both directions, and each index more slows every bulk tagging of a million rows.
+    chatuser = models.ForeignKey(ChatUser, on_delete=models.CASCADE, verbose_name="chat user", db_index=False)
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, db_index=False)
 
     class Meta:
         verbose_name = "tag"
@@ -158,7 +160,8 @@ class ChatUserTag(models.Model):
 class Variable(models.Model):
     """A named value set on one chat user; the same name stands for the same variable bot-wide."""
 
-    chatuser = models.ForeignKey(ChatUser, on_delete=models.CASCADE, related_name="variables")
+    # Indexed through the unique (chatuser, name) that leads with it.
+    chatuser = models.ForeignKey(ChatUser, on_delete=models.CASCADE, related_name="variables", db_index=False)
     name = models.CharField(max_length=200)
     value = models.TextField(blank=True)
 

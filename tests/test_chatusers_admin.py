@@ -444,5 +444,29 @@ def test_changelist_costs_the_same_queries_for_10_and_100_rows(admin_client: Any
     with_100 = _changelist_queries(admin_client)
 
     assert with_10 == with_100
+    assert with_10 > 5
     page = admin_client.get(CHANGELIST)
     assert len(page.context["cl"].result_list) == 100
+
+
+def test_changelist_counts_at_most_the_cap_and_never_the_whole_table(
+    admin_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chatusers.admin import pagination
+
+    monkeypatch.setattr(pagination, "COUNT_CAP", 5)
+    bot = BotFactory()
+    for _ in range(8):
+        ChatUserFactory(bot=bot, channel="api")
+
+    with CaptureQueriesContext(connection) as queries:
+        unfiltered = admin_client.get(CHANGELIST)
+    # Read before the next request: a request clears the connection's query log.
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+    filtered = admin_client.get(f"{CHANGELIST}?channel__exact=api")
+
+    assert unfiltered.context["cl"].result_count == 5
+    assert filtered.context["cl"].result_count == 5
+    assert len(counts) == 1
+    assert "LIMIT 5" in counts[0]
+    assert "at least 5 chat users" in unfiltered.content.decode()

@@ -121,8 +121,8 @@ class Migration(migrations.Migration):
             name='ChatUserTag',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('chatuser', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='chatusers.chatuser', verbose_name='chat user')),
-                ('tag', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='chatusers.tag')),
+                ('chatuser', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, to='chatusers.chatuser', verbose_name='chat user')),
+                ('tag', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, to='chatusers.tag')),
             ],
             options={
                 'verbose_name': 'tag',
@@ -139,7 +139,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('name', models.CharField(max_length=200)),
                 ('value', models.TextField(blank=True)),
-                ('chatuser', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='variables', to='chatusers.chatuser')),
+                ('chatuser', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='variables', to='chatusers.chatuser')),
             ],
             options={
                 'ordering': ['name'],
