@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import re
+import signal
+import socket
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import orjson
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from backoffice.userbot.sandbox import server as server_module
 from backoffice.userbot.sandbox.registry import HANDLERS
 from backoffice.userbot.sandbox.runner import start_sandbox
+
+ROOT = Path(__file__).resolve().parent.parent
 
 ISO_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
@@ -42,7 +50,9 @@ def test_login_comes_before_the_bot_and_the_payload(open_ws):
     assert ws.call("apiLogin test-key")["status"] == 200
     forbidden = ws.call("chatusers.get {not json")
     assert (forbidden["channel"], forbidden["status"], forbidden["error"]["code"]) == (
-        "chatusers.get", 403, "forbidden",
+        "chatusers.get",
+        403,
+        "forbidden",
     )
     assert ws.call("subscribe chatusers")["status"] == 403
     assert ws.call("who")["status"] == 200
@@ -62,7 +72,9 @@ def test_a_bad_payload_is_400_invalid_naming_its_fields(raw_ws):
 def test_an_unknown_id_is_404_after_every_other_check(raw_ws):
     response = raw_ws.request("chatusers.get-vars", {"chatuser_id": "nobody"})
     assert (response["channel"], response["status"], response["error"]["code"]) == (
-        "chatusers.get-vars", 404, "not_found",
+        "chatusers.get-vars",
+        404,
+        "not_found",
     )
     assert raw_ws.request("chatusers.get-vars", {"chatuser_id": 7})["status"] == 400
 
@@ -72,7 +84,9 @@ def test_a_frame_over_10_mib_is_413_on_its_channel_and_not_applied(raw_ws):
     big = [{"name": "€" * 3_600_000, "email": "big@example.com"}]
     response = raw_ws.call("chatusers.create " + orjson.dumps(big).decode())
     assert (response["channel"], response["status"], response["error"]["code"]) == (
-        "chatusers.create", 413, "too_large",
+        "chatusers.create",
+        413,
+        "too_large",
     )
     junk = raw_ws.call("x" * (10 * 1024 * 1024 + 1))
     assert (junk["channel"], junk["status"]) == ("error", 413)
@@ -193,7 +207,9 @@ def test_rate_limit_every_answers_429_and_applies_nothing(open_ws):
         statuses = [ws.request("chatusers.create", [{"name": f"n{i}"}]) for i in range(4)]
         assert [s["status"] for s in statuses] == [200, 429, 200, 429]
         assert statuses[1]["error"] == {
-            "code": "rate_limited", "message": "too many requests; retry later", "retry_after": 0.05,
+            "code": "rate_limited",
+            "message": "too many requests; retry later",
+            "retry_after": 0.05,
         }
         assert ws.call("apiLogin test-key")["status"] == 200  # never limited
         assert ws.call("sitekey undefined test-bot")["status"] == 200
@@ -221,7 +237,9 @@ def test_a_failing_handler_answers_500_and_the_connection_lives_on(raw_ws, monke
     monkeypatch.setitem(HANDLERS, "chatusers.get-bot-tags", failing)
     response = raw_ws.call("chatusers.get-bot-tags")
     assert (response["channel"], response["status"], response["error"]["code"]) == (
-        "chatusers.get-bot-tags", 500, "server_error",
+        "chatusers.get-bot-tags",
+        500,
+        "server_error",
     )
     assert "boom" not in response["error"]["message"]
     assert raw_ws.request("chatusers.get", {"offset": 0, "limit": 1})["status"] == 200
@@ -245,3 +263,68 @@ def test_state_survives_a_restart(tmp_path, open_ws):
         fresh = ws.ok("chatusers.create", [{"name": "new"}])["chatusers"][0]
         assert fresh["id"] > created["chatusers"][0]["id"]
         assert fresh["updated_at"] >= created["chatusers"][0]["updated_at"]
+
+
+def test_state_is_saved_while_running_once_something_changed(tmp_path, open_ws, monkeypatch):
+    monkeypatch.setattr(server_module, "SAVE_EVERY_S", 0.05)
+    state = tmp_path / "state.json"
+    with start_sandbox(state_path=state) as handle:
+        ws = open_ws(url=handle.url)
+        time.sleep(0.2)
+        assert not state.exists()  # reads alone change nothing
+        (user,) = ws.ok("chatusers.create", [{"name": "Ada"}])["chatusers"]
+        deadline = time.monotonic() + 5
+        while not state.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        saved = orjson.loads(state.read_bytes())
+        assert [bot["chatusers"] for bot in saved["bots"]] == [{user["id"]: user}]
+        assert "index" not in saved["bots"][0]
+
+
+def test_the_command_serves_until_sigterm_and_saves_its_state(tmp_path, open_ws):
+    state = tmp_path / "state.json"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable,
+        "manage.py",
+        "userbot_sandbox",
+        "--port",
+        str(port),
+        "--apikey",
+        "k1",
+        "--apikey",
+        "k2",
+        "--sitekey",
+        "b1",
+        "--sitekey",
+        "b2",
+        "--state",
+        str(state),
+    ]
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert process.stdout.readline().strip() == f"Sandbox Userbot listening on ws://127.0.0.1:{port}/"
+        ws = open_ws(url=f"ws://127.0.0.1:{port}/", apikey="k2", sitekey="b2")
+        ws.ok("chatusers.create", [{"name": "Ada"}])
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    saved = orjson.loads(state.read_bytes())
+    assert [a["apikey"] for a in saved["accounts"]] == ["k1", "k2"]
+    assert [(b["sitekey"], len(b["chatusers"])) for b in saved["bots"]] == [("b1", 0), ("b2", 1)]
+
+
+def test_seed_demo_fills_only_bots_without_chat_users(open_ws):
+    pytest.importorskip("backoffice.userbot.sandbox.demo")
+    with start_sandbox(seed_demo=True) as handle:
+        ws = open_ws(url=handle.url)
+        page = ws.ok("chatusers.get", {"offset": 0, "limit": 1})
+        assert page["total"] > 0
+        assert ws.ok("chatusers.create", [{"name": "Ada"}])["chatusers"][0]["name"] == "Ada"

@@ -26,8 +26,6 @@ DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _CREATE_KEYS = frozenset({
     "client_ref", "name", "surname", "email", "phone", "channel", "language", "tags", "variables",
     "last_seen_at",
-    # Assigned by the server; accepted so that a ChatUser read back can be sent again.
-    "created_at", "updated_at",
 })
 
 
@@ -364,11 +362,11 @@ def create(ctx: Context, payload: Any) -> JSONDict:
         first = next(iter(fields.items()))
         raise invalid(f"item {first[0]}: {first[1]}", fields)
     created: list[JSONDict] = []
+    stamp = iso_ms(ctx.stamp()) if len(existing) < len(cleaned) else ""
     for i, clean in enumerate(cleaned):
         if i in existing:
             created.append(bot.chatusers[existing[i]])
             continue
-        stamp = iso_ms(ctx.stamp())
         cid = ctx.store.new_id()
         user: JSONDict = {
             "id": cid,

@@ -48,8 +48,8 @@ OTHER_HANDLER_MODULES = ("chat", "knowledge", "stats", "intel")
 UNCOUNTED = frozenset({"apiLogin", "sitekey"})
 # Operations that never change state, so answering them does not call for a save.
 READ_ONLY = frozenset({
-    "who", "subscribe", "bot.get-vars", "bot.stats", "chatusers.get", "chatusers.insights",
-    "chatusers.get-feedback", "chatusers.get-bot-segments", "chatusers.get-bot-tags",
+    "apiLogin", "sitekey", "who", "subscribe", "bot.get-vars", "bot.stats", "chatusers.get",
+    "chatusers.insights", "chatusers.get-feedback", "chatusers.get-bot-segments", "chatusers.get-bot-tags",
     "chatusers.get-vars", "robin.sessions", "robin.session", "qeafilter.search.page-db-ai",
     "automated-messages.get", "rawstats.count-nps", "rawstats.all", "rawstats.count-messages",
     "rawstats.count-sessions", "rawstats.get", "intel.leadlist", "intel.visitdetails", "intel.keypeople",
