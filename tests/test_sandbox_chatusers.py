@@ -290,3 +290,12 @@ def test_feedback_is_newest_first_and_filters_by_chat_user(raw_ws, sandbox):
         raw_ws.request("chatusers.get-feedback", {"offset": 0, "limit": 1, "chatuser_id": "x"})["status"]
         == 404
     )
+
+
+def test_a_change_after_seeded_data_is_later_than_every_seeded_time(raw_ws, sandbox):
+    (user,) = _create(raw_ws, {"name": "Ada"})
+    bot = sandbox.store.bots["test-bot"]
+    bot.chatusers[user["id"]]["updated_at"] = "2100-05-01T10:00:00.000Z"  # written as a seed would
+    sandbox.store.reindex()
+    tagged = raw_ws.ok("chatusers.add-tag", {"chatuser_ids": [user["id"]], "tag": {"name": "t"}})
+    assert tagged["chatusers"][0]["updated_at"] == "2100-05-01T10:00:00.001Z"

@@ -156,9 +156,30 @@ class SandboxStore:
         return bot
 
     def reindex(self) -> None:
-        """Rebuild every derived index (after loading, or after bulk changes such as a seed)."""
+        """Rebuild every derived index (after loading, or after bulk changes such as a seed).
+
+        Also moves each bot's stamp clock past every ``updated_at`` it holds, so that data
+        written without ``Context.stamp`` (a seed) cannot make a later change look older.
+        """
         for bot in self.bots.values():
             bot.reindex_chatusers()
+            latest = max(
+                (
+                    obj["updated_at"]
+                    for objects in (bot.chatusers, bot.segments, bot.interactions, bot.automated_messages)
+                    for obj in objects.values()
+                    if isinstance(obj.get("updated_at"), str)
+                ),
+                default=None,
+            )
+            try:
+                moment = datetime.fromisoformat(latest) if latest is not None else None
+            except ValueError:
+                moment = None
+            if moment is not None:
+                if moment.tzinfo is None:
+                    moment = moment.replace(tzinfo=UTC)
+                bot.last_stamp_ms = max(bot.last_stamp_ms, round(moment.timestamp() * 1000))
 
     def to_json(self) -> bytes:
         """The whole state as JSON, derived indexes left out."""
