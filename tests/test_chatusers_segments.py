@@ -160,3 +160,19 @@ def test_segment_table_exercises_both_empty_and_full_results(population: Any) ->
         sizes.add(sum(1 for u in wire if matches(u, wire_filters, match)))
     assert {0, len(PEOPLE)} <= sizes
     assert len(sizes) >= 6
+
+
+def test_chatuser_search_matches_a_substring_of_one_field_in_any_case() -> None:
+    from chatusers.selectors import chatuser_search
+
+    bot = BotFactory()
+    ada = ChatUser.objects.create(bot=bot, name="Ada", surname="Lovelace", email="ada@example.com")
+    bob = ChatUser.objects.create(bot=bot, name="Bob", surname="Ada", phone="+393331234567")
+    ChatUser.objects.create(bot=BotFactory(), name="Ada")
+
+    assert set(chatuser_search(bot=bot, search="aDA")) == {ada, bob}
+    assert list(chatuser_search(bot=bot, search="LACE")) == [ada]
+    assert list(chatuser_search(bot=bot, search="+39333")) == [bob]
+    assert list(chatuser_search(bot=bot, search="ada@EX")) == [ada]
+    assert list(chatuser_search(bot=bot, search="Ada Love")) == []  # spans two fields
+    assert chatuser_search(bot=bot, search="").count() == 2

@@ -117,7 +117,8 @@ class ChatUserAdmin(ServiceWritesMixin, SyncColumnsMixin, admin.ModelAdmin):
         SegmentListFilter,
         "sync_state",
     ]
-    search_fields = ["name", "surname", "email", "phone"]
+    # One generated column of name, surname, email and phone (see ChatUser.search_text).
+    search_fields = ["search_text"]
     search_help_text = "Part of a name, surname, email or phone."
     sortable_by = ["last_seen"]
     show_full_result_count = False

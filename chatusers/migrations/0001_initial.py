@@ -2,6 +2,7 @@
 
 import django.core.validators
 import django.db.models.deletion
+import django.db.models.functions.comparison
 import django.db.models.functions.text
 import django.utils.timezone
 from django.contrib.postgres.operations import TrigramExtension
@@ -10,25 +11,22 @@ from django.db import migrations, models
 import backoffice.sync.models
 
 # The admin searches with icontains, which PostgreSQL runs as UPPER(column::text) LIKE
-# UPPER(%s): trigram indexes on that very expression make a substring search an index scan.
-SEARCH_COLUMNS = ("name", "surname", "email", "phone")
+# UPPER(%s): a trigram index on that very expression makes a substring search an index scan.
 
 
-def create_search_indexes(apps, schema_editor):
+def create_search_index(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    for column in SEARCH_COLUMNS:
-        schema_editor.execute(
-            f"CREATE INDEX IF NOT EXISTS chatuser_{column}_trgm ON chatusers_chatuser "
-            f"USING gin ((UPPER({column}::text)) gin_trgm_ops)"
-        )
+    schema_editor.execute(
+        "CREATE INDEX IF NOT EXISTS chatuser_search_trgm ON chatusers_chatuser "
+        "USING gin ((UPPER(search_text::text)) gin_trgm_ops)"
+    )
 
 
-def drop_search_indexes(apps, schema_editor):
+def drop_search_index(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    for column in SEARCH_COLUMNS:
-        schema_editor.execute(f"DROP INDEX IF EXISTS chatuser_{column}_trgm")
+    schema_editor.execute("DROP INDEX IF EXISTS chatuser_search_trgm")
 
 
 class Migration(migrations.Migration):
@@ -60,6 +58,7 @@ class Migration(migrations.Migration):
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
                 ('last_seen_at', models.DateTimeField(blank=True, null=True, verbose_name='last seen')),
                 ('updated_at', models.DateTimeField(auto_now=True)),
+                ('search_text', models.GeneratedField(db_persist=True, expression=django.db.models.functions.text.Upper(django.db.models.functions.text.Concat('name', models.Value(' '), 'surname', models.Value(' '), django.db.models.functions.comparison.Coalesce('email', models.Value('')), models.Value(' '), django.db.models.functions.comparison.Coalesce('phone', models.Value('')), output_field=models.TextField())), output_field=models.TextField())),
                 ('bot', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='userbot.bot')),
             ],
             options={
@@ -260,5 +259,5 @@ class Migration(migrations.Migration):
             constraint=models.UniqueConstraint(fields=('chatuser', 'name'), name='variable_name_unique', violation_error_message='This chat user already has a variable with this name.'),
         ),
         TrigramExtension(),
-        migrations.RunPython(create_search_indexes, drop_search_indexes),
+        migrations.RunPython(create_search_index, drop_search_index),
     ]
