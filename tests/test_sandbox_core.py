@@ -328,3 +328,11 @@ def test_seed_demo_fills_only_bots_without_chat_users(open_ws):
         page = ws.ok("chatusers.get", {"offset": 0, "limit": 1})
         assert page["total"] > 0
         assert ws.ok("chatusers.create", [{"name": "Ada"}])["chatusers"][0]["name"] == "Ada"
+
+
+def test_when_both_faults_fall_on_one_request_the_429_wins(open_ws):
+    with start_sandbox(drop_every=2, rate_limit_every=2) as handle:
+        ws = open_ws(url=handle.url)
+        assert ws.request("chatusers.create", [{"name": "one"}])["status"] == 200
+        assert ws.request("chatusers.create", [{"name": "two"}])["status"] == 429
+        assert ws.request("chatusers.get", {"offset": 0, "limit": 5})["payload"]["total"] == 1

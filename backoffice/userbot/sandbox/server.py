@@ -262,25 +262,27 @@ class SandboxServer:
 
     def answer(self, session: Session, frame: str | bytes) -> tuple[Answer, bool]:
         """The answer to one request frame, and whether the connection drops instead of sending it."""
-        if _frame_bytes(frame) > codec.MAX_FRAME_BYTES:
+        too_large = _frame_bytes(frame) > codec.MAX_FRAME_BYTES
+        raw: codec.RawRequest | None = None
+        if too_large:
             channel = codec.channel_hint(frame)
-            return self._faulted(session, channel) or _error(
-                channel, 413, "too_large", "a frame is at most 10 MiB"
-            ), self._drops(session, channel)
-        try:
-            raw = codec.read_operation(frame)
-        except UnknownChannel as exc:
-            channel = codec.ERROR_CHANNEL
-            return self._faulted(session, channel) or _error(
-                channel, 400, "unknown_channel", str(exc)
-            ), self._drops(session, channel)
-        channel = raw.operation
+        else:
+            try:
+                raw = codec.read_operation(frame)
+                channel = raw.operation
+            except UnknownChannel:
+                channel = codec.ERROR_CHANNEL
         limited = self._faulted(session, channel)
         if limited is not None:
             return limited, False
-        answer = self._checked(session, raw)
-        if answer.status == 200 and channel not in READ_ONLY:
-            self.dirty = True
+        if too_large:
+            answer = _error(channel, 413, "too_large", "a frame is at most 10 MiB")
+        elif raw is None:
+            answer = _error(channel, 400, "unknown_channel", "no known operation can be read from the frame")
+        else:
+            answer = self._checked(session, raw)
+            if answer.status == 200 and channel not in READ_ONLY:
+                self.dirty = True
         return answer, self._drops(session, channel)
 
     def _faulted(self, session: Session, channel: str) -> Answer | None:
@@ -295,10 +297,10 @@ class SandboxServer:
         return None
 
     def _drops(self, session: Session, channel: str) -> bool:
+        """Whether this (counted, not rate-limited) request is the one the connection drops after."""
         if channel in UNCOUNTED or not self.drop_every:
             return False
-        rate_limited = self.rate_limit_every and session.counted % self.rate_limit_every == 0
-        return session.counted % self.drop_every == 0 and not rate_limited
+        return session.counted % self.drop_every == 0
 
     def _checked(self, session: Session, raw: codec.RawRequest) -> Answer:
         channel = raw.operation
