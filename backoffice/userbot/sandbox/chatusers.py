@@ -33,6 +33,7 @@ _CREATE_KEYS = frozenset({
 
 
 def email_problem(value: str) -> str | None:
+    """What is wrong with an email address, or None; the ``*_problem`` rules below read alike."""
     return None if EMAIL.fullmatch(value) else "not an email address"
 
 
@@ -103,6 +104,7 @@ def set_unique_key(bot: BotState, user: JSONDict, key: str, value: str | None) -
 
 
 def owner_of(bot: BotState, key: str, value: str | None) -> str | None:
+    """The id of the chat user holding this ``email``, ``phone`` or ``client_ref``, if any."""
     if not value:
         return None
     return bot.chatuser_index(key).get(value.lower() if key == "email" else value)
@@ -173,6 +175,7 @@ def _canonical_time(value: str | None) -> str | None:
 
 @operation("chatusers.get")
 def get(ctx: Context, payload: Any) -> JSONDict:
+    """A page of chat users by ``created_at`` then ``id``, optionally searched or in a segment."""
     bot = ctx.bot
     body = _object(payload)
     errors: dict[str, str] = {}
@@ -205,6 +208,7 @@ def _found(user: JSONDict, needle: str) -> bool:
 
 @operation("chatusers.insights")
 def insights(ctx: Context, payload: Any) -> JSONDict:
+    """Counts of chat users over an inclusive range of dates."""
     first, last = _day_bounds(_object(payload))
     total = new = active = 0
     by_channel: dict[str, int] = {}
@@ -226,6 +230,7 @@ def insights(ctx: Context, payload: Any) -> JSONDict:
 
 @operation("chatusers.get-feedback")
 def get_feedback(ctx: Context, payload: Any) -> JSONDict:
+    """A page of feedback, newest first, optionally of one chat user."""
     bot = ctx.bot
     body = _object(payload)
     errors: dict[str, str] = {}
@@ -243,11 +248,13 @@ def get_feedback(ctx: Context, payload: Any) -> JSONDict:
 
 @operation("chatusers.get-bot-tags")
 def get_bot_tags(ctx: Context, payload: Any) -> JSONDict:
+    """Every tag of the bot, in creation order."""
     return {"tags": list(ctx.bot.tags.values())}
 
 
 @operation("chatusers.get-vars")
 def get_vars(ctx: Context, payload: Any) -> JSONDict:
+    """The variables of one chat user."""
     body = _object(payload)
     chatuser_id = body.get("chatuser_id")
     if not isinstance(chatuser_id, str):
@@ -257,6 +264,7 @@ def get_vars(ctx: Context, payload: Any) -> JSONDict:
 
 @operation("bot.get-vars")
 def bot_get_vars(ctx: Context, payload: Any) -> JSONDict:
+    """The variable names the bot uses, each with its type (always ``string`` here)."""
     catalogue = {entry["name"]: entry for entry in ctx.bot.bot_variables}
     for name in ctx.bot.variable_ids:
         catalogue.setdefault(name, {"name": name, "type": "string"})
@@ -329,6 +337,7 @@ def _clean_item(item: Any) -> tuple[JSONDict, list[str]]:
 
 @operation("chatusers.create")
 def create(ctx: Context, payload: Any) -> JSONDict:
+    """Create 1 to 1000 chat users, all or none; a known ``client_ref`` returns its chat user as it is."""
     bot = ctx.bot
     if not isinstance(payload, list) or not 1 <= len(payload) <= MAX_PAGE:
         raise invalid(f"payload must be an array of 1 to {MAX_PAGE} chat users", {"payload": "1..1000 items"})
@@ -407,6 +416,7 @@ def add_chatuser(bot: BotState, user: JSONDict) -> None:
 
 @operation("chatusers.delete")
 def delete(ctx: Context, payload: Any) -> JSONDict:
+    """Delete chat users by id, skipping unknown ids and freeing their unique keys."""
     bot = ctx.bot
     errors: dict[str, str] = {}
     ids = _ids(_object(payload), "ids", errors)
@@ -433,6 +443,7 @@ def delete(ctx: Context, payload: Any) -> JSONDict:
 
 @operation("chatusers.add-tag")
 def add_tag(ctx: Context, payload: Any) -> JSONDict:
+    """Tag chat users with a tag given by id, or by name (created when new)."""
     bot = ctx.bot
     body = _object(payload)
     errors: dict[str, str] = {}
@@ -466,6 +477,7 @@ def add_tag(ctx: Context, payload: Any) -> JSONDict:
 
 @operation("chatusers.remove-tag")
 def remove_tag(ctx: Context, payload: Any) -> JSONDict:
+    """Take a tag off chat users; those without it are left as they are."""
     bot = ctx.bot
     body = _object(payload)
     errors: dict[str, str] = {}
@@ -509,6 +521,7 @@ def drop_variable(user: JSONDict, name: str) -> bool:
 
 @operation("chatusers.set-variable")
 def set_variable(ctx: Context, payload: Any) -> JSONDict:
+    """Update a variable the chat user has (by id), or create or update one by name."""
     bot = ctx.bot
     body = _object(payload)
     errors: dict[str, str] = {}
@@ -551,6 +564,7 @@ def set_variable(ctx: Context, payload: Any) -> JSONDict:
 
 @operation("chatusers.remove-variable")
 def remove_variable(ctx: Context, payload: Any) -> JSONDict:
+    """Remove the variable an id stands for (its name, bot-wide) from chat users."""
     bot = ctx.bot
     body = _object(payload)
     errors: dict[str, str] = {}

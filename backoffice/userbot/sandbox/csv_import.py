@@ -155,6 +155,7 @@ def _apply_row(ctx: Context, row: dict[str, str], changed: dict[str, str]) -> tu
 
 @operation("chatusers.import")
 def import_csv(ctx: Context, payload: Any) -> JSONDict:
+    """Apply a CSV row by row and report what each row did."""
     if not isinstance(payload, dict):
         raise invalid("payload must be an object", {"payload": "must be an object"})
     errors: dict[str, str] = {key: "unknown field" for key in payload if key not in ("filename", "csv")}

@@ -181,6 +181,7 @@ def clean_filters(bot: BotState, filters: Any) -> list[JSONDict]:
 
 
 def segment_count(bot: BotState, segment: Mapping[str, Any]) -> int:
+    """How many of the bot's chat users the segment holds now."""
     filters, match = segment["filters"], segment["match"]
     if match == "all" and not filters:
         return len(bot.chatusers)
@@ -221,6 +222,7 @@ def _clean_head(payload: Any, *, with_id: bool) -> tuple[str, str]:
 
 @operation("chatusers.create-segment")
 def create_segment(ctx: Context, payload: Any) -> JSONDict:
+    """Create a segment; a known ``client_ref`` returns that segment as it is."""
     bot = ctx.bot
     name, match = _clean_head(payload, with_id=False)
     ref = payload.get("client_ref")
@@ -244,6 +246,7 @@ def create_segment(ctx: Context, payload: Any) -> JSONDict:
 
 @operation("chatusers.edit-segment")
 def edit_segment(ctx: Context, payload: Any) -> JSONDict:
+    """Replace a segment's name, match and filters; ``updated_at`` moves only on a change."""
     bot = ctx.bot
     name, match = _clean_head(payload, with_id=True)
     segment = bot.segments.get(payload["id"])
@@ -257,6 +260,7 @@ def edit_segment(ctx: Context, payload: Any) -> JSONDict:
 
 @operation("chatusers.remove-segment")
 def remove_segment(ctx: Context, payload: Any) -> JSONDict:
+    """Remove segments by id, skipping unknown ids and freeing their ``client_ref``."""
     bot = ctx.bot
     if not isinstance(payload, list) or not all(isinstance(sid, str) for sid in payload):
         raise invalid("payload must be an array of segment ids", {"payload": "an array of strings"})
@@ -274,11 +278,13 @@ def remove_segment(ctx: Context, payload: Any) -> JSONDict:
 
 @operation("chatusers.get-bot-segments")
 def get_bot_segments(ctx: Context, payload: Any) -> JSONDict:
+    """Every segment of the bot with its current count."""
     bot = ctx.bot
     return {"segments": [segment_view(bot, segment) for segment in bot.segments.values()]}
 
 
 def check_segment_id(bot: BotState, segment_id: str) -> JSONDict:
+    """The segment with this id, or 404."""
     segment = bot.segments.get(segment_id)
     if segment is None:
         raise not_found(f"no segment has id {segment_id}")

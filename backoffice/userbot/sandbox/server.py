@@ -139,6 +139,7 @@ class SandboxServer:
     # --- lifecycle ---------------------------------------------------------------------
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Load the handlers, seed demo data if asked, listen, and return the bound port."""
         load_handler_modules()
         if self.seed_demo:
             self._seed_demo()
@@ -149,6 +150,7 @@ class SandboxServer:
         return self.port
 
     async def stop(self) -> None:
+        """Stop the background tasks, close every connection, and save the state."""
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -40,6 +40,8 @@ class Account:
 
 @dataclass
 class BotState:
+    """One bot's objects, as the wire carries them, and the indexes derived from them."""
+
     sitekey: str
     name: str
     last_stamp_ms: int = 0
@@ -121,6 +123,8 @@ class BotState:
 
 @dataclass
 class SandboxStore:
+    """Every account and bot the sandbox serves, and the id counter they share."""
+
     accounts: dict[str, Account] = field(default_factory=dict)  # apikey -> Account
     bots: dict[str, BotState] = field(default_factory=dict)  # sitekey -> BotState
     next_id: int = 1
@@ -221,4 +225,5 @@ class SandboxStore:
 
     @classmethod
     def load(cls, path: str | Path) -> SandboxStore:
+        """A store read from a file written by ``save``."""
         return cls.from_json(Path(path).read_bytes())
