@@ -144,7 +144,7 @@ def gets(count: int) -> list[Request]:
 # --- handshake -------------------------------------------------------------------------
 
 
-def test_connect_logs_in_chooses_the_bot_and_asks_who(fake_userbot):
+def test_connect_logs_in_chooses_the_bot_and_asks_who(fake_userbot, caplog):
     server = fake_userbot()
 
     with client_for(server) as client:
@@ -155,6 +155,7 @@ def test_connect_logs_in_chooses_the_bot_and_asks_who(fake_userbot):
     assert handshake.bot_name == "Test bot"
     assert handshake.who == {"id": "u1", "name": "Ada", "email": "ada@example.com", "role": "admin"}
     assert server.frames == [[f"apiLogin {APIKEY}", f"sitekey undefined {SITEKEY}", "who"]]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []  # a clean close
 
 
 def test_a_bad_key_is_unauthenticated_at_once_without_retrying(fake_userbot):

@@ -115,6 +115,7 @@ class _Connection:
         self._state = threading.Lock()  # guards _pending and _broken
         self._send_order = threading.Lock()  # a frame joins _pending and the wire atomically
         self._broken: str | None = None
+        self._closing = False  # our close frame is out: the server's reply is no loss
         self._stop = threading.Event()
         self._last_received = time.monotonic()
         self._ping_sent_at: float | None = None
@@ -180,6 +181,7 @@ class _Connection:
         """Say goodbye to the server, then drop whatever is still unanswered."""
         with self._state:
             closing = self._broken is None
+        self._closing = True
         if closing:
             try:
                 self._ws.send_close()
@@ -202,7 +204,7 @@ class _Connection:
                 if opcode == ABNF.OPCODE_PONG:
                     continue
                 if opcode == ABNF.OPCODE_CLOSE:
-                    self.fail("the server closed the connection")
+                    self.fail("the server closed the connection", quiet=self._closing)
                     return
                 assembler.validate(frame)
                 assembler.add(frame)
