@@ -1,11 +1,12 @@
 """The sandbox Userbot server: a real WebSocket peer that speaks the wire contract.
 
 One asyncio task reads each connection and applies its requests in arrival order; a second
-task per connection writes the answers in that same order, each no earlier than its
-request's arrival plus the configured latency, so a pipelining client gains from sending
-ahead. The server owns sessions (login, chosen bot, subscriptions), the contract's order
-of checks, fault injection, events and persistence; operation handlers live in the
-sibling modules and register themselves with ``registry.operation``.
+task per connection writes the answers in that same order, each no earlier than the
+configured latency after it was ready: like a network in between, latency adds to the time
+spent serving, and a pipelining client gains from sending ahead. The server owns sessions
+(login, chosen bot, subscriptions), the contract's order of checks, fault injection, events
+and persistence; operation handlers live in the sibling modules and register themselves
+with ``registry.operation``.
 """
 
 from __future__ import annotations
@@ -47,13 +48,34 @@ OTHER_HANDLER_MODULES = ("chat", "knowledge", "stats", "intel")
 # Requests never counted by --drop-every and --rate-limit-every, so a client can always log in.
 UNCOUNTED = frozenset({"apiLogin", "sitekey"})
 # Operations that never change state, so answering them does not call for a save.
-READ_ONLY = frozenset({
-    "apiLogin", "sitekey", "who", "subscribe", "bot.get-vars", "bot.stats", "chatusers.get",
-    "chatusers.insights", "chatusers.get-feedback", "chatusers.get-bot-segments", "chatusers.get-bot-tags",
-    "chatusers.get-vars", "robin.sessions", "robin.session", "qeafilter.search.page-db-ai",
-    "automated-messages.get", "rawstats.count-nps", "rawstats.all", "rawstats.count-messages",
-    "rawstats.count-sessions", "rawstats.get", "intel.leadlist", "intel.visitdetails", "intel.keypeople",
-})
+READ_ONLY = frozenset(
+    {
+        "apiLogin",
+        "sitekey",
+        "who",
+        "subscribe",
+        "bot.get-vars",
+        "bot.stats",
+        "chatusers.get",
+        "chatusers.insights",
+        "chatusers.get-feedback",
+        "chatusers.get-bot-segments",
+        "chatusers.get-bot-tags",
+        "chatusers.get-vars",
+        "robin.sessions",
+        "robin.session",
+        "qeafilter.search.page-db-ai",
+        "automated-messages.get",
+        "rawstats.count-nps",
+        "rawstats.all",
+        "rawstats.count-messages",
+        "rawstats.count-sessions",
+        "rawstats.get",
+        "intel.leadlist",
+        "intel.visitdetails",
+        "intel.keypeople",
+    }
+)
 _ABORT = object()
 
 
@@ -217,7 +239,6 @@ class SandboxServer:
         loop = asyncio.get_running_loop()
         try:
             async for frame in connection:
-                arrival = loop.time()
                 drop = False
                 try:
                     answer, drop = self.answer(session, frame)
@@ -228,7 +249,7 @@ class SandboxServer:
                     session.closing = True
                     session.outbox.put_nowait((0.0, _ABORT))
                 else:
-                    session.outbox.put_nowait((arrival + self.latency_s, answer.frame))
+                    session.outbox.put_nowait((loop.time() + self.latency_s, answer.frame))
                 if answer.events and answer.bot is not None:
                     self._broadcast(answer.bot.sitekey, answer.events)
                 if drop:
@@ -340,10 +361,15 @@ class SandboxServer:
             if account is None:
                 return _error(channel, 401, "unauthenticated", "unknown API key")
             session.account, session.bot = account, None
-            return Answer(_ok(channel, {
-                "user_id": account.user_id,
-                "token_expires_at": iso_ms(now_ms + TOKEN_LIFETIME_MS),
-            }))
+            return Answer(
+                _ok(
+                    channel,
+                    {
+                        "user_id": account.user_id,
+                        "token_expires_at": iso_ms(now_ms + TOKEN_LIFETIME_MS),
+                    },
+                )
+            )
         if channel == "sitekey":
             bot = self.store.bots.get(payload["sitekey"])
             if bot is None:
@@ -353,13 +379,24 @@ class SandboxServer:
         if channel == "who":
             account = session.account
             assert account is not None
-            return Answer(_ok(channel, {
-                "id": account.user_id, "name": account.name, "email": account.email, "role": account.role,
-            }))
+            return Answer(
+                _ok(
+                    channel,
+                    {
+                        "id": account.user_id,
+                        "name": account.name,
+                        "email": account.email,
+                        "role": account.role,
+                    },
+                )
+            )
         topic = payload["topic"]
         if topic not in SUBSCRIBE_TOPICS:
             return _error(
-                channel, 400, "invalid", f"topic must be one of {', '.join(SUBSCRIBE_TOPICS)}",
+                channel,
+                400,
+                "invalid",
+                f"topic must be one of {', '.join(SUBSCRIBE_TOPICS)}",
                 fields={"topic": f"one of {', '.join(SUBSCRIBE_TOPICS)}"},
             )
         session.topics.add(topic)

@@ -20,9 +20,9 @@ class Command(BaseCommand):
         "count the requests of each connection, all but apiLogin and sitekey (so a client can always "
         "log in again): --rate-limit-every N answers every Nth with 429 and does not apply it; "
         "--drop-every N applies every Nth and then drops the connection without a close frame and "
-        "without answering it (when both fall on one request, the 429 wins). --latency-ms N delays "
-        "each answer N ms from its request's arrival; answers keep their order and requests keep "
-        "being applied meanwhile."
+        "without answering it (when both fall on one request, the 429 wins). --latency-ms N sends "
+        "each answer N ms after it is ready, like a network in between; answers keep their order "
+        "and requests keep being applied meanwhile."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
