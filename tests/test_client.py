@@ -17,6 +17,7 @@ from backoffice.userbot.errors import (
     Forbidden,
     Invalid,
     NotFound,
+    NotSent,
     RateLimited,
     TooLarge,
     Unauthenticated,
@@ -288,3 +289,43 @@ def test_dropped_connections_are_reconnected_and_safe_requests_sent_again():
     assert sorted(u["client_ref"] for u in listed.payload["chatusers"]) == sorted(
         f"ref-{i}" for i in range(20)
     )
+
+
+def test_iter_many_streams_outcomes_in_request_order_within_its_window(client):
+    client.call(api.chatusers_create(people(30)))
+    pages = [api.chatusers_get(offset=offset, limit=3) for offset in range(0, 30, 3)]
+
+    streamed = client.iter_many(pages, window=4)
+    first = next(streamed)
+    rest = list(streamed)
+
+    refs = [u["client_ref"] for o in [first, *rest] for u in o.payload["chatusers"]]
+    assert refs == [f"ref-{i}" for i in range(30)]
+    assert [o.status for o in [first, *rest]] == [200] * 10
+
+
+def test_iter_many_sends_a_rate_limited_request_again_in_its_place():
+    with start_sandbox(apikeys=(APIKEY,), sitekeys=(SITEKEY,), rate_limit_every=4) as sandbox:
+        with UserbotClient(sandbox.url, APIKEY, SITEKEY, heartbeat=0, validate=True) as client:
+            outcomes = list(client.iter_many([api.chatusers_create(people(1, start=i)) for i in range(12)]))
+            total = client.call(api.chatusers_get(limit=100))["total"]
+
+    assert [o.status for o in outcomes] == [200] * 12
+    assert [o.payload["chatusers"][0]["client_ref"] for o in outcomes] == [f"ref-{i}" for i in range(12)]
+    assert total == 12
+
+
+def test_iter_many_reports_what_a_drop_cut_off_and_sends_nothing_more():
+    with start_sandbox(apikeys=(APIKEY,), sitekeys=(SITEKEY,), drop_every=5) as sandbox:
+        with UserbotClient(sandbox.url, APIKEY, SITEKEY, heartbeat=0) as client:
+            client.connect()  # its who is the first counted request
+            outcomes = list(
+                client.iter_many([api.chatusers_create(people(1, start=i)) for i in range(8)], window=2)
+            )
+            client_refs = sorted(u["client_ref"] for u in client.call(api.chatusers_get())["chatusers"])
+
+    answered = [o for o in outcomes if isinstance(o, Response)]
+    assert [o.status for o in answered] == [200, 200, 200]
+    assert isinstance(outcomes[3], ConnectionLost)  # the fifth counted request: applied, unanswered
+    assert all(isinstance(o, (ConnectionLost, NotSent)) for o in outcomes[4:])
+    assert client_refs == ["ref-0", "ref-1", "ref-2", "ref-3"]

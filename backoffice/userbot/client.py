@@ -15,7 +15,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import ModuleType, TracebackType
 from typing import Any
@@ -499,6 +499,44 @@ class UserbotClient:
                 if isinstance(outcome, Response) and outcome.ok:
                     self._check_response(request.operation, outcome.payload)
         return outcomes  # type: ignore[return-value]
+
+    def iter_many(
+        self, requests: Iterable[Request], *, window: int | None = None, timeout: float | None = None
+    ) -> Iterator[Outcome]:
+        """Pipeline requests and yield each outcome, in request order, as soon as it is known.
+
+        Unlike call_many nothing is kept for the caller, so a bulk read handles and drops each
+        page while later ones are still on the wire: memory stays flat in the number of
+        pages. At most ``window`` (default max_in_flight) requests are unanswered at once. A
+        429 is waited out and sent again before anything after it is yielded. Once the
+        connection fails, the rest come out as ConnectionLost (sent) or NotSent, as in
+        call_many; the next call reconnects.
+        """
+        limit = self._timeout if timeout is None else timeout
+        depth = max(1, window or self._max_in_flight)
+        connection = self._ensure_connection()
+        source = iter(requests)
+        in_flight: deque[tuple[Request, _Slot]] = deque()
+        while True:
+            while len(in_flight) < depth:
+                request = next(source, None)
+                if request is None:
+                    break
+                frame = self._frame(request.operation, request.payload)
+                in_flight.append((request, connection.send(request.operation, request.payload, frame)))
+            if not in_flight:
+                return
+            request, slot = in_flight.popleft()
+            outcome = connection.wait(slot, limit)
+            for attempt in range(self._max_rate_limit_retries):
+                if not _is_rate_limited(outcome):
+                    break
+                self._wait_out_rate_limit([outcome], attempt)  # type: ignore[list-item]
+                frame = self._frame(request.operation, request.payload)
+                outcome = connection.wait(connection.send(request.operation, request.payload, frame), limit)
+            if self._validate and isinstance(outcome, Response) and outcome.ok:
+                self._check_response(request.operation, outcome.payload)
+            yield outcome
 
     def call_many_retrying(
         self, requests: Iterable[Request], *, attempts: int = 3, timeout: float | None = None
