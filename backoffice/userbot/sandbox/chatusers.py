@@ -14,8 +14,8 @@ from backoffice.userbot.iso639 import LANGUAGES
 from backoffice.userbot.sandbox import segments
 from backoffice.userbot.sandbox.registry import Context, invalid, not_found, operation
 from backoffice.userbot.sandbox.store import BotState, JSONDict, iso_ms
+from backoffice.userbot.vocabulary import CHANNELS
 
-CHANNELS = ("webchat", "whatsapp", "messenger", "instagram", "telegram", "api")
 DEFAULT_TAG_COLOR = "#607d8b"
 MAX_PAGE = 1000
 MAX_CLIENT_REF = 64

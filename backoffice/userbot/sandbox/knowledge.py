@@ -23,13 +23,15 @@ from typing import Any
 from backoffice.userbot.iso639 import LANGUAGES
 from backoffice.userbot.sandbox.registry import Context, invalid, not_found, operation
 from backoffice.userbot.sandbox.store import BotState, JSONDict, iso_ms
+from backoffice.userbot.vocabulary import (
+    ANSWER_TYPES,
+    CONDITION_FIELDS,
+    CONDITION_OPS,
+    TRIGGERS,
+    VALUELESS_OPS,
+)
 
 MAX_LIMIT = 1000
-TRIGGERS = ("page_visit", "time_on_page", "returning_user", "exit_intent")
-CONDITION_FIELDS = ("url", "language", "channel", "tag", "variable")
-CONDITION_OPS = ("eq", "neq", "contains", "exists", "not_exists", "gt", "lt")
-VALUELESS_OPS = ("exists", "not_exists")
-ANSWER_TYPES = ("text", "buttons", "image")
 _TOKEN = re.compile(r"<([^<>]+)>")
 
 

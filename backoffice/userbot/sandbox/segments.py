@@ -14,23 +14,10 @@ from typing import Any
 
 from backoffice.userbot.sandbox.registry import Context, invalid, not_found, operation
 from backoffice.userbot.sandbox.store import BotState, JSONDict, iso_ms
+from backoffice.userbot.vocabulary import FIELD_OPS, INSTANT_FIELDS, MATCHES, ORDERED_OPS, VALUELESS_OPS
 
 _DECIMAL = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_TEXT_OPS = frozenset({"eq", "neq", "contains", "exists", "not_exists"})
-
-# Every valid pair of field and op; anything else is 400.
-FIELD_OPS: dict[str, frozenset[str]] = {
-    "tag": frozenset({"eq", "neq", "exists", "not_exists"}),
-    "variable": frozenset({"eq", "neq", "contains", "gt", "lt", "exists", "not_exists"}),
-    "channel": _TEXT_OPS,
-    "language": _TEXT_OPS,
-    "email": _TEXT_OPS,
-    "created_at": frozenset({"gt", "lt"}),
-    "last_seen_at": frozenset({"gt", "lt", "exists", "not_exists"}),
-}
-VALUELESS_OPS = frozenset({"exists", "not_exists"})
-MATCHES = ("all", "any")
 
 
 def parse_instant(text: str) -> int | None:
@@ -164,7 +151,7 @@ def clean_filters(bot: BotState, filters: Any) -> list[JSONDict]:
             errors[key] = "name is required with field variable"
         elif field != "variable" and name is not None:
             errors[key] = "name is only allowed with field variable"
-        elif field in ("created_at", "last_seen_at") and op in ("gt", "lt") and parse_instant(value) is None:
+        elif field in INSTANT_FIELDS and op in ORDERED_OPS and parse_instant(value) is None:
             errors[key] = "value must be a date (YYYY-MM-DD) or an ISO 8601 time"
         else:
             stored: JSONDict = {"field": field, "op": op, "value": value or ""}
