@@ -591,6 +591,18 @@ def test_validation_refuses_a_bad_payload_before_sending_anything(fake_userbot, 
     assert checked == [("chatusers.get", result)]
 
 
+def test_every_request_is_checked_against_the_document_before_it_is_sent(fake_userbot):
+    server = fake_userbot()
+
+    with client_for(server) as client:  # default options: responses unchecked, requests checked
+        with pytest.raises(PayloadInvalid) as raised:
+            client.call(api.chatusers_create([{"name": "Ada", "phone": "0039 333 1234567"}]))
+        client.call(api.chatusers_get(limit=5))
+
+    assert raised.value.fields == {"0": "phone: does not match the E.164 phone pattern"}
+    assert server.requests(1) == ['chatusers.get {"offset":0,"limit":5}']
+
+
 def test_handshake_operations_cannot_be_sent_as_requests(fake_userbot):
     server = fake_userbot()
     with client_for(server) as client:

@@ -279,6 +279,9 @@ class UserbotClient:
         max_rate_limit_retries: int = 5,
         validate: bool = False,
     ) -> None:
+        """``validate`` also checks every 200 payload received against the AsyncAPI document
+        (for tests); what is sent is always checked, so a bad request fails here, named field
+        by field, and never reaches Userbot."""
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
         self._url = url
@@ -596,8 +599,7 @@ class UserbotClient:
             raise PayloadInvalid(
                 f"{operation} belongs to the handshake; use a client per bot", {"operation": "not allowed"}
             )
-        if self._validate:
-            self._schema_module().validate_request(operation, payload)
+        self._schema_module().validate_request(operation, payload)
         return encode_request(operation, payload)
 
     def _check_response(self, operation: str, payload: Any) -> None:
