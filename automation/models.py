@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from backoffice.sync.models import SyncedModel
+from backoffice.sync.models import SyncedModel, sync_state_index, synced_constraints
 
 VALUELESS_OPS = ("exists", "not_exists")
 
@@ -69,15 +69,11 @@ class AutomatedMessage(SyncedModel):
 
     class Meta:
         ordering = ["name", "pk"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["bot", "remote_id"],
-                condition=models.Q(remote_id__isnull=False),
-                name="automatedmessage_unique_remote_id",
-            ),
-            models.UniqueConstraint(fields=["bot", "client_ref"], name="automatedmessage_unique_client_ref"),
-        ]
-        indexes = [models.Index(fields=["bot", "sync_state"], name="automatedmessage_sync_state")]
+        constraints = synced_constraints(
+            remote_id_unique="automatedmessage_unique_remote_id",
+            client_ref_unique="automatedmessage_unique_client_ref",
+        )
+        indexes = [sync_state_index("automatedmessage_sync_state")]
 
     def __str__(self) -> str:
         return self.name

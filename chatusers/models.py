@@ -12,24 +12,12 @@ from django.db.models import Q, Value
 from django.db.models.functions import Coalesce, Concat, Lower, Upper
 from django.utils import timezone
 
-from backoffice.sync.models import SyncedModel
+from backoffice.sync.models import SyncedModel, sync_state_index, synced_constraints
 from backoffice.userbot.iso639 import LANGUAGES
 from chatusers.validators import color_validator, parse_instant, phone_validator
 
 LANGUAGE_CHOICES = [(code, code) for code in sorted(LANGUAGES)]
 DEFAULT_TAG_COLOR = "#9e9e9e"
-
-
-def synced_constraints(prefix: str) -> list[models.BaseConstraint]:
-    """What every synced model holds per bot: one object per Userbot id and per client_ref."""
-    return [
-        models.UniqueConstraint(
-            fields=["bot", "remote_id"],
-            condition=Q(remote_id__isnull=False),
-            name=f"{prefix}_remote_id_unique",
-        ),
-        models.UniqueConstraint(fields=["bot", "client_ref"], name=f"{prefix}_client_ref_unique"),
-    ]
 
 
 class Channel(models.TextChoices):
@@ -123,7 +111,9 @@ class ChatUser(SyncedModel):
         verbose_name = "chat user"
         ordering = ["-created_at", "-id"]
         constraints = [
-            *synced_constraints("chatuser"),
+            *synced_constraints(
+                remote_id_unique="chatuser_remote_id_unique", client_ref_unique="chatuser_client_ref_unique"
+            ),
             models.UniqueConstraint(
                 Lower("email"),
                 "bot",
@@ -142,7 +132,7 @@ class ChatUser(SyncedModel):
         ]
         # Each serves an admin list ordered newest first: unfiltered, or filtered by one column.
         indexes = [
-            models.Index(fields=["bot", "sync_state"], name="chatuser_bot_sync_state"),
+            sync_state_index("chatuser_bot_sync_state"),
             models.Index(fields=["created_at", "id"], name="chatuser_created"),
             models.Index(fields=["bot", "created_at", "id"], name="chatuser_bot_created"),
             models.Index(fields=["channel", "created_at", "id"], name="chatuser_channel_created"),
@@ -228,8 +218,10 @@ class Segment(SyncedModel):
 
     class Meta:
         ordering = ["name"]
-        constraints = synced_constraints("segment")
-        indexes = [models.Index(fields=["bot", "sync_state"], name="segment_bot_sync_state")]
+        constraints = synced_constraints(
+            remote_id_unique="segment_remote_id_unique", client_ref_unique="segment_client_ref_unique"
+        )
+        indexes = [sync_state_index("segment_bot_sync_state")]
 
     def __str__(self) -> str:
         return self.name

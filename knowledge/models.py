@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from backoffice.sync.models import SyncedModel
+from backoffice.sync.models import SyncedModel, sync_state_index, synced_constraints
 from backoffice.userbot.iso639 import LANGUAGES
 
 LANGUAGE_CHOICES = [(code, code) for code in sorted(LANGUAGES)]
@@ -36,16 +36,11 @@ class Interaction(SyncedModel):
 
     class Meta:
         ordering = ["label", "pk"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["bot", "remote_id"],
-                condition=models.Q(remote_id__isnull=False),
-                name="interaction_unique_remote_id",
-            ),
-            models.UniqueConstraint(fields=["bot", "client_ref"], name="interaction_unique_client_ref"),
-        ]
+        constraints = synced_constraints(
+            remote_id_unique="interaction_unique_remote_id", client_ref_unique="interaction_unique_client_ref"
+        )
         indexes = [
-            models.Index(fields=["bot", "sync_state"], name="interaction_sync_state"),
+            sync_state_index("interaction_sync_state"),
             models.Index(fields=["bot", "label"], name="interaction_label"),
             models.Index(fields=["bot", "enabled"], name="interaction_enabled"),
         ]

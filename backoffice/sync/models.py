@@ -17,6 +17,23 @@ def new_client_ref() -> str:
     return uuid.uuid4().hex
 
 
+def synced_constraints(*, remote_id_unique: str, client_ref_unique: str) -> list[models.BaseConstraint]:
+    """What every synced model holds per bot: one object per Userbot id and per client_ref."""
+    return [
+        models.UniqueConstraint(
+            fields=["bot", "remote_id"],
+            condition=models.Q(remote_id__isnull=False),
+            name=remote_id_unique,
+        ),
+        models.UniqueConstraint(fields=["bot", "client_ref"], name=client_ref_unique),
+    ]
+
+
+def sync_state_index(name: str) -> models.Index:
+    """The index that finds a bot's objects by sync state: what the relay and the admin filter on."""
+    return models.Index(fields=["bot", "sync_state"], name=name)
+
+
 class SyncState(models.TextChoices):
     SYNCED = "synced", "Synced"
     PENDING = "pending", "Pending"
