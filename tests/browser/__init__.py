@@ -1,0 +1,1 @@
+"""Admin pages driven in a real browser: Playwright steering headless Chromium."""
