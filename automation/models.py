@@ -6,8 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from backoffice.sync.models import SyncedModel, sync_state_index, synced_constraints
-
-VALUELESS_OPS = ("exists", "not_exists")
+from backoffice.userbot import vocabulary
 
 NAME_REQUIRED = "A variable condition needs the variable's name."
 NAME_ONLY_WITH_VARIABLE = "Only a variable condition has a name."
@@ -51,6 +50,13 @@ class AnswerType(models.TextChoices):
     TEXT = "text", "Text"
     BUTTONS = "buttons", "Buttons"
     IMAGE = "image", "Image"
+
+
+# The labels are the admin's; the values must stay exactly the contract's.
+vocabulary.require_wire_values("Trigger", Trigger.values, vocabulary.TRIGGERS)
+vocabulary.require_wire_values("ConditionField", ConditionField.values, vocabulary.CONDITION_FIELDS)
+vocabulary.require_wire_values("ConditionOp", ConditionOp.values, vocabulary.CONDITION_OPS)
+vocabulary.require_wire_values("AnswerType", AnswerType.values, vocabulary.ANSWER_TYPES)
 
 
 def validate_not_blank(value: str) -> None:
@@ -101,7 +107,7 @@ class Condition(models.Model):
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
-        if self.op and self.op not in VALUELESS_OPS and not self.value:
+        if self.op and self.op not in vocabulary.VALUELESS_OPS and not self.value:
             errors["value"] = VALUE_REQUIRED
         if self.field == ConditionField.VARIABLE and not self.name.strip():
             errors["name"] = NAME_REQUIRED

@@ -13,6 +13,7 @@ from django.db.models.functions import Coalesce, Concat, Lower, Upper
 from django.utils import timezone
 
 from backoffice.sync.models import SyncedModel, sync_state_index, synced_constraints
+from backoffice.userbot import vocabulary
 from backoffice.userbot.iso639 import LANGUAGES
 from chatusers.validators import color_validator, parse_instant, phone_validator
 
@@ -247,18 +248,11 @@ class FilterOp(models.TextChoices):
     NOT_EXISTS = "not_exists", "is not set"
 
 
-_TEXT_OPS = frozenset({"eq", "neq", "contains", "exists", "not_exists"})
-# Every valid pair of field and op (wire contract section 4); anything else is invalid.
-FIELD_OPS: dict[str, frozenset[str]] = {
-    "tag": frozenset({"eq", "neq", "exists", "not_exists"}),
-    "variable": frozenset({"eq", "neq", "contains", "gt", "lt", "exists", "not_exists"}),
-    "channel": _TEXT_OPS,
-    "language": _TEXT_OPS,
-    "email": _TEXT_OPS,
-    "created_at": frozenset({"gt", "lt"}),
-    "last_seen_at": frozenset({"gt", "lt", "exists", "not_exists"}),
-}
-VALUELESS_OPS = frozenset({"exists", "not_exists"})
+# The labels are the admin's; the values must stay exactly the contract's.
+vocabulary.require_wire_values("Channel", Channel.values, vocabulary.CHANNELS)
+vocabulary.require_wire_values("Segment.Match", Segment.Match.values, vocabulary.MATCHES)
+vocabulary.require_wire_values("FilterField", FilterField.values, vocabulary.FILTER_FIELDS)
+vocabulary.require_wire_values("FilterOp", FilterOp.values, vocabulary.OPS)
 
 
 class SegmentFilter(models.Model):
@@ -285,17 +279,18 @@ class SegmentFilter(models.Model):
 
     def clean(self) -> None:
         field, op, value = self.field, self.op, self.value
-        if field not in FIELD_OPS or op not in FilterOp.values:
+        if field not in vocabulary.FIELD_OPS or op not in FilterOp.values:
             return  # the choices already reported it
-        if op not in FIELD_OPS[field]:
+        if op not in vocabulary.FIELD_OPS[field]:
             raise ValidationError({"op": f"The operator {op} is not valid for the field {field}."})
-        if op not in VALUELESS_OPS and not value:
+        if op not in vocabulary.VALUELESS_OPS and not value:
             raise ValidationError({"value": f"A value is required with the operator {op}."})
         if field == FilterField.VARIABLE and not self.name:
             raise ValidationError({"name": "A variable filter needs the variable's name."})
         if field != FilterField.VARIABLE and self.name:
             raise ValidationError({"name": "Only a variable filter takes a variable name."})
-        if field in ("created_at", "last_seen_at") and op in ("gt", "lt") and parse_instant(value) is None:
+        instant = field in vocabulary.INSTANT_FIELDS and op in vocabulary.ORDERED_OPS
+        if instant and parse_instant(value) is None:
             raise ValidationError({"value": "Enter a date (YYYY-MM-DD) or an ISO 8601 time."})
         self.tag = None
         if field == FilterField.TAG and op in ("eq", "neq"):
