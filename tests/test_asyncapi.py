@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+from websockets.sync.client import connect
 
 from backoffice.userbot import schema
+from backoffice.userbot.errors import PayloadInvalid
 from backoffice.userbot.iso639 import LANGUAGES
 from backoffice.userbot.operations import EVENTS, OPERATIONS
+from backoffice.userbot.sandbox.runner import start_sandbox
+from backoffice.userbot.sandbox.server import RETRY_AFTER_S, UNCOUNTED
 
 SEED = Path(__file__).resolve().parents[1].parent / "shared" / "seed" / "userbot-asyncapi.txt"
 SEED_TOP_TAGS = {
@@ -370,3 +375,103 @@ def test_the_language_enum_is_iso_639_1_and_the_empty_string():
     assert len(enum) == len(set(enum))
     assert set(enum) == LANGUAGES | {""}
     assert all(isinstance(code, str) for code in enum)
+
+
+def _sandbox_answers(frames: list[str]) -> list[dict[str, Any]]:
+    """The sandbox's answers to ``frames``, sent after logging in and choosing the test bot."""
+    with start_sandbox() as sandbox, connect(sandbox.url) as socket:
+        answers = []
+        for frame in ["apiLogin test-key", "sitekey undefined test-bot", *frames]:
+            socket.send(frame)
+            answers.append(json.loads(socket.recv(timeout=10)))
+    return answers[2:]
+
+
+def _description() -> str:
+    """The document's overview with its line breaks and indents read as single spaces."""
+    return " ".join(schema.document()["info"]["description"].split())
+
+
+def test_integers_written_with_a_fraction_are_refused_as_the_document_says():
+    frames = [
+        'chatusers.get {"offset": 0, "limit": 1.0}',
+        'chatusers.get {"offset": 0.0, "limit": 1}',
+        'chatusers.get-feedback {"offset": 0, "limit": 20.0}',
+        'qeafilter.search.page-db-ai {"offset": 0, "limit": 5.0}',
+        'automated-messages.save {"name": "Hi", "trigger": "page_visit", "delay_seconds": 3.0}',
+        "robin sv 000000000000000000000001 get sessions 10.0 0",
+    ]
+
+    answers = _sandbox_answers(frames)
+
+    assert "**Integers are written without a fraction**" in _description()
+    assert [(a["status"], a["error"]["code"], list(a["error"]["fields"])) for a in answers] == [
+        (400, "invalid", ["limit"]),
+        (400, "invalid", ["offset"]),
+        (400, "invalid", ["limit"]),
+        (400, "invalid", ["limit"]),
+        (400, "invalid", ["delay_seconds"]),
+        (400, "invalid", ["limit"]),
+    ]
+
+
+def test_the_sandbox_fault_settings_are_the_documented_ones():
+    assert RETRY_AFTER_S == 0.05
+    assert UNCOUNTED == {"apiLogin", "sitekey"}
+    assert "`retry_after` 0.05 (seconds)" in _description()
+    assert "except `apiLogin` and `sitekey`" in _description()
+    assert "When both fall on one request the 429 wins" in _description()
+
+
+def test_stored_filters_and_conditions_always_carry_a_value():
+    schemas = schema.document()["components"]["schemas"]
+
+    assert schemas["SegmentFilter"]["required"] == ["field", "op", "value"]
+    assert schemas["AutomatedMessageCondition"]["required"] == ["field", "op", "value"]
+    assert schemas["SegmentFilterInput"]["required"] == ["field", "op"]
+    assert schemas["AutomatedMessageConditionInput"]["required"] == ["field", "op"]
+
+
+def test_a_label_with_angle_brackets_is_refused_by_the_schema_and_the_sandbox():
+    good = {"question": "How?", "answer": "Like this."}
+    with pytest.raises(PayloadInvalid) as refused:
+        schema.validate_request("qeafilter.save", {"label": "a<b", **good})
+    with pytest.raises(PayloadInvalid) as refused_token:
+        schema.validate_request("qeafilter.save.token", {"id": "1", "token": "<a<b>"})
+
+    answers = _sandbox_answers(["qeafilter.save " + json.dumps({"label": "a>b", **good})])
+
+    assert list(refused.value.fields) == ["label"]
+    assert list(refused_token.value.fields) == ["token"]
+    assert (answers[0]["status"], list(answers[0]["error"]["fields"])) == (400, ["label"])
+
+
+def test_nps_is_a_whole_number_and_the_sandbox_answers_it_so():
+    nps = schema.response_schema("rawstats.count-nps")["properties"]["nps"]
+
+    answers = _sandbox_answers(['rawstats.count-nps {"from": "2026-01-01", "to": "2026-01-31"}'])
+
+    assert (nps["type"], nps["minimum"], nps["maximum"]) == ("integer", -100, 100)
+    assert answers[0] == {
+        "channel": "rawstats.count-nps",
+        "status": 200,
+        "payload": {"positive": 0, "neutral": 0, "negative": 0, "total": 0, "nps": 0},
+    }
+    schema.validate_response("rawstats.count-nps", answers[0]["payload"])
+
+
+def test_the_server_keys_of_nested_faults_are_the_documented_ones():
+    frames = [
+        'chatusers.create-segment {"name": "s", "match": "all", '
+        '"filters": [{"field": "created_at", "op": "gt", "value": "soon"}]}',
+        'automated-messages.save {"name": "a", "trigger": "page_visit", '
+        '"conditions": [{"field": "url", "op": "eq"}]}',
+        'chatusers.add-tag {"chatuser_ids": [], "tag": {"name": "   "}}',
+    ]
+
+    answers = _sandbox_answers(frames)
+    keys = [list(answer["error"]["fields"]) for answer in answers]
+
+    assert keys == [["filters.0"], ["conditions[0].value"], ["tag.name"]]
+    for key in ("`filters.<index>`", "`conditions[<index>].<property>`", "`tag.name`"):
+        assert key in _description()
