@@ -84,13 +84,15 @@ def admin_page(page: Page, live_server: LiveServer) -> Page:
 
 
 @pytest.fixture
-def screenshot(request: pytest.FixtureRequest, page: Page) -> Callable[[], Path]:
-    """``screenshot()`` saves the whole page as ``var/screenshots/<test name>.png``."""
+def screenshot(request: pytest.FixtureRequest, page: Page) -> Callable[..., Path]:
+    """``screenshot()`` saves the whole page as ``var/screenshots/<test name>.png``;
+    ``screenshot("step")`` as ``<test name>-step.png``, for a page on the way. A long list
+    is better seen as its first screen: ``full_page=False``."""
 
-    def take() -> Path:
+    def take(step: str = "", *, full_page: bool = True) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        path = SCREENSHOTS / f"{request.node.name}.png"
-        page.screenshot(path=str(path), full_page=True)
+        path = SCREENSHOTS / f"{request.node.name}{'-' + step if step else ''}.png"
+        page.screenshot(path=str(path), full_page=full_page)
         return path
 
     return take
