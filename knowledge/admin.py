@@ -15,6 +15,13 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 from django.utils.text import Truncator
 
+from backoffice.synced_admin import (
+    SYNC_COLUMNS,
+    ServiceWritesMixin,
+    SyncColumnsMixin,
+    SyncDetailMixin,
+    adopt_saved,
+)
 from knowledge.models import Interaction
 from knowledge.services import (
     EDITABLE_FIELDS,
@@ -25,49 +32,19 @@ from knowledge.services import (
     interactions_set_enabled,
 )
 
-SYNC_FIELDS = ["sync_state", "synced_at", "sync_error", "remote_id"]
-
-
-def _adopt(target: Interaction, saved: Interaction) -> None:
-    """Give the admin's unsaved instance the identity of the one the service saved."""
-    for field in target._meta.concrete_fields:
-        setattr(target, field.attname, getattr(saved, field.attname))
-    target._state.adding = False
-    target._state.db = saved._state.db
-
 
 @admin.register(Interaction)
-class InteractionAdmin(admin.ModelAdmin):
-    list_display = [
-        "label",
-        "short_question",
-        "language",
-        "enabled",
-        "bot",
-        "sync_state",
-        "synced_at",
-        "short_sync_error",
-    ]
+class InteractionAdmin(ServiceWritesMixin, SyncColumnsMixin, SyncDetailMixin, admin.ModelAdmin):
+    list_display = ["label", "short_question", "language", "enabled", "bot", *SYNC_COLUMNS]
     list_filter = ["bot", "language", "enabled", "sync_state"]
     search_fields = ["question", "answer", "label"]
     list_select_related = ["bot"]
-    readonly_fields = SYNC_FIELDS
+    editable_fields = EDITABLE_FIELDS
     actions = ["enable_selected", "disable_selected"]
 
     @admin.display(description="question", ordering="question")
     def short_question(self, interaction: Interaction) -> str:
         return Truncator(interaction.question).chars(80)
-
-    @admin.display(description="last error")
-    def short_sync_error(self, interaction: Interaction) -> str:
-        return Truncator(interaction.sync_error).chars(80)
-
-    def get_fields(self, request: HttpRequest, obj: Interaction | None = None) -> list[str]:
-        return ["bot", *EDITABLE_FIELDS, *SYNC_FIELDS]
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Interaction | None = None) -> list[str]:
-        # An interaction belongs to its bot on Userbot: it cannot move to another.
-        return [*SYNC_FIELDS, "bot"] if obj else SYNC_FIELDS
 
     @admin.action(description="Enable selected interactions", permissions=["change"])
     def enable_selected(self, request: HttpRequest, queryset: QuerySet[Interaction]) -> None:
@@ -91,20 +68,10 @@ class InteractionAdmin(admin.ModelAdmin):
             interaction_update(interaction=current, actor=request.user, **data)
         else:
             created = interaction_create(bot=form.cleaned_data["bot"], actor=request.user, **data)
-            _adopt(obj, created)
+            adopt_saved(obj, created)
 
     def delete_model(self, request: HttpRequest, obj: Interaction) -> None:
         interaction_delete(interaction=obj, actor=request.user)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Interaction]) -> None:
         interactions_delete(interactions=queryset, actor=request.user)
-
-    # The services record every change; the admin's own entries would double them.
-    def log_addition(self, request: HttpRequest, obj: Interaction, message: Any) -> None:
-        return None
-
-    def log_change(self, request: HttpRequest, obj: Interaction, message: Any) -> None:
-        return None
-
-    def log_deletions(self, request: HttpRequest, queryset: Any) -> None:
-        return None

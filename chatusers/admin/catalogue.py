@@ -10,8 +10,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from backoffice.synced_admin import ServiceWritesMixin
 from chatusers import services
-from chatusers.admin.common import ServiceWritesMixin
 from chatusers.models import BotVariable, Feedback, Tag
 
 

@@ -22,8 +22,8 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from backoffice.synced_admin import ServiceWritesMixin, SyncColumnsMixin
 from chatusers import services
-from chatusers.admin.common import ServiceWritesMixin, SyncColumnsMixin
 from chatusers.admin.pagination import EstimatedCountPaginator
 from chatusers.export import csv_lines
 from chatusers.models import ChatUser, ChatUserTag, Segment, Tag, Variable

@@ -8,8 +8,8 @@ from django.contrib import admin
 from django.forms import ModelForm
 from django.http import HttpRequest
 
+from backoffice.synced_admin import SYNC_COLUMNS, ServiceWritesMixin, SyncColumnsMixin, adopt_saved
 from chatusers import services
-from chatusers.admin.common import SYNC_FIELDS, ServiceWritesMixin, SyncColumnsMixin
 from chatusers.models import Segment, SegmentFilter
 from chatusers.selectors import segment_count
 
@@ -22,7 +22,7 @@ class SegmentFilterInline(admin.TabularInline):
 
 @admin.register(Segment)
 class SegmentAdmin(ServiceWritesMixin, SyncColumnsMixin, admin.ModelAdmin):
-    list_display = ["name", "match", "bot", "updated_at", *SYNC_FIELDS]
+    list_display = ["name", "match", "bot", "updated_at", *SYNC_COLUMNS]
     list_select_related = ["bot"]
     list_filter = ["bot", "sync_state"]
     search_fields = ["name"]
@@ -67,8 +67,7 @@ class SegmentAdmin(ServiceWritesMixin, SyncColumnsMixin, admin.ModelAdmin):
         segment = services.segment_create(
             bot=obj.bot, name=obj.name, match=obj.match, filters=filters, actor=request.user
         )
-        obj.pk, obj.client_ref = segment.pk, segment.client_ref
-        obj._state.adding = False
+        adopt_saved(obj, segment)
 
     def delete_model(self, request: HttpRequest, obj: Segment) -> None:
         services.segment_delete(segment=obj, actor=request.user)
