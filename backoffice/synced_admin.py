@@ -70,3 +70,23 @@ class SyncDetailMixin:
 
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
         return [*SYNC_DETAIL_FIELDS, "bot"] if obj else list(SYNC_DETAIL_FIELDS)
+
+
+class BotFixedInFormMixin:
+    """A change page that shows the bookkeeping only once the object exists, and keeps the
+    bot in the form but disabled: an object cannot move to another bot, and validation
+    that needs the bot (per-bot uniqueness) still runs."""
+
+    fields: Sequence[str]
+    readonly_fields: Sequence[str]
+
+    def get_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
+        return [*self.fields, *self.readonly_fields] if obj else list(self.fields)
+
+    def get_form(
+        self, request: HttpRequest, obj: Model | None = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)  # type: ignore[misc]
+        if obj is not None and "bot" in form.base_fields:
+            form.base_fields["bot"].disabled = True
+        return form

@@ -22,7 +22,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from backoffice.synced_admin import ServiceWritesMixin, SyncColumnsMixin
+from backoffice.synced_admin import BotFixedInFormMixin, ServiceWritesMixin, SyncColumnsMixin
 from chatusers import services
 from chatusers.admin.pagination import EstimatedCountPaginator
 from chatusers.export import csv_lines
@@ -93,7 +93,7 @@ class BulkActionForm(forms.Form):
 
 
 @admin.register(ChatUser)
-class ChatUserAdmin(ServiceWritesMixin, SyncColumnsMixin, admin.ModelAdmin):
+class ChatUserAdmin(ServiceWritesMixin, SyncColumnsMixin, BotFixedInFormMixin, admin.ModelAdmin):
     # Columns are plain methods where the generic cell is costly at 500 rows a page: a
     # choices field flattens its choices for every cell, a date goes through localisation.
     list_display = [
@@ -145,18 +145,6 @@ class ChatUserAdmin(ServiceWritesMixin, SyncColumnsMixin, admin.ModelAdmin):
                 Prefetch("tags", queryset=Tag.objects.only("id", "name", "color").order_by("name"))
             )
         )
-
-    def get_fields(self, request: HttpRequest, obj: ChatUser | None = None) -> list[str]:
-        return [*self.fields, *self.readonly_fields] if obj else list(self.fields)
-
-    def get_form(
-        self, request: HttpRequest, obj: ChatUser | None = None, change: bool = False, **kwargs: Any
-    ) -> Any:
-        form = super().get_form(request, obj, change=change, **kwargs)
-        if obj is not None and "bot" in form.base_fields:
-            # Kept in the form (not read-only) so the per-bot email and phone checks run.
-            form.base_fields["bot"].disabled = True
-        return form
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)

@@ -8,7 +8,13 @@ from django.contrib import admin
 from django.forms import ModelForm
 from django.http import HttpRequest
 
-from backoffice.synced_admin import SYNC_COLUMNS, ServiceWritesMixin, SyncColumnsMixin, adopt_saved
+from backoffice.synced_admin import (
+    SYNC_COLUMNS,
+    BotFixedInFormMixin,
+    ServiceWritesMixin,
+    SyncColumnsMixin,
+    adopt_saved,
+)
 from chatusers import services
 from chatusers.models import Segment, SegmentFilter
 from chatusers.selectors import segment_count
@@ -21,7 +27,7 @@ class SegmentFilterInline(admin.TabularInline):
 
 
 @admin.register(Segment)
-class SegmentAdmin(ServiceWritesMixin, SyncColumnsMixin, admin.ModelAdmin):
+class SegmentAdmin(ServiceWritesMixin, SyncColumnsMixin, BotFixedInFormMixin, admin.ModelAdmin):
     list_display = ["name", "match", "bot", "updated_at", *SYNC_COLUMNS]
     list_select_related = ["bot"]
     list_filter = ["bot", "sync_state"]
@@ -29,17 +35,6 @@ class SegmentAdmin(ServiceWritesMixin, SyncColumnsMixin, admin.ModelAdmin):
     fields = ["bot", "name", "match"]
     readonly_fields = ["matching_now", "remote_id", "client_ref", "sync_state", "synced_at", "sync_error"]
     inlines = [SegmentFilterInline]
-
-    def get_fields(self, request: HttpRequest, obj: Segment | None = None) -> list[str]:
-        return [*self.fields, *self.readonly_fields] if obj else list(self.fields)
-
-    def get_form(
-        self, request: HttpRequest, obj: Segment | None = None, change: bool = False, **kwargs: Any
-    ) -> Any:
-        form = super().get_form(request, obj, change=change, **kwargs)
-        if obj is not None and "bot" in form.base_fields:
-            form.base_fields["bot"].disabled = True
-        return form
 
     @admin.display(description="chat users matching now")
     def matching_now(self, obj: Segment) -> int:
