@@ -95,6 +95,30 @@ BAD_REQUESTS: list[tuple[str, Any, dict[str, str]]] = [
         {"limit": "must be at most 1000", "chatuser_id": "must be a string"},
     ),
     ("qeafilter.search.page-db-ai", {"offset": 0.5, "limit": 1}, {"offset": "must be an integer"}),
+    # JSON Schema takes 2.0 for an integer; the contract does not
+    (
+        "chatusers.get",
+        {"offset": 0, "limit": 2.0},
+        {"limit": "must be an integer, written without a fraction"},
+    ),
+    (
+        "chatusers.get",
+        {"offset": -0.0, "limit": 1e2},
+        {
+            "limit": "must be an integer, written without a fraction",
+            "offset": "must be an integer, written without a fraction",
+        },
+    ),
+    (
+        "chatusers.get-feedback",
+        {"offset": 1.0, "limit": 5, "extra": True},
+        {"extra": "unknown property", "offset": "must be an integer, written without a fraction"},
+    ),
+    (
+        "automated-messages.save",
+        {"id": ID, "delay_seconds": 30.0},
+        {"delay_seconds": "must be an integer, written without a fraction"},
+    ),
     # creates: the item index is the key, the rest of the path is in the message
     ("chatusers.create", [], {"payload": "must not be empty"}),
     ("chatusers.create", {"name": "x"}, {"payload": "must be an array"}),
@@ -394,6 +418,22 @@ def test_a_response_missing_a_field_or_with_a_wrong_value_is_invalid():
         '"messenger", "instagram", "telegram", "api"',
         "total": "must be at least 0",
     }
+
+
+def test_a_response_with_a_whole_float_inside_an_array_names_its_place():
+    day = {"date": "2026-11-24", "sessions": 1, "messages": 2, "chatusers": 0, "handovers": 0}
+
+    with pytest.raises(PayloadInvalid) as raised:
+        schema.validate_response("rawstats.all", {"days": [day, {**day, "messages": 2.0}]})
+
+    assert raised.value.fields == {"days": "[1].messages: must be an integer, written without a fraction"}
+    assert raised.value.message == "1 invalid field: days"
+
+
+def test_a_number_where_the_schema_asks_a_number_may_carry_a_fraction():
+    schema.validate_response(
+        "rawstats.get", {"orders": 3, "revenue": 10.0, "currency": "EUR", "conversion_rate": 1.0}
+    )
 
 
 def test_an_event_payload_is_validated():

@@ -13,7 +13,7 @@ import copy
 import functools
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -127,10 +127,87 @@ def message_schema(message: str) -> dict[str, Any]:
 
 
 @dataclass(frozen=True, slots=True)
+class _IntegerPlan:
+    """Where a schema asks for an integer, pruned to the parts that lead to one."""
+
+    here: bool = False
+    properties: tuple[tuple[str, _IntegerPlan], ...] = ()
+    items: _IntegerPlan | None = None
+    tuple_items: tuple[_IntegerPlan | None, ...] = ()
+    additional: _IntegerPlan | None = None
+    branches: tuple[_IntegerPlan, ...] = ()
+
+
+def _asks_integer(node: dict[str, Any]) -> bool:
+    kinds = node.get("type")
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds or ())
+    return "integer" in kinds and "number" not in kinds
+
+
+def _integer_plan(node: Any) -> _IntegerPlan | None:
+    """The integer positions of a schema node, or None when no integer is asked below it."""
+    if not isinstance(node, dict):
+        return None
+    properties = tuple(
+        (name, plan)
+        for name, sub in (node.get("properties") or {}).items()
+        if (plan := _integer_plan(sub)) is not None
+    )
+    items = node.get("items")
+    tuple_items = tuple(_integer_plan(sub) for sub in items) if isinstance(items, list) else ()
+    if not any(tuple_items):
+        tuple_items = ()
+    # A float under any branch that asks an integer is refused: no branch of the document
+    # offers a number where another asks an integer.
+    branches = tuple(
+        plan
+        for keyword in ("allOf", "anyOf", "oneOf")
+        for sub in node.get(keyword) or ()
+        if (plan := _integer_plan(sub)) is not None
+    )
+    plan = _IntegerPlan(
+        here=_asks_integer(node),
+        properties=properties,
+        items=None if isinstance(items, list) else _integer_plan(items),
+        tuple_items=tuple_items,
+        additional=_integer_plan(node.get("additionalProperties")),
+        branches=branches,
+    )
+    return None if plan == _IntegerPlan() else plan
+
+
+def _whole_floats(plan: _IntegerPlan, instance: Any, path: list[Any]) -> Iterator[tuple[list[Any], str]]:
+    """Where ``instance`` holds a number written with a fraction (``2.0``) that ``plan`` asks as an integer.
+
+    JSON Schema counts ``2.0`` as an integer; the contract does not. A fraction that is not
+    whole (``2.5``) is already refused by the schema itself, so it is not named twice.
+    """
+    if plan.here and isinstance(instance, float) and instance.is_integer():
+        yield path, "must be an integer, written without a fraction"
+    if isinstance(instance, dict):
+        for name, sub in plan.properties:
+            if name in instance:
+                yield from _whole_floats(sub, instance[name], [*path, name])
+        if plan.additional is not None:
+            named = {name for name, _ in plan.properties}
+            for name, value in instance.items():
+                if name not in named:
+                    yield from _whole_floats(plan.additional, value, [*path, name])
+    elif isinstance(instance, list):
+        for index, value in enumerate(instance):
+            sub = plan.tuple_items[index] if index < len(plan.tuple_items) else plan.items
+            if sub is not None:
+                yield from _whole_floats(sub, value, [*path, index])
+    for branch in plan.branches:
+        yield from _whole_floats(branch, instance, path)
+
+
+@dataclass(frozen=True, slots=True)
 class _Check:
     schema: dict[str, Any]
     is_valid: Callable[[Any], Any]
     full: jsonschema.protocols.Validator
+    integers: _IntegerPlan | None
 
 
 @functools.cache
@@ -139,7 +216,7 @@ def _check(kind: Kind, name: str) -> _Check | None:
     if schema is None:
         return None
     fast = fastjsonschema.compile(schema, use_default=False, use_formats=False)
-    return _Check(schema, fast, jsonschema.Draft7Validator(schema))
+    return _Check(schema, fast, jsonschema.Draft7Validator(schema), _integer_plan(schema))
 
 
 def validate_request(operation: str, payload: Any) -> None:
@@ -165,11 +242,16 @@ def _validate(kind: Kind, name: str, payload: Any) -> None:
         return
     if payload is None and kind == "request":
         raise PayloadInvalid(f"{name} needs a payload", {"payload": "required"})
+    fractions = [] if check.integers is None else list(_whole_floats(check.integers, payload, []))
     try:
         check.is_valid(payload)
     except fastjsonschema.JsonSchemaValueException as fast_error:
-        fields = _fields(check.full.iter_errors(payload)) or _fields_of_fast(fast_error)
+        located = [place for error in check.full.iter_errors(payload) for place in _located(error)]
+        fields = _fields([*located, *fractions]) or _fields_of_fast(fast_error)
         raise PayloadInvalid(_summary(fields), fields) from None
+    if fractions:
+        fields = _fields(fractions)
+        raise PayloadInvalid(_summary(fields), fields)
 
 
 def _summary(fields: dict[str, str]) -> str:
@@ -184,15 +266,14 @@ def _field_order(key: str) -> tuple[bool, int, str]:
     return (not key.isdigit(), int(key) if key.isdigit() else 0, key)
 
 
-def _fields(errors: Iterator[jsonschema.ValidationError]) -> dict[str, str]:
+def _fields(places: Iterable[tuple[list[Any], str]]) -> dict[str, str]:
     messages: dict[str, list[str]] = {}
-    for error in errors:
-        for path, text in _located(error):
-            key = str(path[0]) if path else "payload"
-            rest = _dotted(path[1:])
-            message = f"{rest}: {text}" if rest else text
-            if message not in messages.setdefault(key, []):
-                messages[key].append(message)
+    for path, text in places:
+        key = str(path[0]) if path else "payload"
+        rest = _dotted(path[1:])
+        message = f"{rest}: {text}" if rest else text
+        if message not in messages.setdefault(key, []):
+            messages[key].append(message)
     return {key: "; ".join(messages[key]) for key in sorted(messages, key=_field_order)}
 
 
