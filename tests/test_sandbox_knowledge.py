@@ -480,3 +480,23 @@ def test_knowledge_over_the_wire(raw_ws):
     )
     assert listed == {"automated_messages": [message]}
     assert deleted == {"deleted": True, "id": again["id"]}
+
+
+def test_an_empty_or_blank_question_or_answer_is_refused_over_the_wire(raw_ws):
+    created = raw_ws.ok("qeafilter.save", {"label": "refunds", "question": "Refund?", "answer": "5 days"})
+
+    empty = raw_ws.request("qeafilter.save", {"label": "a", "question": "", "answer": ""})
+    blank = raw_ws.request("qeafilter.save", {"label": "a", "question": "  ", "answer": "\t"})
+    empty_update = raw_ws.request("qeafilter.save.token", {"id": created["id"], "token": "<a>", "answer": ""})
+    blank_update = raw_ws.request(
+        "qeafilter.save.token", {"id": created["id"], "token": "<a>", "question": " "}
+    )
+
+    assert [(r["status"], r["error"]["fields"]) for r in (empty, blank, empty_update, blank_update)] == [
+        (400, {"question": "must not be empty", "answer": "must not be empty"}),
+        (400, {"question": "required, a non-empty string", "answer": "required, a non-empty string"}),
+        (400, {"answer": "must not be empty"}),
+        (400, {"question": "a non-empty string"}),
+    ]
+    found = raw_ws.ok("qeafilter.search.page-db-ai", {"offset": 0, "limit": 50})
+    assert found == {"total": 1, "interactions": [created]}

@@ -68,7 +68,7 @@ GOOD_REQUESTS: list[tuple[str, Any]] = [
     ("chatusers.remove-tag", {"chatuser_ids": [ID], "element_id": ID}),
     ("chatusers.set-variable", {"chatuser_id": ID, "variable_id": ID, "value": ""}),
     ("chatusers.set-variable", {"chatuser_id": ID, "variable": {"name": "plan", "value": "gold"}}),
-    ("qeafilter.save", {"label": "refund", "question": "", "answer": "", "enabled": False}),
+    ("qeafilter.save", {"label": "refund", "question": "How?", "answer": "Like so.", "enabled": False}),
     ("qeafilter.save.token", {"id": ID, "token": "<refund>"}),
     ("automated-messages.save", {"name": "Hi", "trigger": "page_visit"}),
     ("automated-messages.save", {"id": ID}),
@@ -216,6 +216,16 @@ BAD_REQUESTS: list[tuple[str, Any, dict[str, str]]] = [
     ),
     # knowledge base and automation
     ("qeafilter.save", {"label": "refund", "question": "q"}, {"answer": "required"}),
+    (
+        "qeafilter.save",
+        {"label": "refund", "question": "", "answer": ""},
+        {"question": "must not be empty", "answer": "must not be empty"},
+    ),
+    (
+        "qeafilter.save.token",
+        {"id": ID, "token": "<refund>", "answer": ""},
+        {"answer": "must not be empty"},
+    ),
     (
         "qeafilter.save",
         {"label": "r", "question": "q", "answer": "a", "language": "xx", "enabled": "yes"},
