@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 ISO_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 PAGE = {"offset": 0, "limit": 1000}
 
@@ -268,6 +270,25 @@ def test_insights_count_inclusive_dates(raw_ws, sandbox):
     }
     backwards = raw_ws.request("chatusers.insights", {"from": "2026-03-02", "to": "2026-03-01"})
     assert (backwards["status"], backwards["error"]["code"]) == (400, "invalid")
+
+
+@pytest.mark.parametrize(
+    "channel",
+    [
+        "chatusers.insights",
+        "bot.stats",
+        "rawstats.count-nps",
+        "rawstats.all",
+        "rawstats.count-messages",
+        "rawstats.count-sessions",
+        "rawstats.get",
+    ],
+)
+def test_a_backwards_date_range_names_both_ends_on_every_operation(raw_ws, channel):
+    backwards = raw_ws.request(channel, {"from": "2026-03-02", "to": "2026-03-01"})
+
+    assert (backwards["channel"], backwards["status"]) == (channel, 400)
+    assert backwards["error"]["fields"] == {"from": "after to", "to": "before from"}
 
 
 def test_feedback_is_newest_first_and_filters_by_chat_user(raw_ws, sandbox):

@@ -158,7 +158,7 @@ def _day_bounds(payload: JSONDict) -> tuple[str, str]:
             errors[key] = "required, a date YYYY-MM-DD"
     _raise(errors)
     if start > end:
-        raise invalid("from must not be after to", {"from": "after to"})
+        raise invalid("from is after to", {"from": "after to", "to": "before from"})
     first = segments.parse_instant(start)
     last = segments.parse_instant(end)
     return iso_ms(first), iso_ms(last + 86_400_000 - 1)  # type: ignore[operator]
