@@ -142,6 +142,9 @@ TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
+MEDIA_ROOT = DATA_DIR / "media"
+CHATUSER_IMPORT_MAX_BYTES = env_int("CHATUSER_IMPORT_MAX_BYTES", 200 * 1024 * 1024, minimum=1)
+
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)

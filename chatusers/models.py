@@ -353,3 +353,5 @@ def _with_field_errors(validate: Any, exclude: Any, fields_by_code: dict[str, st
         if kept:
             errors[NON_FIELD_ERRORS] = kept
         raise ValidationError(errors) from None
+
+from chatusers.import_models import *  # noqa: E402, F403

@@ -1,0 +1,423 @@
+"""The CSV import of chat users: create a job from an upload, configure, run, cancel, undo.
+
+A run streams the file and commits a chunk at a time: the chunk's writes and the job's
+counters commit together, so after a worker crash the job resumes after its last
+committed chunk (``rows_done``) and nothing is counted or written twice.
+
+Audit: one ``LogEntry`` per job summarising the run (and one per undo), not one per chat
+user: a million-row import would otherwise write a million audit rows. The undo's
+deletions go through ``chatusers_delete``, which records its own entries.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from backoffice.audit import record
+from backoffice.sync.outbox import mark_changed
+from backoffice.userbot.models import Bot
+from chatusers.export import neutralised
+from chatusers.import_models import ImportChange, ImportJob
+from chatusers.imports.mapping import FIELD_TARGETS, propose_mapping, validate_mapping
+from chatusers.imports.reading import FileFormat, ImportRejected, read_rows, sniff
+from chatusers.imports.selectors import import_progress
+from chatusers.imports.upsert import FIELDS, ChunkResult, Options, Upserter
+from chatusers.imports.validation import ParsedRow, RowValidator
+from chatusers.models import ChatUser, ChatUserTag, Tag, Variable
+from chatusers.services import chatusers_delete
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "ImportRejected",
+    "import_job_cancel",
+    "import_job_configure",
+    "import_job_create",
+    "import_job_run",
+    "import_job_start",
+    "import_job_undo",
+]
+
+CHUNK_ROWS = 2000
+TAG_NAME_MAX = Tag._meta.get_field("name").max_length
+REJECTED_HEADER = ["row", "reason"]
+
+
+def import_job_create(*, bot: Bot, actor: AbstractBaseUser, upload: UploadedFile) -> ImportJob:
+    """Store the upload and read its format and header; ImportRejected for a file that
+    cannot be imported at all (too large, empty, binary, an encoding we cannot read)."""
+    limit = settings.CHATUSER_IMPORT_MAX_BYTES
+    if upload.size is not None and upload.size > limit:
+        raise ImportRejected(
+            f"The file is {upload.size / 1e6:.1f} MB; the largest file the import takes is {limit / 1e6:.1f} MB."
+        )
+    upload.seek(0)
+    file_format = sniff(upload.file)  # type: ignore[arg-type]
+    upload.seek(0)
+    job = ImportJob(
+        bot=bot,
+        created_by=actor,
+        original_name=Path(upload.name or "upload.csv").name[:255],
+        size_bytes=upload.size or 0,
+        encoding=file_format.encoding,
+        encoding_note=file_format.encoding_note,
+        delimiter=file_format.delimiter,
+        header=file_format.header,
+        mapping=propose_mapping(file_format.header),
+    )
+    job.file.save(f"{bot.sitekey}.csv", upload, save=False)
+    job.save()
+    return job
+
+
+def import_job_configure(
+    *,
+    job: ImportJob,
+    mapping: dict[str, str],
+    mode: str,
+    match_key: str,
+    overwrite: str,
+    extra_tags: Sequence[str],
+    dry_run: bool,
+) -> ImportJob:
+    """Check and keep the operator's choices; ValidationError keyed by field."""
+    if job.status != ImportJob.Status.DRAFT:
+        raise ValidationError("Only an import that has not started can be changed.")
+    errors: dict[str, list[str]] = {}
+    checked: dict[str, str] = {}
+    try:
+        checked = validate_mapping(job.header, mapping)
+    except ValidationError as error:
+        errors.update(error.message_dict)
+    if mode not in ImportJob.Mode.values:
+        errors["mode"] = [f"“{mode}” is not one of {', '.join(ImportJob.Mode.values)}."]
+    if match_key not in ImportJob.MatchKey.values:
+        errors["match_key"] = [f"“{match_key}” is not one of {', '.join(ImportJob.MatchKey.values)}."]
+    elif checked and match_key not in checked.values():
+        label = ImportJob.MatchKey(match_key).label.lower()
+        errors["match_key"] = [f"Matching by {label} needs a column mapped to {match_key}."]
+    if match_key == ImportJob.MatchKey.REMOTE_ID and mode == ImportJob.Mode.CREATE:
+        errors["mode"] = [
+            "A chat user is given its Userbot id by Userbot: match by Userbot id only to update."
+        ]
+    if overwrite not in ImportJob.Overwrite.values:
+        errors["overwrite"] = [f"“{overwrite}” is not one of {', '.join(ImportJob.Overwrite.values)}."]
+    tags = list(dict.fromkeys(name.strip() for name in extra_tags if name.strip()))
+    if any(len(name) > TAG_NAME_MAX for name in tags):
+        errors["extra_tags"] = [f"A tag name has at most {TAG_NAME_MAX} characters."]
+    if checked and not set(checked.values()) & set(FIELD_TARGETS) - {"tags"} and not tags:
+        if not any(target.startswith("var:") for target in checked.values()):
+            errors.setdefault("mapping", []).append("Map at least one column to a field or a variable.")
+    if errors:
+        raise ValidationError(errors)
+    job.mapping, job.mode, job.match_key, job.overwrite = checked, mode, match_key, overwrite
+    job.extra_tags, job.dry_run = tags, dry_run
+    job.save(update_fields=["mapping", "mode", "match_key", "overwrite", "extra_tags", "dry_run"])
+    return job
+
+
+def import_job_start(*, job: ImportJob) -> None:
+    """Queue the job for a worker, once the transaction that queued it commits."""
+    from chatusers.tasks import import_run
+
+    updated = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.DRAFT).update(
+        status=ImportJob.Status.QUEUED
+    )
+    if not updated:
+        raise ValidationError("This import has already been started.")
+    job.status = ImportJob.Status.QUEUED
+    transaction.on_commit(lambda: import_run.delay(job.pk))
+
+
+def import_job_cancel(*, job: ImportJob) -> None:
+    """Ask a queued or running job to stop after its current chunk (a queued one stops at once)."""
+    ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.QUEUED).update(
+        status=ImportJob.Status.CANCELLED, cancel_requested=True, finished_at=timezone.now()
+    )
+    ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(cancel_requested=True)
+    job.refresh_from_db(fields=["status", "cancel_requested", "finished_at"])
+
+
+def _file_format(job: ImportJob) -> FileFormat:
+    return FileFormat(
+        encoding=job.encoding, encoding_note=job.encoding_note, delimiter=job.delimiter, header=job.header
+    )
+
+
+def _chunks(rows: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    chunk = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class _RejectedRows:
+    """The CSV of rejected rows, appended to as the run goes; cells are neutralised, since
+    an operator opens it in a spreadsheet."""
+
+    def __init__(self, job: ImportJob, keep_through: int) -> None:
+        self.name = job.rejected_file.name or f"imports/rejected/import-{job.pk}.csv"
+        self.path = Path(default_storage.path(self.name))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        kept: list[list[str]] = []
+        if keep_through and self.path.exists():
+            # Resuming: keep only what committed chunks rejected.
+            with self.path.open(newline="", encoding="utf-8") as existing:
+                kept = [r for r in csv.reader(existing) if r and r[0].isdigit() and int(r[0]) <= keep_through]
+        self.handle = self.path.open("w", newline="", encoding="utf-8")
+        self.writer = csv.writer(self.handle)
+        self.writer.writerow([*REJECTED_HEADER, *job.header])
+        self.writer.writerows(kept)
+
+    def write(self, rejected: Sequence[tuple[int, str, list[str]]]) -> None:
+        for number, reason, cells in rejected:
+            self.writer.writerow([number, reason, *(neutralised(cell[:1000]) for cell in cells)])
+        self.handle.flush()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def _publish(job: ImportJob, rate: float, eta: float | None) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    message = {"type": "import.progress", **import_progress(job=job), "rate_per_s": rate, "eta_s": eta}
+    try:
+        async_to_sync(layer.group_send)(f"chatuser-import-{job.pk}", message)
+    except Exception:  # progress is a courtesy: the counters on the job are the truth
+        logger.warning("Could not publish the progress of import %s", job.pk, exc_info=True)
+
+
+def _count_rows(job: ImportJob) -> int:
+    with job.file.open("rb") as stream:
+        return sum(1 for _ in read_rows(stream, _file_format(job)))
+
+
+def import_job_run(
+    *, job_id: int, progress: Callable[[ImportJob, float, float | None], None] | None = None
+) -> None:
+    """Run (or resume) the job: validate, upsert a chunk per transaction, record progress,
+    stop between chunks when cancelled. A job already finished is left as it is."""
+    claimed = ImportJob.objects.filter(
+        pk=job_id, status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING]
+    ).update(status=ImportJob.Status.RUNNING)
+    if not claimed:
+        return
+    job = ImportJob.objects.select_related("created_by").get(pk=job_id)
+    if job.cancel_requested:
+        _finish(job, ImportJob.Status.CANCELLED)
+        return
+    if job.started_at is None:
+        job.started_at = timezone.now()
+        job.save(update_fields=["started_at"])
+    upserter = None
+    rejected_rows = None
+    try:
+        if job.rows_total is None:
+            job.rows_total = _count_rows(job)
+            job.save(update_fields=["rows_total"])
+        upserter = Upserter(
+            Options(
+                bot_id=job.bot_id,
+                job_id=job.pk,
+                mode=job.mode,
+                match_key=job.match_key,
+                overwrite=job.overwrite == ImportJob.Overwrite.OVERWRITE,
+                extra_tags=tuple(job.extra_tags),
+                dry_run=job.dry_run,
+            )
+        )
+        rejected_rows = _RejectedRows(job, job.rows_done)
+        job.rejected_file.name = rejected_rows.name
+        job.save(update_fields=["rejected_file"])
+        cancelled = _run_chunks(job, upserter, rejected_rows, progress)
+    except Exception as error:
+        logger.exception("Import %s failed", job.pk)
+        job.error = f"The import stopped: {error}"[:2000]
+        _finish(job, ImportJob.Status.FAILED)
+        return
+    finally:
+        if rejected_rows is not None:
+            rejected_rows.close()
+        if upserter is not None:
+            with suppress(Exception):
+                upserter.seen.drop()
+    _finish(job, ImportJob.Status.CANCELLED if cancelled else ImportJob.Status.DONE)
+
+
+def _run_chunks(
+    job: ImportJob,
+    upserter: Upserter,
+    rejected_rows: _RejectedRows,
+    progress: Callable[[ImportJob, float, float | None], None] | None,
+) -> bool:
+    """Apply the file chunk by chunk; True when stopped by a cancel."""
+    validator = RowValidator(job.header, job.mapping)
+    resume_after = job.rows_done
+    started, done_here = time.monotonic(), 0
+    with job.file.open("rb") as stream:
+        for chunk in _chunks(read_rows(stream, _file_format(job)), CHUNK_ROWS):
+            if chunk[-1].number <= resume_after:
+                upserter.register([p for p in _parsed(validator, chunk, []) if isinstance(p, ParsedRow)])
+                continue
+            if ImportJob.objects.filter(pk=job.pk, cancel_requested=True).exists():
+                return True
+            rejected: list[tuple[int, str, list[str]]] = []
+            parsed = _parsed(validator, chunk, rejected)
+            with transaction.atomic():
+                result = upserter.apply(parsed) if parsed else ChunkResult()
+                rejected += result.rejected
+                rejected.sort(key=lambda item: item[0])
+                rejected_rows.write(rejected)
+                job.rows_done += len(chunk)
+                job.created += result.created
+                job.updated += result.updated
+                job.unchanged += result.unchanged
+                job.rejected += len(rejected)
+                job.save(update_fields=["rows_done", "created", "updated", "unchanged", "rejected"])
+            done_here += len(chunk)
+            rate = done_here / max(time.monotonic() - started, 1e-6)
+            eta = (job.rows_total - job.rows_done) / rate if job.rows_total is not None and rate else None
+            _publish(job, round(rate, 1), None if eta is None else round(eta, 1))
+            if progress is not None:
+                progress(job, rate, eta)
+    return False
+
+
+def _parsed(
+    validator: RowValidator, chunk: Sequence[Any], rejected: list[tuple[int, str, list[str]]]
+) -> list[Any]:
+    parsed = []
+    for row in chunk:
+        if row.error:
+            rejected.append((row.number, row.error, row.cells))
+            continue
+        outcome = validator.parse(row.number, row.cells)
+        if isinstance(outcome, str):
+            rejected.append((row.number, outcome, row.cells))
+        else:
+            parsed.append(outcome)
+    return parsed
+
+
+def _finish(job: ImportJob, status: str) -> None:
+    job.status = status
+    job.finished_at = timezone.now()
+    job.save(update_fields=["status", "finished_at", "error"])
+    verb = "Dry run of" if job.dry_run else "Imported"
+    record(
+        actor=job.created_by,
+        obj=job,
+        action="change",
+        message=(
+            f"{verb} {job.original_name} ({job.get_status_display().lower()}): {job.rows_done} rows, "
+            f"{job.created} created, {job.updated} updated, {job.unchanged} unchanged, {job.rejected} rejected"
+        ),
+    )
+    _publish(job, 0.0, 0.0 if status == ImportJob.Status.DONE else None)
+
+
+def import_job_undo(*, job: ImportJob, actor: AbstractBaseUser) -> dict[str, int]:
+    """Delete the chat users the job created (their deletion queued for Userbot) and put
+    back the fields, tags and variables of those it changed; returns the counts."""
+    with transaction.atomic():
+        locked = ImportJob.objects.select_for_update().get(pk=job.pk)
+        if locked.dry_run:
+            raise ValidationError("A dry run changed nothing: there is nothing to undo.")
+        if locked.status == ImportJob.Status.UNDONE:
+            raise ValidationError("This import has already been undone.")
+        if locked.status not in (ImportJob.Status.DONE, ImportJob.Status.CANCELLED, ImportJob.Status.FAILED):
+            raise ValidationError("An import can be undone once it has stopped running.")
+        locked.status = ImportJob.Status.UNDONE
+        locked.save(update_fields=["status"])
+    created_ids = ImportChange.objects.filter(job=job, created=True).values("chatuser_id")
+    deleted = chatusers_delete(chatusers=ChatUser.objects.filter(pk__in=created_ids), actor=actor)
+    restored = 0
+    last = 0
+    while True:
+        changes = list(
+            ImportChange.objects.filter(job=job, created=False, pk__gt=last).order_by("pk")[:CHUNK_ROWS]
+        )
+        if not changes:
+            break
+        last = changes[-1].pk
+        with transaction.atomic():
+            restored += _restore(job.bot_id, changes)
+    job.status = ImportJob.Status.UNDONE
+    counts = {"deleted": deleted, "restored": restored}
+    record(actor=actor, obj=job, action="change", message=f"Undone: {deleted} deleted, {restored} restored")
+    return counts
+
+
+def _restore(bot_id: int, changes: Sequence[ImportChange]) -> int:
+    """Put the before-images back on the chat users that still exist, and queue them."""
+    before = {change.chatuser_id: change.before or {} for change in changes}
+    chatusers = list(ChatUser.objects.filter(pk__in=list(before)).only("id", "bot_id", *FIELDS))
+    if not chatusers:
+        return 0
+    now = timezone.now()
+    for chatuser in chatusers:
+        for name, value in before[chatuser.pk].get("fields", {}).items():
+            setattr(chatuser, name, value)
+        chatuser.updated_at = now
+    ChatUser.objects.bulk_update(chatusers, [*FIELDS, "updated_at"], batch_size=500)
+    ids = [c.pk for c in chatusers]
+    names = {name.lower() for c in chatusers for name in before[c.pk].get("tags", [])}
+    existing = dict(
+        Tag.objects.filter(bot_id=bot_id)
+        .annotate(lower=Lower("name"))
+        .filter(lower__in=names)
+        .values_list("lower", "id")
+    )
+    missing = {n for c in chatusers for n in before[c.pk].get("tags", []) if n.lower() not in existing}
+    if missing:
+        Tag.objects.bulk_create([Tag(bot_id=bot_id, name=n) for n in missing], ignore_conflicts=True)
+        existing.update(
+            Tag.objects.filter(bot_id=bot_id)
+            .annotate(lower=Lower("name"))
+            .filter(lower__in=names)
+            .values_list("lower", "id")
+        )
+    ChatUserTag.objects.filter(chatuser_id__in=ids).delete()
+    ChatUserTag.objects.bulk_create(
+        [
+            ChatUserTag(chatuser_id=c.pk, tag_id=existing[name.lower()])
+            for c in chatusers
+            for name in before[c.pk].get("tags", [])
+        ],
+        ignore_conflicts=True,
+        batch_size=500,
+    )
+    Variable.objects.filter(chatuser_id__in=ids).delete()
+    Variable.objects.bulk_create(
+        [
+            Variable(chatuser_id=c.pk, name=name, value=value)
+            for c in chatusers
+            for name, value in before[c.pk].get("variables", {}).items()
+        ],
+        batch_size=500,
+    )
+    mark_changed(chatusers)
+    return len(chatusers)

@@ -1,0 +1,645 @@
+"""Applying validated rows to the database a chunk at a time, with set-based statements.
+
+Per chunk: one query finds every existing chat user any row's keys name (email, phone,
+client_ref, Userbot id); Python decides each row's fate (create, update, unchanged, or
+rejected with a reason) and the after-state; then a writer applies it. On PostgreSQL the
+writer COPYs each set into a temporary table and runs one ``INSERT ... ON CONFLICT`` or
+``UPDATE ... FROM`` per table; elsewhere it uses ``bulk_create`` / ``bulk_update``. Both
+write the same rows: chat users, their tags and variables, one ``OutboxEntry`` per created
+or changed chat user (never for an unchanged one), and one ``ImportChange`` with the
+before-image for undo.
+
+Keys repeated inside the file: the first row that carries an email, phone, client_ref or
+Userbot id claims it, and a later row with the same key is rejected as a duplicate of that
+row. So what a row does never depends on a later row, a dry run predicts the real run
+exactly, and re-importing the same file finds every row unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from django.db import connection
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from backoffice.sync.models import OutboxEntry, SyncState, new_client_ref
+from backoffice.sync.outbox import mark_changed
+from chatusers.import_models import ImportChange, ImportJob
+from chatusers.imports.validation import ParsedRow
+from chatusers.models import ChatUser, ChatUserTag, Tag, Variable
+
+FIELDS = ("name", "surname", "email", "phone", "channel", "language")
+KEY_LABELS = {"e": "email", "p": "phone", "c": "client_ref", "r": "Userbot id"}
+NEW_CHATUSER_DEFAULTS: dict[str, Any] = {
+    "name": "",
+    "surname": "",
+    "email": None,
+    "phone": None,
+    "channel": "api",
+    "language": "",
+}
+
+
+@dataclass(frozen=True)
+class Options:
+    bot_id: int
+    job_id: int
+    mode: str
+    match_key: str
+    overwrite: bool
+    extra_tags: tuple[str, ...]
+    dry_run: bool
+
+
+@dataclass
+class ChunkResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[tuple[int, str, list[str]]] = field(default_factory=list)
+
+
+@dataclass
+class _Existing:
+    id: int
+    remote_id: str | None
+    client_ref: str
+    values: dict[str, Any]
+
+
+@dataclass
+class _Plan:
+    """What the chunk will write, decided before anything is written."""
+
+    creates: list[tuple[ParsedRow, dict[str, Any], set[str], dict[str, str]]] = field(default_factory=list)
+    updates: list[tuple[int, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    tags_added: list[tuple[int, str]] = field(default_factory=list)
+    tags_removed: list[tuple[int, str]] = field(default_factory=list)
+    variables_set: list[tuple[int, str, str]] = field(default_factory=list)
+    changed_before: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+def _keys(row: ParsedRow) -> list[tuple[str, str]]:
+    fields = row.fields
+    keys = []
+    if fields.get("email"):
+        keys.append(("e", fields["email"].lower()))
+    if fields.get("phone"):
+        keys.append(("p", fields["phone"]))
+    if fields.get("client_ref"):
+        keys.append(("c", fields["client_ref"]))
+    if fields.get("remote_id"):
+        keys.append(("r", fields["remote_id"]))
+    return keys
+
+
+class SeenKeys:
+    """The keys earlier rows of the file claimed, in a temporary table so memory stays flat
+    however long the file is. It lives as long as the database session and rolls back with
+    a chunk that fails."""
+
+    TABLE = "chatusers_import_seen_keys"
+
+    def __init__(self) -> None:
+        self.postgres = connection.vendor == "postgresql"
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {self.TABLE}")
+            cursor.execute(f"CREATE TEMPORARY TABLE {self.TABLE} (key TEXT PRIMARY KEY, row_number BIGINT)")
+
+    def claimed(self, keys: Sequence[str]) -> dict[str, int]:
+        if not keys:
+            return {}
+        with connection.cursor() as cursor:
+            if self.postgres:
+                cursor.execute(f"SELECT key, row_number FROM {self.TABLE} WHERE key = ANY(%s)", [list(keys)])
+                return dict(cursor.fetchall())
+            found: dict[str, int] = {}
+            for start in range(0, len(keys), 900):
+                part = keys[start : start + 900]
+                marks = ",".join("%s" for _ in part)
+                cursor.execute(f"SELECT key, row_number FROM {self.TABLE} WHERE key IN ({marks})", part)
+                found.update(cursor.fetchall())
+            return found
+
+    def claim(self, pairs: Sequence[tuple[str, int]]) -> None:
+        if not pairs:
+            return
+        with connection.cursor() as cursor:
+            if self.postgres:
+                with cursor.cursor.copy(f"COPY {self.TABLE} (key, row_number) FROM STDIN") as copy:
+                    for pair in pairs:
+                        copy.write_row(pair)
+            else:
+                cursor.executemany(f"INSERT INTO {self.TABLE} (key, row_number) VALUES (%s, %s)", pairs)
+
+    def drop(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {self.TABLE}")
+
+
+class Upserter:
+    """Decides and applies the rows of one import, a chunk at a time."""
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.seen = SeenKeys()
+        self.writer: Writer = (
+            PostgresWriter(options) if connection.vendor == "postgresql" else PortableWriter(options)
+        )
+        self.tag_ids: dict[str, int] = {}
+        self.new_tag_names: dict[str, str] = {}
+
+    def register(self, rows: Sequence[ParsedRow]) -> None:
+        """Claim the keys of rows an earlier run already applied (resuming after a crash)."""
+        pairs: dict[str, int] = {}
+        for row in rows:
+            for kind, value in _keys(row):
+                pairs.setdefault(f"{kind}:{value}", row.number)
+        claimed = self.seen.claimed(list(pairs))
+        self.seen.claim([(key, number) for key, number in pairs.items() if key not in claimed])
+
+    def apply(self, rows: Sequence[ParsedRow]) -> ChunkResult:
+        """Decide and (unless a dry run) write one chunk; the caller holds the transaction."""
+        result = ChunkResult()
+        rows = self._without_duplicates(rows, result)
+        existing = self._existing(rows)
+        plan = _Plan()
+        by_key = {}
+        for user in existing:
+            if user.values["email"]:
+                by_key[f"e:{user.values['email'].lower()}"] = user
+            if user.values["phone"]:
+                by_key[f"p:{user.values['phone']}"] = user
+            by_key[f"c:{user.client_ref}"] = user
+            if user.remote_id:
+                by_key[f"r:{user.remote_id}"] = user
+        tags, variables = self._tags_and_variables([u.id for u in existing])
+        self._resolve_tags(rows)
+        for row in rows:
+            reason = self._decide(row, by_key, tags, variables, plan, result)
+            if reason:
+                result.rejected.append((row.number, reason, row.cells))
+        if not self.options.dry_run:
+            lost = self.writer.write(plan, self.tag_ids, self.new_tag_names)
+            for row in lost:
+                result.created -= 1
+                result.rejected.append(
+                    (
+                        row.number,
+                        "Another chat user took this row's email or phone while the import ran.",
+                        row.cells,
+                    )
+                )
+        return result
+
+    def _without_duplicates(self, rows: Sequence[ParsedRow], result: ChunkResult) -> list[ParsedRow]:
+        keys_of = {row.number: [f"{kind}:{value}" for kind, value in _keys(row)] for row in rows}
+        claimed = self.seen.claimed(sorted({key for keys in keys_of.values() for key in keys}))
+        kept, new_claims = [], []
+        for row in rows:
+            first = next(((key, claimed[key]) for key in keys_of[row.number] if key in claimed), None)
+            if first is not None:
+                key, number = first
+                label = KEY_LABELS[key[0]]
+                result.rejected.append(
+                    (row.number, f"Same {label} as row {number}: a duplicate in the file.", row.cells)
+                )
+                continue
+            for key in keys_of[row.number]:
+                claimed[key] = row.number
+                new_claims.append((key, row.number))
+            kept.append(row)
+        self.seen.claim(new_claims)
+        return kept
+
+    def _existing(self, rows: Sequence[ParsedRow]) -> list[_Existing]:
+        emails, phones, refs, remote_ids = set(), set(), set(), set()
+        for row in rows:
+            for kind, value in _keys(row):
+                {"e": emails, "p": phones, "c": refs, "r": remote_ids}[kind].add(value)
+        condition = Q()
+        if emails:
+            condition |= Q(email__isnull=False, email_lower__in=emails)
+        if phones:
+            condition |= Q(phone__isnull=False, phone__in=phones)
+        if refs:
+            condition |= Q(client_ref__in=refs)
+        if remote_ids:
+            condition |= Q(remote_id__isnull=False, remote_id__in=remote_ids)
+        if not condition:
+            return []
+        found = (
+            ChatUser.objects.filter(bot_id=self.options.bot_id)
+            .annotate(email_lower=Lower("email"))
+            .filter(condition)
+            .values_list("id", "remote_id", "client_ref", *FIELDS)
+        )
+        return [
+            _Existing(
+                id=pk, remote_id=remote_id, client_ref=ref, values=dict(zip(FIELDS, values, strict=True))
+            )
+            for pk, remote_id, ref, *values in found
+        ]
+
+    def _tags_and_variables(self, ids: list[int]) -> tuple[dict[int, set[int]], dict[int, dict[str, str]]]:
+        tags: dict[int, set[int]] = {pk: set() for pk in ids}
+        self.tag_names: dict[int, str] = {}
+        variables: dict[int, dict[str, str]] = {pk: {} for pk in ids}
+        if not ids:
+            return tags, variables
+        for chatuser_id, tag_id, name in ChatUserTag.objects.filter(chatuser_id__in=ids).values_list(
+            "chatuser_id", "tag_id", "tag__name"
+        ):
+            tags[chatuser_id].add(tag_id)
+            self.tag_names[tag_id] = name
+        for chatuser_id, name, value in Variable.objects.filter(chatuser_id__in=ids).values_list(
+            "chatuser_id", "name", "value"
+        ):
+            variables[chatuser_id][name] = value
+        return tags, variables
+
+    def _resolve_tags(self, rows: Sequence[ParsedRow]) -> None:
+        """Ids of every tag name the chunk names (case-insensitively, as the tag's unique
+        constraint compares). A name the bot lacks gets a negative stand-in id until the
+        writer creates it (a dry run never does)."""
+        wanted = {name.lower(): name for row in rows for name in (row.tags or ())}
+        wanted.update({name.lower(): name for name in self.options.extra_tags})
+        missing = [lower for lower in wanted if lower not in self.tag_ids]
+        if not missing:
+            return
+        for tag_id, lower in (
+            Tag.objects.filter(bot_id=self.options.bot_id)
+            .annotate(name_lower=Lower("name"))
+            .filter(name_lower__in=missing)
+            .values_list("id", "name_lower")
+        ):
+            self.tag_ids[lower] = tag_id
+        for lower in missing:
+            if lower not in self.tag_ids:
+                self.tag_ids[lower] = -(len(self.new_tag_names) + 1)
+                self.new_tag_names[lower] = wanted[lower]
+
+    def _tag_set(self, names: Iterable[str]) -> set[int]:
+        return {self.tag_ids[name.lower()] for name in names}
+
+    def _decide(
+        self,
+        row: ParsedRow,
+        by_key: dict[str, _Existing],
+        tags: dict[int, set[int]],
+        variables: dict[int, dict[str, str]],
+        plan: _Plan,
+        result: ChunkResult,
+    ) -> str:
+        options = self.options
+        key_kind = {"email": "e", "phone": "p", "remote_id": "r"}[options.match_key]
+        keys = dict(_keys(row))
+        if key_kind not in keys:
+            label = KEY_LABELS[key_kind]
+            return f"The row has no {label} to match on."
+        matched = by_key.get(f"{key_kind}:{keys[key_kind]}")
+        for kind, value in keys.items():
+            other = by_key.get(f"{kind}:{value}")
+            if other is not None and (matched is None or other.id != matched.id):
+                return f"Its {KEY_LABELS[kind]} {value} belongs to another chat user (#{other.id})."
+        if matched is None:
+            if "r" in keys:
+                return f"No chat user of this bot has the Userbot id {keys['r']}."
+            if options.mode == ImportJob.Mode.UPDATE:
+                return f"No chat user has this {KEY_LABELS[key_kind]} (the mode is update only)."
+            values = {**NEW_CHATUSER_DEFAULTS, **{f: row.fields[f] for f in FIELDS if f in row.fields}}
+            values["client_ref"] = row.fields.get("client_ref") or new_client_ref()
+            tag_names = {name.lower() for name in (row.tags or ())} | {t.lower() for t in options.extra_tags}
+            plan.creates.append((row, values, tag_names, dict(row.variables)))
+            result.created += 1
+            return ""
+        if "c" in keys and keys["c"] != matched.client_ref:
+            return "A chat user's client_ref cannot change."
+        if options.mode == ImportJob.Mode.CREATE:
+            result.unchanged += 1  # create only: an existing chat user is left as it is
+            return ""
+        self._plan_update(row, matched, tags[matched.id], variables[matched.id], plan, result)
+        return ""
+
+    def _plan_update(
+        self,
+        row: ParsedRow,
+        matched: _Existing,
+        current_tags: set[int],
+        current_variables: dict[str, str],
+        plan: _Plan,
+        result: ChunkResult,
+    ) -> None:
+        overwrite = self.options.overwrite
+        changes = {}
+        for name in FIELDS:
+            if name not in row.fields:
+                continue
+            value, current = row.fields[name], matched.values[name]
+            if name == "email" and current and value.lower() == current.lower():
+                continue  # emails compare case-insensitively, as their uniqueness does
+            if value != current and (overwrite or not current):
+                changes[name] = value
+        new_tags = set(current_tags)
+        if row.tags is not None and (overwrite or not current_tags):
+            new_tags = self._tag_set(row.tags)
+        new_tags |= self._tag_set(self.options.extra_tags)
+        variables_set = [
+            (name, value)
+            for name, value in row.variables.items()
+            if current_variables.get(name) != value and (overwrite or not current_variables.get(name))
+        ]
+        if not changes and new_tags == current_tags and not variables_set:
+            result.unchanged += 1
+            return
+        result.updated += 1
+        plan.updates.append((matched.id, changes, matched.values))
+        plan.tags_added.extend((matched.id, t) for t in new_tags - current_tags)  # type: ignore[misc]
+        plan.tags_removed.extend((matched.id, t) for t in current_tags - new_tags)  # type: ignore[misc]
+        plan.variables_set.extend((matched.id, name, value) for name, value in variables_set)
+        plan.changed_before[matched.id] = {
+            "fields": dict(matched.values),
+            "tags": sorted(self.tag_names[t] for t in current_tags),
+            "variables": dict(current_variables),
+        }
+
+
+class Writer:
+    """Writes a decided chunk; returns the created rows it could not insert (a key taken
+    concurrently), which the caller reports as rejected."""
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+
+    def write(self, plan: _Plan, tag_ids: dict[str, int], new_tag_names: dict[str, str]) -> list[ParsedRow]:
+        self._create_tags(tag_ids, new_tag_names)
+        lost, created_ids = self.insert_chatusers(plan)
+        now = timezone.now()
+        updated_ids = [pk for pk, _, _ in plan.updates]
+        self.update_chatusers([(pk, changes) for pk, changes, _ in plan.updates if changes], now)
+        tag_pairs = [
+            (pk, tag_ids[name])
+            for (_, _, names, _), pk in zip(plan.creates, created_ids, strict=True)
+            if pk
+            for name in names
+        ]
+        tag_pairs += [(pk, tag_ids_of(tag, tag_ids)) for pk, tag in plan.tags_added]
+        removed = [(pk, tag_ids_of(tag, tag_ids)) for pk, tag in plan.tags_removed]
+        variables = [
+            (pk, name, value)
+            for (_, _, _, values), pk in zip(plan.creates, created_ids, strict=True)
+            if pk
+            for name, value in values.items()
+        ] + plan.variables_set
+        self.remove_tags(removed)
+        self.add_tags(tag_pairs)
+        self.set_variables(variables)
+        self.touch(updated_ids, now)
+        new_ids = [pk for pk in created_ids if pk]
+        self.queue(new_ids + updated_ids)
+        changes = [(pk, True, None) for pk in new_ids]
+        changes += [(pk, False, before) for pk, before in plan.changed_before.items()]
+        self.record(changes)
+        return lost
+
+    def _create_tags(self, tag_ids: dict[str, int], new_tag_names: dict[str, str]) -> None:
+        if not new_tag_names:
+            return
+        Tag.objects.bulk_create(
+            [Tag(bot_id=self.options.bot_id, name=name) for name in new_tag_names.values()],
+            ignore_conflicts=True,
+        )
+        for tag_id, lower in (
+            Tag.objects.filter(bot_id=self.options.bot_id)
+            .annotate(name_lower=Lower("name"))
+            .filter(name_lower__in=list(new_tag_names))
+            .values_list("id", "name_lower")
+        ):
+            stand_in = tag_ids[lower]
+            tag_ids[lower] = tag_id
+            tag_ids[str(stand_in)] = tag_id
+        new_tag_names.clear()
+
+    def insert_chatusers(self, plan: _Plan) -> tuple[list[ParsedRow], list[int | None]]:
+        raise NotImplementedError
+
+    def update_chatusers(self, rows: list[tuple[int, dict[str, Any]]], now: Any) -> None:
+        raise NotImplementedError
+
+    def add_tags(self, pairs: list[tuple[int, int]]) -> None:
+        raise NotImplementedError
+
+    def remove_tags(self, pairs: list[tuple[int, int]]) -> None:
+        if not pairs:
+            return
+        condition = Q()
+        by_tag: dict[int, list[int]] = {}
+        for pk, tag in pairs:
+            by_tag.setdefault(tag, []).append(pk)
+        for tag, pks in by_tag.items():
+            condition |= Q(tag_id=tag, chatuser_id__in=pks)
+        ChatUserTag.objects.filter(condition).delete()
+
+    def set_variables(self, rows: list[tuple[int, str, str]]) -> None:
+        raise NotImplementedError
+
+    def touch(self, ids: list[int], now: Any) -> None:
+        if ids:
+            ChatUser.objects.filter(pk__in=ids).update(updated_at=now)
+
+    def queue(self, ids: list[int]) -> None:
+        raise NotImplementedError
+
+    def record(self, changes: list[tuple[int, bool, dict[str, Any] | None]]) -> None:
+        raise NotImplementedError
+
+
+def tag_ids_of(tag: int, tag_ids: dict[str, int]) -> int:
+    """A real tag id for ``tag``, which may be the stand-in of a tag created since."""
+    return tag_ids.get(str(tag), tag) if tag < 0 else tag
+
+
+class PortableWriter(Writer):
+    """bulk_create / bulk_update: any database Django supports."""
+
+    def insert_chatusers(self, plan: _Plan) -> tuple[list[ParsedRow], list[int | None]]:
+        objects = [ChatUser(bot_id=self.options.bot_id, **values) for _, values, _, _ in plan.creates]
+        ChatUser.objects.bulk_create(objects, batch_size=500)
+        if objects and objects[0].pk is None:
+            ids = dict(
+                ChatUser.objects.filter(
+                    bot_id=self.options.bot_id, client_ref__in=[o.client_ref for o in objects]
+                ).values_list("client_ref", "id")
+            )
+            return [], [ids[o.client_ref] for o in objects]
+        return [], [o.pk for o in objects]
+
+    def update_chatusers(self, rows: list[tuple[int, dict[str, Any]]], now: Any) -> None:
+        by_fields: dict[tuple[str, ...], list[ChatUser]] = {}
+        for pk, changes in rows:
+            by_fields.setdefault(tuple(sorted(changes)), []).append(
+                ChatUser(pk=pk, **changes, updated_at=now)
+            )
+        for names, objects in by_fields.items():
+            ChatUser.objects.bulk_update(objects, [*names, "updated_at"], batch_size=500)
+
+    def add_tags(self, pairs: list[tuple[int, int]]) -> None:
+        ChatUserTag.objects.bulk_create(
+            [ChatUserTag(chatuser_id=pk, tag_id=tag) for pk, tag in pairs],
+            ignore_conflicts=True,
+            batch_size=500,
+        )
+
+    def set_variables(self, rows: list[tuple[int, str, str]]) -> None:
+        Variable.objects.bulk_create(
+            [Variable(chatuser_id=pk, name=name, value=value) for pk, name, value in rows],
+            update_conflicts=True,
+            unique_fields=["chatuser", "name"],
+            update_fields=["value"],
+            batch_size=500,
+        )
+
+    def queue(self, ids: list[int]) -> None:
+        mark_changed([ChatUser(pk=pk, bot_id=self.options.bot_id) for pk in ids])
+
+    def record(self, changes: list[tuple[int, bool, dict[str, Any] | None]]) -> None:
+        ImportChange.objects.bulk_create(
+            [
+                ImportChange(job_id=self.options.job_id, chatuser_id=pk, created=created, before=before)
+                for pk, created, before in changes
+            ],
+            batch_size=500,
+        )
+
+
+class PostgresWriter(Writer):
+    """COPY into temporary tables, then one set-based statement per table."""
+
+    def _stage(self, cursor: Any, table: str, columns: str, rows: Iterable[Sequence[Any]]) -> None:
+        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {table} ({columns}) ON COMMIT DELETE ROWS")
+        cursor.execute(f"TRUNCATE {table}")
+        names = ", ".join(part.split()[0] for part in columns.split(","))
+        with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def insert_chatusers(self, plan: _Plan) -> tuple[list[ParsedRow], list[int | None]]:
+        if not plan.creates:
+            return [], []
+        now = timezone.now()
+        with connection.cursor() as cursor:
+            self._stage(
+                cursor,
+                "import_new_chatusers",
+                "client_ref text, name text, surname text, email text, phone text, channel text, language text",
+                (
+                    (
+                        v["client_ref"],
+                        v["name"],
+                        v["surname"],
+                        v["email"],
+                        v["phone"],
+                        v["channel"],
+                        v["language"],
+                    )
+                    for _, v, _, _ in plan.creates
+                ),
+            )
+            cursor.execute(
+                "INSERT INTO chatusers_chatuser (bot_id, client_ref, name, surname, email, phone, channel, language,"
+                " sync_state, sync_error, created_at, updated_at)"
+                " SELECT %s, client_ref, name, surname, email, phone, channel, language, %s, '', %s, %s"
+                " FROM import_new_chatusers ON CONFLICT DO NOTHING RETURNING client_ref, id",
+                [self.options.bot_id, SyncState.PENDING, now, now],
+            )
+            ids = dict(cursor.fetchall())
+        lost = [row for row, values, _, _ in plan.creates if values["client_ref"] not in ids]
+        return lost, [ids.get(values["client_ref"]) for _, values, _, _ in plan.creates]
+
+    def update_chatusers(self, rows: list[tuple[int, dict[str, Any]]], now: Any) -> None:
+        if not rows:
+            return
+        # Each row sets only the fields it changes: a NULL "given" flag keeps the current value.
+        columns = ", ".join(f"{name} text, set_{name} boolean" for name in FIELDS)
+        staged = (
+            (pk, *[v for name in FIELDS for v in (changes.get(name), name in changes)])
+            for pk, changes in rows
+        )
+        assignments = ", ".join(
+            f"{name} = CASE WHEN s.set_{name} THEN s.{name} ELSE c.{name} END" for name in FIELDS
+        )
+        with connection.cursor() as cursor:
+            self._stage(cursor, "import_changed_chatusers", f"id bigint, {columns}", staged)
+            cursor.execute(
+                f"UPDATE chatusers_chatuser c SET {assignments}, updated_at = %s"
+                " FROM import_changed_chatusers s WHERE c.id = s.id",
+                [now],
+            )
+
+    def add_tags(self, pairs: list[tuple[int, int]]) -> None:
+        if not pairs:
+            return
+        with connection.cursor() as cursor:
+            self._stage(cursor, "import_chatuser_tags", "chatuser_id bigint, tag_id bigint", pairs)
+            cursor.execute(
+                "INSERT INTO chatusers_chatusertag (chatuser_id, tag_id) SELECT chatuser_id, tag_id"
+                " FROM import_chatuser_tags ON CONFLICT DO NOTHING"
+            )
+
+    def set_variables(self, rows: list[tuple[int, str, str]]) -> None:
+        if not rows:
+            return
+        with connection.cursor() as cursor:
+            self._stage(cursor, "import_variables", "chatuser_id bigint, name text, value text", rows)
+            cursor.execute(
+                "INSERT INTO chatusers_variable (chatuser_id, name, value) SELECT chatuser_id, name, value"
+                " FROM import_variables ON CONFLICT (chatuser_id, name) DO UPDATE SET value = EXCLUDED.value"
+            )
+
+    def touch(self, ids: list[int], now: Any) -> None:
+        if ids:
+            with connection.cursor() as cursor:
+                cursor.execute("UPDATE chatusers_chatuser SET updated_at = %s WHERE id = ANY(%s)", [now, ids])
+
+    def queue(self, ids: list[int]) -> None:
+        """What ``mark_changed`` does, as two statements for the whole chunk."""
+        if not ids:
+            return
+        now = timezone.now()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {OutboxEntry._meta.db_table} (bot_id, object_type, object_id, deleted, remote_id,"
+                " state, attempts, claimed_by, last_error, created_at, updated_at)"
+                " SELECT %s, %s, id, false, '', %s, 0, '', '', %s, %s FROM unnest(%s::bigint[]) AS id"
+                " ON CONFLICT DO NOTHING",
+                [self.options.bot_id, ChatUser._meta.label_lower, OutboxEntry.State.PENDING, now, now, ids],
+            )
+            cursor.execute(
+                "UPDATE chatusers_chatuser SET sync_state = %s"
+                " WHERE id = ANY(%s) AND sync_state NOT IN (%s, %s)",
+                [SyncState.PENDING, ids, SyncState.PENDING, SyncState.CONFLICT],
+            )
+
+    def record(self, changes: list[tuple[int, bool, dict[str, Any] | None]]) -> None:
+        if not changes:
+            return
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy(
+                f"COPY {ImportChange._meta.db_table} (job_id, chatuser_id, created, before) FROM STDIN"
+            ) as copy,
+        ):
+            for pk, created, before in changes:
+                copy.write_row(
+                    (
+                        self.options.job_id,
+                        pk,
+                        created,
+                        None if before is None else orjson.dumps(before).decode(),
+                    )
+                )
