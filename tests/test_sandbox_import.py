@@ -55,6 +55,7 @@ def test_a_bad_header_or_malformed_csv_rejects_the_whole_request(raw_ws):
         "name,nickname\nAda,A\n",
         "name,email,name\nAda,a@x.io,Ada\n",
         "name,var:\nAda,1\n",
+        "name,var:   \nAda,1\n",
         "name,var:plan,var:plan\nAda,1,2\n",
         'name,email\nAda,a@x.io\nBob,"unterminated\n',
         'name,email\nAda,"a@x.io"x\n',

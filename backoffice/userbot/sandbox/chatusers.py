@@ -322,6 +322,9 @@ def _clean_item(item: Any) -> tuple[JSONDict, list[str]]:
         ):
             problems.append("variables: each must be {name, value} with string values")
             break
+        if not variable["name"].strip():
+            problems.append("variables: a name must not be only blanks")
+            break
         if variable["name"] in names:
             problems.append(f"variables: {variable['name']} is set twice")
             break
@@ -543,6 +546,8 @@ def set_variable(ctx: Context, payload: Any) -> JSONDict:
             or not isinstance(variable["value"], str)
         ):
             errors["variable"] = "must be {name, value}, both strings"
+        elif not variable["name"].strip():
+            errors["variable"] = "name: must not be only blanks"
     else:
         if not isinstance(body.get("variable_id"), str):
             errors["variable_id"] = "required, a variable id (or give variable)"

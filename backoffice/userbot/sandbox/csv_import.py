@@ -38,7 +38,7 @@ def read_csv(text: str) -> tuple[list[str], list[list[str]]]:
     header = lines[0]
     seen: set[str] = set()
     for column in header:
-        is_variable = column.startswith(VARIABLE_PREFIX) and len(column) > len(VARIABLE_PREFIX)
+        is_variable = column.startswith(VARIABLE_PREFIX) and bool(column[len(VARIABLE_PREFIX) :].strip())
         known = column in FIELD_COLUMNS or is_variable
         if not known:
             raise invalid(f"unknown column {column!r}", {"csv": f"unknown column {column!r}"})

@@ -147,7 +147,7 @@ def clean_filters(bot: BotState, filters: Any) -> list[JSONDict]:
             errors[key] = "value must be a string"
         elif op not in VALUELESS_OPS and value is None:
             errors[key] = f"value is required with op {op}"
-        elif field == "variable" and (not isinstance(name, str) or not name):
+        elif field == "variable" and (not isinstance(name, str) or not name.strip()):
             errors[key] = "name is required with field variable"
         elif field != "variable" and name is not None:
             errors[key] = "name is only allowed with field variable"
