@@ -2,4 +2,6 @@
 
 from django.urls import URLPattern
 
-websocket_urlpatterns: list[URLPattern] = []
+from chatusers.consumers import websocket_urlpatterns as chatuser_routes
+
+websocket_urlpatterns: list[URLPattern] = [*chatuser_routes]

@@ -1,5 +1,5 @@
 """The chat user domain in the admin: chat users, segments, tags, variables and feedback."""
 
-from chatusers.admin import catalogue, chatusers, segments
+from chatusers.admin import catalogue, chatusers, imports, segments
 
-__all__ = ["catalogue", "chatusers", "segments"]
+__all__ = ["catalogue", "chatusers", "imports", "segments"]

@@ -1,0 +1,575 @@
+"""The CSV import of chat users in the admin: upload, column mapping, dry run, live
+progress, and the history of imports with their rejected rows and undo.
+
+These pages collect the operator's choices and show results; reading the file,
+validating, writing and recording the history (LogEntry) happen in
+``chatusers.imports.services``, the same services the shell command calls.
+"""
+
+from __future__ import annotations
+
+import io
+from itertools import islice
+from pathlib import PurePath
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Q
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.defaultfilters import filesizeformat
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+from django.views.decorators.http import require_POST
+
+from backoffice.userbot.models import Bot
+from chatusers.import_models import ImportChange, ImportJob, ImportMapping
+from chatusers.imports import reading, selectors, services
+from chatusers.imports.reading import DELIMITER_NAMES, ImportRejected
+
+DEFAULT_MAX_BYTES = 200 * 1024 * 1024
+# Statuses after which nothing about a job moves any more.
+FINISHED = frozenset({"done", "failed", "cancelled", "undone"})
+SAMPLE_ROWS = 5
+# The sample is read from the start of the file only, so a huge file or a huge first
+# field costs the mapping page no more than this.
+SAMPLE_BYTES = 256 * 1024
+SAMPLE_CELL_CHARS = 60
+VARIABLE = "var"
+TARGET_CHOICES = [
+    ("name", "name"),
+    ("surname", "surname"),
+    ("email", "email"),
+    ("phone", "phone"),
+    ("channel", "channel"),
+    ("language", "language"),
+    ("tags", "tags"),
+    ("client_ref", "client ref"),
+    ("remote_id", "Userbot id"),
+    (VARIABLE, "variable…"),
+    ("skip", "skip"),
+]
+IMPORT_PERMISSIONS = ("chatusers.add_chatuser", "chatusers.change_chatuser")
+
+
+def can_import(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Importing creates and changes chat users, so it takes both permissions."""
+    return bool(user.is_active and user.has_perms(IMPORT_PERMISSIONS))
+
+
+def can_view_imports(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Whoever may see chat users may see how imports changed them."""
+    return bool(
+        user.is_active
+        and (
+            can_import(user)
+            or user.has_perm("chatusers.view_chatuser")
+            or user.has_perm("chatusers.view_importjob")
+        )
+    )
+
+
+def max_upload_bytes() -> int:
+    return int(getattr(settings, "CHATUSER_IMPORT_MAX_BYTES", DEFAULT_MAX_BYTES))
+
+
+def progress_group(job_id: int) -> str:
+    """The channel-layer group the import publishes its progress to."""
+    return f"chatuser-import-{job_id}"
+
+
+# --- forms --------------------------------------------------------------------------------
+
+
+class UploadForm(forms.Form):
+    bot = forms.ModelChoiceField(queryset=Bot.objects.order_by("name"), empty_label=None)
+    # An empty file is the services' to refuse, with the same words as every unreadable file.
+    file = forms.FileField(label="CSV file", allow_empty_file=True)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["file"].help_text = (
+            f"At most {filesizeformat(max_upload_bytes())}. UTF-8 (with or without BOM), UTF-16 or "
+            "Latin-1; comma, semicolon or tab between the columns; a header row first."
+        )
+
+
+def _choices(field_name: str) -> list[tuple[str, str]]:
+    return [(str(value), str(label)) for value, label in ImportJob._meta.get_field(field_name).choices]
+
+
+class MappingForm(forms.Form):
+    """One target per column of the file, plus how the rows meet the chat users already there."""
+
+    mode = forms.ChoiceField(choices=())
+    match_key = forms.ChoiceField(
+        choices=(), label="Match key", help_text="How a row finds the chat user it updates."
+    )
+    overwrite = forms.ChoiceField(
+        choices=(), label="Existing values", help_text="What a row does to a field that already has a value."
+    )
+    extra_tags = forms.CharField(
+        required=False,
+        label="Tags for every row",
+        help_text="Tag names separated by commas, put on every imported chat user.",
+    )
+    save_as = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Save this mapping as",
+        help_text="A name to reuse these column choices for the next file of this bot.",
+    )
+
+    def __init__(self, *args: Any, header: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.header = header
+        self.fields["mode"].choices = _choices("mode")
+        self.fields["match_key"].choices = _choices("match_key")
+        self.fields["overwrite"].choices = _choices("overwrite")
+        for index, column in enumerate(header):
+            self.fields[f"target_{index}"] = forms.ChoiceField(choices=TARGET_CHOICES, label=column)
+            self.fields[f"variable_{index}"] = forms.CharField(
+                required=False, max_length=200, label=f"Variable name for “{column}”"
+            )
+
+    @staticmethod
+    def initial_for(job: ImportJob, mapping: dict[str, str]) -> dict[str, Any]:
+        """The form's initial values from a job and a mapping ({header: target})."""
+        initial: dict[str, Any] = {
+            "mode": job.mode,
+            "match_key": job.match_key,
+            "overwrite": job.overwrite,
+            "extra_tags": ", ".join(job.extra_tags or []),
+        }
+        for index, column in enumerate(job.header):
+            target = mapping.get(column, "skip")
+            if target.startswith("var:"):
+                initial[f"target_{index}"], initial[f"variable_{index}"] = VARIABLE, target[4:]
+            else:
+                initial[f"target_{index}"] = target
+        return initial
+
+    def columns(self) -> list[tuple[str, forms.BoundField, forms.BoundField]]:
+        """Per column of the file: its header, its target field and its variable-name field."""
+        return [
+            (column, self[f"target_{index}"], self[f"variable_{index}"])
+            for index, column in enumerate(self.header)
+        ]
+
+    def run_fields(self) -> list[forms.BoundField]:
+        """The choices about the run itself, after the columns."""
+        return [self[name] for name in ("mode", "match_key", "overwrite", "extra_tags", "save_as")]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        mapping: dict[str, str] = {}
+        first_column_of: dict[str, str] = {}
+        for index, column in enumerate(self.header):
+            target = cleaned.get(f"target_{index}")
+            variable = (cleaned.get(f"variable_{index}") or "").strip()
+            if target is None:
+                continue
+            if target == VARIABLE:
+                if not variable:
+                    self.add_error(f"variable_{index}", "Name the variable this column fills.")
+                    continue
+                target = f"var:{variable}"
+            elif variable:
+                self.add_error(f"variable_{index}", "A variable name needs the target “variable…”.")
+                continue
+            if target != "skip":
+                if target in first_column_of:
+                    self.add_error(
+                        f"target_{index}",
+                        f"Column “{first_column_of[target]}” already maps to {_target_label(target)}.",
+                    )
+                    continue
+                first_column_of[target] = column
+            mapping[column] = target
+        cleaned["mapping"] = mapping
+        names = (cleaned.get("extra_tags") or "").split(",")
+        cleaned["extra_tag_names"] = [name.strip() for name in names if name.strip()]
+        return cleaned
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        """Show the services' errors beside the fields they name, the rest above the form."""
+        if not hasattr(error, "error_dict"):
+            self.add_error(None, error)
+            return
+        for field, errors in error.message_dict.items():
+            self.add_error(field if field in self.fields else None, errors)
+
+
+def _target_label(target: str) -> str:
+    if target.startswith("var:"):
+        return f"the variable “{target[4:]}”"
+    return dict(TARGET_CHOICES).get(target, target)
+
+
+# --- reading a sample of the file -----------------------------------------------------------
+
+
+def sample_rows(job: ImportJob, limit: int = SAMPLE_ROWS) -> list[list[str]]:
+    """The first ``limit`` data rows, cut to a readable width; a row that cannot be parsed
+    shows its error in place of its cells."""
+    try:
+        with job.file.open("rb") as stored:
+            head = stored.read(SAMPLE_BYTES)
+            whole = len(head) < SAMPLE_BYTES or not stored.read(1)
+    except OSError:
+        return []
+    file_format = reading.FileFormat(
+        encoding=job.encoding or "utf-8",
+        encoding_note=job.encoding_note,
+        delimiter=job.delimiter,
+        header=job.header,
+    )
+    rows = [
+        [_shorten(cell) for cell in row.cells] if not row.error else [f"⚠ {row.error}"]
+        for row in islice(reading.read_rows(io.BytesIO(head), file_format), limit + 1)
+    ]
+    if not whole and len(rows) <= limit and rows:
+        rows.pop()  # cut at the edge of the sample
+    return rows[:limit]
+
+
+def _shorten(cell: str) -> str:
+    cell = cell.replace("\x00", "")
+    return cell if len(cell) <= SAMPLE_CELL_CHARS else cell[: SAMPLE_CELL_CHARS - 1] + "…"
+
+
+# --- the history ---------------------------------------------------------------------------
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    """Every import, read-only: the pages of a new import and undo hang off its URLs."""
+
+    list_display = [
+        "created_at",
+        "created_by",
+        "bot",
+        "file_link",
+        "run",
+        "status",
+        "rows_total",
+        "created",
+        "updated",
+        "unchanged",
+        "rejected",
+        "rejected_rows",
+        "undo_link",
+    ]
+    list_display_links = None
+    list_filter = ["status", "dry_run", "mode", "bot"]
+    list_select_related = ["bot", "created_by"]
+    search_fields = ["original_name"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at", "-id"]
+    list_per_page = 50
+
+    # --- permissions: the history is a record, nobody edits it --------------------------
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return can_view_imports(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return can_view_imports(request.user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_list_display(self, request: HttpRequest) -> list[str]:
+        if can_import(request.user):
+            return list(self.list_display)
+        return [column for column in self.list_display if column != "undo_link"]
+
+    # --- columns ----------------------------------------------------------------------------
+
+    @admin.display(description="file", ordering="original_name")
+    def file_link(self, obj: ImportJob) -> str:
+        return format_html('<a href="{}">{}</a>', self._url("progress", obj.pk), obj.original_name)
+
+    @admin.display(description="run", ordering="dry_run")
+    def run(self, obj: ImportJob) -> str:
+        mode = dict(_choices("mode")).get(obj.mode, obj.mode)
+        return f"dry run, {mode}" if obj.dry_run else mode
+
+    @admin.display(description="rejected rows")
+    def rejected_rows(self, obj: ImportJob) -> str:
+        if not (obj.rejected and obj.rejected_file):
+            return self.get_empty_value_display()
+        return format_html('<a href="{}">CSV</a>', self._url("rejected", obj.pk))
+
+    @admin.display(description="undo")
+    def undo_link(self, obj: ImportJob) -> str:
+        if not _undoable(obj):
+            return self.get_empty_value_display()
+        return format_html('<a href="{}">Undo…</a>', self._url("undo", obj.pk))
+
+    # --- pages --------------------------------------------------------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        def view(function: Any, name: str, route: str) -> URLPattern:
+            return path(route, self.admin_site.admin_view(function), name=f"chatusers_importjob_{name}")
+
+        return [
+            view(self.upload_view, "upload", "upload/"),
+            view(self.mapping_view, "mapping", "<int:job_id>/mapping/"),
+            view(self.progress_view, "progress", "<int:job_id>/progress/"),
+            view(self.progress_json_view, "progress_json", "<int:job_id>/progress.json"),
+            view(require_POST(self.cancel_view), "cancel", "<int:job_id>/cancel/"),
+            view(require_POST(self.repeat_view), "repeat", "<int:job_id>/repeat/"),
+            view(self.rejected_view, "rejected", "<int:job_id>/rejected.csv"),
+            view(self.undo_view, "undo", "<int:job_id>/undo/"),
+            *super().get_urls(),
+        ]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        # A job's page is its progress and results; the raw fields add nothing to it.
+        job = self._job(request, int(object_id) if object_id.isdigit() else 0, importing=False)
+        return HttpResponseRedirect(self._url("progress", job.pk))
+
+    def _url(self, name: str, job_id: int) -> str:
+        return reverse(f"{self.admin_site.name}:chatusers_importjob_{name}", args=[job_id])
+
+    def _context(self, request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
+        request.current_app = self.admin_site.name
+        return {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.model._meta,
+            "chatuser_opts": _chatuser_opts(),
+            **extra,
+        }
+
+    def _job(self, request: HttpRequest, job_id: int, *, importing: bool) -> ImportJob:
+        allowed = can_import(request.user) if importing else can_view_imports(request.user)
+        if not allowed:
+            raise PermissionDenied
+        return get_object_or_404(ImportJob.objects.select_related("bot", "created_by"), pk=job_id)
+
+    def upload_view(self, request: HttpRequest) -> HttpResponse:
+        if not can_import(request.user):
+            raise PermissionDenied
+        form = UploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                job = services.import_job_create(
+                    bot=form.cleaned_data["bot"], actor=request.user, upload=form.cleaned_data["file"]
+                )
+            except ImportRejected as rejected:
+                form.add_error("file", str(rejected))
+            else:
+                return HttpResponseRedirect(self._url("mapping", job.pk))
+        context = self._context(
+            request, "Import chat users from CSV", form=form, max_bytes=max_upload_bytes()
+        )
+        return TemplateResponse(request, "admin/chatusers/import/upload.html", context)
+
+    def mapping_view(self, request: HttpRequest, job_id: int) -> HttpResponse:
+        job = self._job(request, job_id, importing=True)
+        if job.status != "draft":
+            return HttpResponseRedirect(self._url("progress", job.pk))
+        saved_mappings = ImportMapping.objects.filter(bot=job.bot).order_by("name")
+        applied: ImportMapping | None = None
+        if request.method == "POST" and "_use_saved" in request.POST:
+            applied = saved_mappings.filter(pk=request.POST.get("saved_mapping") or None).first()
+            mapping = {**job.mapping, **applied.columns} if applied else job.mapping
+            form = MappingForm(initial=MappingForm.initial_for(job, mapping), header=job.header)
+        elif request.method == "POST":
+            form = MappingForm(request.POST, header=job.header)
+            if form.is_valid():
+                response = self._configure_and_start(request, job, form)
+                if response is not None:
+                    return response
+        else:
+            form = MappingForm(initial=MappingForm.initial_for(job, job.mapping), header=job.header)
+        context = self._context(
+            request,
+            f"Map the columns of {job.original_name}",
+            job=job,
+            form=form,
+            sample=sample_rows(job),
+            saved_mappings=saved_mappings,
+            applied=applied,
+            delimiter_name=DELIMITER_NAMES.get(job.delimiter, repr(job.delimiter)),
+        )
+        return TemplateResponse(request, "admin/chatusers/import/mapping.html", context)
+
+    def _configure_and_start(
+        self, request: HttpRequest, job: ImportJob, form: MappingForm
+    ) -> HttpResponse | None:
+        data = form.cleaned_data
+        dry_run = "_import" not in request.POST
+        if data["save_as"].strip() and (
+            ImportMapping.objects.filter(bot=job.bot, name=data["save_as"].strip())
+            .exclude(created_by=request.user)
+            .exists()
+        ):
+            form.add_error("save_as", "Another person's mapping of this bot has this name.")
+            return None
+        try:
+            services.import_job_configure(
+                job=job,
+                mapping=data["mapping"],
+                mode=data["mode"],
+                match_key=data["match_key"],
+                overwrite=data["overwrite"],
+                extra_tags=data["extra_tag_names"],
+                dry_run=dry_run,
+            )
+        except ValidationError as error:
+            form.add_service_errors(error)
+            return None
+        if data["save_as"].strip():
+            _save_mapping(job=job, name=data["save_as"].strip(), columns=data["mapping"], actor=request.user)
+        services.import_job_start(job=job)
+        return HttpResponseRedirect(self._url("progress", job.pk))
+
+    def progress_view(self, request: HttpRequest, job_id: int) -> HttpResponse:
+        job = self._job(request, job_id, importing=False)
+        if job.status == "draft" and can_import(request.user):
+            return HttpResponseRedirect(self._url("mapping", job.pk))
+        progress = selectors.import_progress(job=job)
+        title = f"{'Dry run of' if job.dry_run else 'Import of'} {job.original_name}"
+        context = self._context(
+            request,
+            title,
+            job=job,
+            progress=progress,
+            finished=job.status in FINISHED,
+            may_import=can_import(request.user),
+            undoable=_undoable(job) and can_import(request.user),
+            socket_path=f"/ws/chatusers/imports/{job.pk}/",
+            json_url=self._url("progress_json", job.pk),
+            # An in-process channel layer never carries the worker's messages to this server.
+            poll_only=_channel_layer_is_in_memory(),
+        )
+        return TemplateResponse(request, "admin/chatusers/import/progress.html", context)
+
+    def progress_json_view(self, request: HttpRequest, job_id: int) -> JsonResponse:
+        job = self._job(request, job_id, importing=False)
+        return JsonResponse(selectors.import_progress(job=job))
+
+    def cancel_view(self, request: HttpRequest, job_id: int) -> HttpResponse:
+        job = self._job(request, job_id, importing=True)
+        if job.status in FINISHED:
+            self.message_user(request, "The import has already finished.", messages.WARNING)
+        else:
+            services.import_job_cancel(job=job)
+            self.message_user(request, "Cancelling: the import stops after the rows it is writing now.")
+        return HttpResponseRedirect(self._url("progress", job.pk))
+
+    def repeat_view(self, request: HttpRequest, job_id: int) -> HttpResponse:
+        dry_run = self._job(request, job_id, importing=True)
+        if not (dry_run.dry_run and dry_run.status == "done"):
+            self.message_user(request, "Only a finished dry run can be run for real.", messages.ERROR)
+            return HttpResponseRedirect(self._url("progress", dry_run.pk))
+        job = _real_run_of(dry_run, actor=request.user)
+        try:
+            services.import_job_configure(
+                job=job,
+                mapping=dry_run.mapping,
+                mode=dry_run.mode,
+                match_key=dry_run.match_key,
+                overwrite=dry_run.overwrite,
+                extra_tags=dry_run.extra_tags,
+                dry_run=False,
+            )
+        except ValidationError as error:
+            job.delete()
+            self.message_user(request, " ".join(error.messages), messages.ERROR)
+            return HttpResponseRedirect(self._url("progress", dry_run.pk))
+        services.import_job_start(job=job)
+        return HttpResponseRedirect(self._url("progress", job.pk))
+
+    def rejected_view(self, request: HttpRequest, job_id: int) -> FileResponse:
+        job = self._job(request, job_id, importing=False)
+        if not (job.rejected and job.rejected_file):
+            raise Http404("This import rejected no row.")
+        stem = PurePath(job.original_name).stem or "import"
+        return FileResponse(
+            job.rejected_file.open("rb"),
+            as_attachment=True,
+            filename=f"{stem}-rejected-rows.csv",
+            content_type="text/csv; charset=utf-8",
+        )
+
+    def undo_view(self, request: HttpRequest, job_id: int) -> HttpResponse:
+        job = self._job(request, job_id, importing=True)
+        if not _undoable(job):
+            self.message_user(request, "This import cannot be undone.", messages.ERROR)
+            return HttpResponseRedirect(self._url("progress", job.pk))
+        if request.method == "POST":
+            try:
+                counts = services.import_job_undo(job=job, actor=request.user)
+            except ValidationError as error:
+                self.message_user(request, " ".join(error.messages), messages.ERROR)
+            else:
+                message = f"Import undone: {counts['deleted']} deleted, {counts['restored']} restored."
+                self.message_user(request, message, messages.SUCCESS)
+            return HttpResponseRedirect(reverse(f"{self.admin_site.name}:chatusers_importjob_changelist"))
+        touched = ImportChange.objects.filter(job=job).aggregate(
+            to_delete=Count("pk", filter=Q(created=True)), to_restore=Count("pk", filter=Q(created=False))
+        )
+        context = self._context(request, f"Undo the import of {job.original_name}", job=job, touched=touched)
+        return TemplateResponse(request, "admin/chatusers/import/undo_confirmation.html", context)
+
+
+def _undoable(job: ImportJob) -> bool:
+    # A cancelled or failed run may have written some chunks before it stopped.
+    return not job.dry_run and job.status in {"done", "cancelled", "failed"}
+
+
+def _chatuser_opts() -> Any:
+    from chatusers.models import ChatUser
+
+    return ChatUser._meta
+
+
+def _channel_layer_is_in_memory() -> bool:
+    backend = settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
+    return backend.endswith("InMemoryChannelLayer")
+
+
+def _save_mapping(*, job: ImportJob, name: str, columns: dict[str, str], actor: AbstractBaseUser) -> None:
+    """Keep the operator's column choices under a name, replacing their own mapping of that name."""
+    ImportMapping.objects.update_or_create(
+        bot=job.bot, name=name, defaults={"columns": columns, "created_by": actor}
+    )
+
+
+def _real_run_of(dry_run: ImportJob, *, actor: AbstractBaseUser) -> ImportJob:
+    """A new draft job over the dry run's stored file, with the file's reading already known."""
+    return ImportJob.objects.create(
+        bot=dry_run.bot,
+        created_by=actor,
+        file=dry_run.file.name,
+        original_name=dry_run.original_name,
+        size_bytes=dry_run.size_bytes,
+        encoding=dry_run.encoding,
+        encoding_note=dry_run.encoding_note,
+        delimiter=dry_run.delimiter,
+        header=dry_run.header,
+        mapping=dry_run.mapping,
+        mode=dry_run.mode,
+        match_key=dry_run.match_key,
+        overwrite=dry_run.overwrite,
+        extra_tags=dry_run.extra_tags,
+        dry_run=False,
+        status="draft",
+    )
