@@ -332,16 +332,18 @@ def automated_messages_save(ctx: Context, payload: Any) -> JSONDict:
                 fields[name] = "required"
     if fields:
         raise invalid("invalid automated message", fields)
-    _check_condition_tags(ctx.bot, given.get("conditions", []))
     if message_id is not None:
         message = ctx.bot.automated_messages.get(message_id)
+        ref = payload.get("client_ref")
+        # A changed client_ref is a bad payload, so it answers before any unknown id (404).
+        if message is not None and ref is not None and ref != message["client_ref"]:
+            raise invalid("client_ref cannot be changed", {"client_ref": "cannot be changed"})
+        _check_condition_tags(ctx.bot, given.get("conditions", []))
         if message is None:
             raise not_found(f"no automated message {message_id}")
-        ref = payload.get("client_ref")
-        if ref is not None and ref != message["client_ref"]:
-            raise invalid("client_ref cannot be changed", {"client_ref": "cannot be changed"})
         _apply(message, given, ctx)
         return message
+    _check_condition_tags(ctx.bot, given.get("conditions", []))
     existing = _by_client_ref(ctx.bot.automated_messages, payload.get("client_ref"))
     if existing is not None:
         return existing

@@ -123,13 +123,15 @@ def matches(chatuser: Mapping[str, Any], filters: Sequence[Mapping[str, Any]], m
 # --- validation ------------------------------------------------------------------------
 
 
-def clean_filters(bot: BotState, filters: Any) -> list[JSONDict]:
-    """The filters as stored (``value`` always a string), or 400 / 404 naming the bad one."""
+def clean_filters(filters: Any) -> list[JSONDict]:
+    """The filters as stored (``value`` always a string), or 400 naming each bad one.
+
+    Tag ids are not looked up here: an unknown one is a 404, which comes after every 400.
+    """
     if not isinstance(filters, list):
         raise invalid("filters must be an array", {"filters": "must be an array"})
     cleaned: list[JSONDict] = []
     errors: dict[str, str] = {}
-    unknown_tags: list[str] = []
     for i, flt in enumerate(filters):
         key = f"filters.{i}"
         if not isinstance(flt, dict):
@@ -157,14 +159,17 @@ def clean_filters(bot: BotState, filters: Any) -> list[JSONDict]:
             stored: JSONDict = {"field": field, "op": op, "value": value or ""}
             if field == "variable":
                 stored["name"] = name
-            if field == "tag" and op in ("eq", "neq") and value not in bot.tags:
-                unknown_tags.append(value)
             cleaned.append(stored)
     if errors:
         raise invalid("invalid segment filters", errors)
-    if unknown_tags:
-        raise not_found(f"no tag has id {unknown_tags[0]}")
     return cleaned
+
+
+def check_filter_tags(bot: BotState, filters: Sequence[Mapping[str, Any]]) -> None:
+    """404 when a ``tag`` filter with ``eq`` / ``neq`` names a tag the bot does not have."""
+    for flt in filters:
+        if flt["field"] == "tag" and flt["op"] in ("eq", "neq") and flt["value"] not in bot.tags:
+            raise not_found(f"no tag has id {flt['value']}")
 
 
 def segment_count(bot: BotState, segment: Mapping[str, Any]) -> int:
@@ -212,11 +217,12 @@ def create_segment(ctx: Context, payload: Any) -> JSONDict:
     """Create a segment; a known ``client_ref`` returns that segment as it is."""
     bot = ctx.bot
     name, match = _clean_head(payload, with_id=False)
+    filters = clean_filters(payload["filters"])
     ref = payload.get("client_ref")
     refs = bot.chatuser_index("segment_ref")
     if ref is not None and ref in refs:
         return segment_view(bot, bot.segments[refs[ref]])
-    filters = clean_filters(bot, payload["filters"])
+    check_filter_tags(bot, filters)
     segment = {
         "id": ctx.store.new_id(),
         "client_ref": ref,
@@ -236,10 +242,11 @@ def edit_segment(ctx: Context, payload: Any) -> JSONDict:
     """Replace a segment's name, match and filters; ``updated_at`` moves only on a change."""
     bot = ctx.bot
     name, match = _clean_head(payload, with_id=True)
+    filters = clean_filters(payload["filters"])
     segment = bot.segments.get(payload["id"])
     if segment is None:
         raise not_found(f"no segment has id {payload['id']}")
-    filters = clean_filters(bot, payload["filters"])
+    check_filter_tags(bot, filters)
     if (segment["name"], segment["match"], segment["filters"]) != (name, match, filters):
         segment.update(name=name, match=match, filters=filters, updated_at=iso_ms(ctx.stamp()))
     return segment_view(bot, segment)
