@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -366,6 +367,24 @@ def test_delete_on_the_selection_and_on_all_matching(admin_client: Any, crowd: d
     assert sorted(OutboxEntry.objects.values_list("object_id", "deleted")) == sorted(
         [(first, True), (crowd["whatsapp"].pk, True)]
     )
+
+
+@pytest.mark.parametrize(
+    ("action", "destructive"),
+    [("add_tag", False), ("remove_tag", False), ("delete_chatusers", True)],
+)
+def test_only_the_delete_confirmation_looks_destructive(
+    admin_client: Any, crowd: dict, action: str, destructive: bool
+) -> None:
+    page = admin_client.post(CHANGELIST, _action(action, [crowd["whatsapp"].pk])).content.decode()
+
+    body = re.search(r'<body class="([^"]*)"', page)
+    assert body is not None
+    assert ("delete-confirmation" in body.group(1).split()) is destructive
+    assert ("bulk-confirmation" in body.group(1).split()) is not destructive
+    assert ('class="default"' in page) is not destructive
+    assert ChatUser.objects.count() == 6
+    assert ChatUserTag.objects.count() == 0
 
 
 def test_actions_follow_the_users_permissions(client: Any, crowd: dict) -> None:

@@ -243,8 +243,12 @@ class ChatUserAdmin(ServiceWritesMixin, SyncColumnsMixin, BotFixedInFormMixin, a
         submit_label: str,
         apply: Callable[[QuerySet[ChatUser], dict[str, Any]], str],
         form_class: type[forms.Form] | None = None,
+        destructive: bool = False,
     ) -> HttpResponse | None:
-        """Show how many chat users the action will change, then apply it once confirmed."""
+        """Show how many chat users the action will change, then apply it once confirmed.
+
+        Only a ``destructive`` action gets the admin's red delete styling.
+        """
         form = None
         if form_class is not None:
             form = form_class(request.POST if request.POST.get("post") else None)
@@ -266,6 +270,7 @@ class ChatUserAdmin(ServiceWritesMixin, SyncColumnsMixin, BotFixedInFormMixin, a
             "action": request.POST.get("action", ""),
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "submit_label": submit_label,
+            "destructive": destructive,
             "media": self.media,
         }
         request.current_app = self.admin_site.name
@@ -308,7 +313,12 @@ class ChatUserAdmin(ServiceWritesMixin, SyncColumnsMixin, BotFixedInFormMixin, a
             return f"Deleted {deleted} chat user{'s' if deleted != 1 else ''}."
 
         return self._confirm(
-            request, queryset, title="Delete chat users", submit_label="Yes, delete them", apply=apply
+            request,
+            queryset,
+            title="Delete chat users",
+            submit_label="Yes, delete them",
+            apply=apply,
+            destructive=True,
         )
 
     @admin.action(description="Export the selected chat users as CSV", permissions=["view"])
