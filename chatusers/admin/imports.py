@@ -253,15 +253,10 @@ class ImportJobAdmin(admin.ModelAdmin):
     list_display = [
         "created_at",
         "created_by",
-        "bot",
         "file_link",
         "run",
         "status",
-        "rows_total",
-        "created",
-        "updated",
-        "unchanged",
-        "rejected",
+        "counts",
         "rejected_rows",
         "undo_link",
     ]
@@ -299,14 +294,30 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     @admin.display(description="file", ordering="original_name")
     def file_link(self, obj: ImportJob) -> str:
-        return format_html('<a href="{}">{}</a>', self._url("progress", obj.pk), obj.original_name)
+        return format_html(
+            '<a href="{}">{}</a><br>{}', self._url("progress", obj.pk), obj.original_name, obj.bot
+        )
 
     @admin.display(description="run", ordering="dry_run")
     def run(self, obj: ImportJob) -> str:
         mode = dict(_choices("mode")).get(obj.mode, obj.mode)
-        return f"dry run, {mode}" if obj.dry_run else mode
+        return f"dry run ({mode.lower()})" if obj.dry_run else mode
 
-    @admin.display(description="rejected rows")
+    @admin.display(description="counts")
+    def counts(self, obj: ImportJob) -> str:
+        total = "…" if obj.rows_total is None else obj.rows_total
+        return format_html(
+            '<span title="created · updated · unchanged · rejected">{} · {} · {} · {}</span>'
+            "<br>{} of {} rows",
+            obj.created,
+            obj.updated,
+            obj.unchanged,
+            obj.rejected,
+            obj.rows_done,
+            total,
+        )
+
+    @admin.display(description="rejected")
     def rejected_rows(self, obj: ImportJob) -> str:
         if not (obj.rejected and obj.rejected_file):
             return self.get_empty_value_display()
