@@ -10,10 +10,12 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from backoffice.sync.models import OutboxEntry
+from chatusers.admin.chatusers import languages_in_use
 from chatusers.models import ChatUser, ChatUserTag, Segment, Tag, Variable
 from tests.factories import BotFactory, ChatUserFactory, SegmentFactory, TagFactory
 
@@ -439,9 +441,11 @@ def test_export_writes_the_import_columns_and_defuses_formulas(admin_client: Any
 # --- cost of the list ------------------------------------------------------------------------
 
 
-def _changelist_queries(client: Any) -> int:
+def _changelist_queries(client: Any, query: str = "") -> int:
+    # Cold each time: the languages in use are cached, and a warm cache would hide their query.
+    cache.clear()
     with CaptureQueriesContext(connection) as queries:
-        response = client.get(CHANGELIST)
+        response = client.get(f"{CHANGELIST}{query}")
     assert response.status_code == 200
     return len(queries)
 
@@ -450,22 +454,64 @@ def test_changelist_costs_the_same_queries_for_10_and_100_rows(admin_client: Any
     bot = BotFactory()
     tags = [TagFactory(bot=bot) for _ in range(3)]
     SegmentFactory(bot=bot)
+    by_bot = f"?bot__id__exact={bot.pk}"
 
     def add(n: int) -> None:
-        for _ in range(n):
-            chatuser = ChatUserFactory(bot=bot)
+        for i in range(n):
+            chatuser = ChatUserFactory(bot=bot, language=("it", "en", "de")[i % 3])
             ChatUserTag.objects.bulk_create([ChatUserTag(chatuser=chatuser, tag=tag) for tag in tags])
             Variable.objects.create(chatuser=chatuser, name="age", value="1")
 
     add(10)
-    with_10 = _changelist_queries(admin_client)
+    with_10, with_10_by_bot = _changelist_queries(admin_client), _changelist_queries(admin_client, by_bot)
     add(90)
-    with_100 = _changelist_queries(admin_client)
+    with_100, with_100_by_bot = _changelist_queries(admin_client), _changelist_queries(admin_client, by_bot)
 
     assert with_10 == with_100
+    assert with_10_by_bot == with_100_by_bot
     assert with_10 > 5
     page = admin_client.get(CHANGELIST)
     assert len(page.context["cl"].result_list) == 100
+
+
+def _language_choices(page: Any) -> list[str]:
+    [spec] = [spec for spec in page.context["cl"].filter_specs if spec.title == "language"]
+    return [value for value, _ in spec.lookup_choices]
+
+
+def test_the_language_filter_lists_only_the_languages_in_use_of_the_filtered_bot(admin_client: Any) -> None:
+    cache.clear()
+    shop, other = BotFactory(), BotFactory()
+    ChatUserFactory(bot=shop, language="it")
+    ChatUserFactory(bot=shop, language="en")
+    ChatUserFactory(bot=shop, language="")
+    ChatUserFactory(bot=other, language="de")
+
+    every_bot = admin_client.get(CHANGELIST)
+    one_bot = admin_client.get(f"{CHANGELIST}?bot__id__exact={shop.pk}")
+    italian = admin_client.get(f"{CHANGELIST}?bot__id__exact={shop.pk}&language__exact=it")
+
+    assert _language_choices(every_bot) == ["de", "en", "it"]
+    assert _language_choices(one_bot) == ["en", "it"]
+    assert [c.language for c in italian.context["cl"].result_list] == ["it"]
+    assert f"?bot__id__exact={shop.pk}&amp;language__exact=en" in one_bot.content.decode()
+
+
+def test_the_languages_in_use_are_read_once_then_cached(admin_client: Any) -> None:
+    cache.clear()
+    bot = BotFactory()
+    ChatUserFactory(bot=bot, language="it")
+    admin_client.get(CHANGELIST)
+    ChatUserFactory(bot=bot, language="fr")
+
+    with CaptureQueriesContext(connection) as queries:
+        cached = admin_client.get(CHANGELIST)
+    cache.clear()
+    fresh = admin_client.get(CHANGELIST)
+
+    assert not any("DISTINCT" in q["sql"].upper() for q in queries.captured_queries)
+    assert _language_choices(cached) == ["it"]
+    assert _language_choices(fresh) == ["fr", "it"]
 
 
 def test_changelist_counts_at_most_the_cap_and_never_the_whole_table(
@@ -489,3 +535,12 @@ def test_changelist_counts_at_most_the_cap_and_never_the_whole_table(
     assert len(counts) == 1
     assert "LIMIT 5" in counts[0]
     assert "at least 5 chat users" in unfiltered.content.decode()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the loose index scan is PostgreSQL's")
+def test_the_loose_index_scan_finds_each_language_in_use_once() -> None:
+    cache.clear()
+    for language in ("it", "en", "it", "", "de", "en"):
+        ChatUserFactory(language=language)
+
+    assert languages_in_use(bot_id=None) == ["de", "en", "it"]
