@@ -163,6 +163,16 @@ def test_segment_form_refuses_a_bad_filter_pair(admin_client: Any) -> None:
     assert Segment.objects.count() == 0
 
 
+def test_segment_filter_inputs_are_narrow_enough_for_one_row(admin_client: Any) -> None:
+    page = admin_client.get("/admin/chatusers/segment/add/").content.decode()
+
+    value = re.search(r'<input type="text" name="filters-0-value"[^>]*>', page)
+    name = re.search(r'<input type="text" name="filters-0-name"[^>]*>', page)
+    assert value is not None and name is not None
+    assert 'size="24"' in value.group(0) and "vTextField" not in value.group(0)
+    assert 'size="16"' in name.group(0) and "vTextField" not in name.group(0)
+
+
 def test_segment_add_saves_through_the_service_and_shows_its_count(admin_client: Any) -> None:
     bot = BotFactory()
     tag = TagFactory(bot=bot, name="vip")

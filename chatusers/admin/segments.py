@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.forms import ModelForm
 from django.http import HttpRequest
@@ -20,8 +21,21 @@ from chatusers.models import Segment, SegmentFilter
 from chatusers.selectors import segment_count
 
 
+class SegmentFilterForm(forms.ModelForm):
+    class Meta:
+        model = SegmentFilter
+        fields = ["field", "op", "value", "name"]
+        # Plain inputs sized to their usual content: the admin's default text input is 610 px
+        # wide, and two of them in one row overflow a 1280 px window.
+        widgets = {
+            "value": forms.TextInput(attrs={"size": 24}),
+            "name": forms.TextInput(attrs={"size": 16}),
+        }
+
+
 class SegmentFilterInline(admin.TabularInline):
     model = SegmentFilter
+    form = SegmentFilterForm
     fields = ["field", "op", "value", "name"]
     extra = 1
 
