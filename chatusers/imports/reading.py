@@ -159,12 +159,18 @@ def sniff(stream: BinaryIO) -> FileFormat:
         raise ImportRejected("The first line is empty: the file must start with a header row.")
     if "\x00" in line:
         raise ImportRejected("The header row holds NUL characters: this is not a CSV file.")
+    if len(head) < SAMPLE_BYTES and not head.lstrip("\ufeff")[len(line) :].strip():
+        raise ImportRejected("The file has a header row but no rows below it.")
     delimiter = detect_delimiter(line)
     try:
         header = next(csv.reader([line], delimiter=delimiter, strict=True))
     except csv.Error as error:
         raise ImportRejected(f"The header row is not valid CSV: {error}.") from None
     header = [cell.strip() for cell in header]
+    if len(header) == 1 and "|" in header[0]:
+        raise ImportRejected(
+            f"The header is one column, “{header[0][:60]}”: separate columns with commas, semicolons or tabs."
+        )
     if not any(header):
         raise ImportRejected("The header row has no column names.")
     blank = [str(index + 1) for index, cell in enumerate(header) if not cell]

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import csv
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
@@ -38,7 +40,7 @@ from chatusers.import_models import ImportChange, ImportJob
 from chatusers.imports.mapping import FIELD_TARGETS, propose_mapping, validate_mapping
 from chatusers.imports.reading import FileFormat, ImportRejected, read_rows, sniff
 from chatusers.imports.selectors import import_progress
-from chatusers.imports.upsert import FIELDS, ChunkResult, Options, Upserter
+from chatusers.imports.upsert import FIELDS, ChunkResult, Options, Upserter, relax_commit
 from chatusers.imports.validation import ParsedRow, RowValidator
 from chatusers.models import ChatUser, ChatUserTag, Tag, Variable
 from chatusers.services import chatusers_delete
@@ -55,7 +57,7 @@ __all__ = [
     "import_job_undo",
 ]
 
-CHUNK_ROWS = 2000
+CHUNK_ROWS = 5000
 TAG_NAME_MAX = Tag._meta.get_field("name").max_length
 REJECTED_HEADER = ["row", "reason"]
 
@@ -274,19 +276,17 @@ def _run_chunks(
     progress: Callable[[ImportJob, float, float | None], None] | None,
 ) -> bool:
     """Apply the file chunk by chunk; True when stopped by a cancel."""
-    validator = RowValidator(job.header, job.mapping)
     resume_after = job.rows_done
     started, done_here = time.monotonic(), 0
-    with job.file.open("rb") as stream:
-        for chunk in _chunks(read_rows(stream, _file_format(job)), CHUNK_ROWS):
+    with _ValidatedChunks(job) as chunks:
+        for chunk, parsed, rejected in chunks:
             if chunk[-1].number <= resume_after:
-                upserter.register([p for p in _parsed(validator, chunk, []) if isinstance(p, ParsedRow)])
+                upserter.register(parsed)
                 continue
             if ImportJob.objects.filter(pk=job.pk, cancel_requested=True).exists():
                 return True
-            rejected: list[tuple[int, str, list[str]]] = []
-            parsed = _parsed(validator, chunk, rejected)
             with transaction.atomic():
+                relax_commit()
                 result = upserter.apply(parsed) if parsed else ChunkResult()
                 rejected += result.rejected
                 rejected.sort(key=lambda item: item[0])
@@ -304,6 +304,66 @@ def _run_chunks(
             if progress is not None:
                 progress(job, rate, eta)
     return False
+
+
+_Prepared = tuple[list[Any], list[ParsedRow], list[tuple[int, str, list[str]]]]
+
+
+class _ValidatedChunks:
+    """The file's chunks, read and validated by a thread one or two chunks ahead.
+
+    Reading and validating is pure Python and the upsert mostly waits on the database,
+    which releases the GIL: overlapping them keeps both busy. The queue is bounded, so
+    memory stays at a few chunks whatever the file's size.
+    """
+
+    DEPTH = 1
+
+    def __init__(self, job: ImportJob) -> None:
+        self.job = job
+        self.queue: queue.Queue[_Prepared | BaseException | None] = queue.Queue(maxsize=self.DEPTH)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._produce, name=f"import-{job.pk}-reader", daemon=True)
+
+    def __enter__(self) -> Iterator[_Prepared]:
+        self.thread.start()
+        return self._consume()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        with suppress(queue.Empty):
+            while True:
+                self.queue.get_nowait()
+        self.thread.join(timeout=30)
+
+    def _consume(self) -> Iterator[_Prepared]:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def _put(self, item: _Prepared | BaseException | None) -> bool:
+        while not self.stopping.is_set():
+            with suppress(queue.Full):
+                self.queue.put(item, timeout=0.2)
+                return True
+        return False
+
+    def _produce(self) -> None:
+        validator = RowValidator(self.job.header, self.job.mapping)
+        try:
+            with self.job.file.open("rb") as stream:
+                for chunk in _chunks(read_rows(stream, _file_format(self.job)), CHUNK_ROWS):
+                    rejected: list[tuple[int, str, list[str]]] = []
+                    if not self._put((chunk, _parsed(validator, chunk, rejected), rejected)):
+                        return
+        except BaseException as error:  # handed to the consumer, which fails the job with it
+            self._put(error)
+            return
+        self._put(None)
 
 
 def _parsed(

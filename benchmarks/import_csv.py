@@ -1,0 +1,273 @@
+"""The chat user CSV import at a million rows, on PostgreSQL, against two yardsticks.
+
+Generates 1M realistic rows (names, emails, phones, channels, languages, tags and two
+variables), then in one run times, each into an empty table of a database of its own
+(named after the one in ``DATABASE_URL`` with ``_bench`` appended, made afresh):
+
+- our import (``import_job_run``: streamed, validated, upserted, outbox and undo rows
+  written), in a child process that runs nothing else, whose ``ru_maxrss`` is the peak memory;
+- raw ``COPY`` of the same rows' chat user columns into ``chatusers_chatuser`` (the
+  bookkeeping columns given server-side defaults for the measurement);
+- django-import-export's bulk import of the first 10k rows (``pip install -e .[bench]``).
+
+Targets: at least 50% of raw COPY's rate, at least 20 times django-import-export's, peak
+memory at most 150 MB. The last line holds the figures as ``key=value`` words.
+
+    DATABASE_URL=postgres://user@127.0.0.1:5432/name python -m benchmarks.import_csv [--rows 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+FIRST_NAMES = "Ada Alan Anna Bruno Carla Chiara Dario Elena Enzo Fabio Giulia Ivo Laura Luca Marco Maria Zoe".split()
+SURNAMES = "Rossi Russo Ferrari Esposito Bianchi Romano Colombo Ricci Marino Greco Bruno Gallo Conti".split()
+CHANNELS = ("webchat",) * 5 + ("whatsapp",) * 3 + ("messenger", "instagram", "telegram", "api")
+LANGUAGES = ("it",) * 6 + ("en",) * 3 + ("es", "fr", "de", "")
+TAGS = [f"segment-{n}" for n in range(20)]
+CITIES = "Roma Milano Napoli Torino Palermo Genova Bologna Firenze Bari Catania".split()
+HEADER = ["name", "surname", "email", "phone", "channel", "language", "tags", "var:city", "var:plan"]
+FIELD_COLUMNS = ["name", "surname", "email", "phone", "channel", "language"]
+IMPORT_EXPORT_ROWS = 10_000
+
+
+def _bench_url(url: str) -> tuple[str, str, str]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise SystemExit("DATABASE_URL must name a PostgreSQL database")
+    name = f"{parts.path.lstrip('/') or 'postgres'}_bench"
+    return urlunsplit(parts._replace(path=f"/{name}")), name, url
+
+
+def generate(path: Path, fields_path: Path, rows: int) -> None:
+    """The import's file, and the same rows' chat user columns alone for raw COPY."""
+    rng = random.Random(5)
+    with path.open("w", newline="") as full, fields_path.open("w", newline="") as fields:
+        full_writer, fields_writer = csv.writer(full), csv.writer(fields)
+        full_writer.writerow(HEADER)
+        fields_writer.writerow(FIELD_COLUMNS)
+        for n in range(rows):
+            name, surname = rng.choice(FIRST_NAMES), rng.choice(SURNAMES)
+            email = f"{name.lower()}.{surname.lower()}.{n}@example.com"
+            phone = f"+39{3_000_000_000 + n}" if n % 3 else ""
+            cells = [name, surname, email, phone, rng.choice(CHANNELS), rng.choice(LANGUAGES)]
+            tags = "|".join(rng.sample(TAGS, rng.randint(0, 2)))
+            full_writer.writerow([*cells, tags, rng.choice(CITIES), rng.choice(("free", "pro", ""))])
+            fields_writer.writerow(cells)
+
+
+def _setup_django(url: str) -> None:
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backoffice.settings")
+    import django
+
+    django.setup()
+
+
+def _bot_and_user() -> tuple[Any, Any]:
+    from django.contrib.auth import get_user_model
+
+    from backoffice.userbot.models import Bot
+
+    bot = Bot.objects.filter(sitekey="bench-bot").first()
+    if bot is None:
+        bot = Bot(name="Bench", sitekey="bench-bot", server_url="ws://127.0.0.1:1/")
+        bot.set_apikey("bench-key")
+        bot.save()
+    user = get_user_model().objects.filter(username="bench").first() or get_user_model().objects.create_user(
+        "bench", password="bench"
+    )
+    return bot, user
+
+
+def run_our_import(path: Path, url: str) -> None:
+    """The child process: our import alone; prints its figures as JSON."""
+    _setup_django(url)
+    from django.core.files import File
+
+    from backoffice.runtime import tune_gc_for_bulk_work
+    from chatusers.import_models import ImportJob
+    from chatusers.imports.services import import_job_configure, import_job_create, import_job_run
+
+    tune_gc_for_bulk_work()  # as a Celery worker does
+    bot, user = _bot_and_user()
+    started = time.perf_counter()
+    with path.open("rb") as handle:
+        job = import_job_create(bot=bot, actor=user, upload=File(handle, name=path.name))  # type: ignore[arg-type]
+    import_job_configure(
+        job=job,
+        mapping=job.mapping,
+        mode="upsert",
+        match_key="email",
+        overwrite="overwrite",
+        extra_tags=["bench"],
+        dry_run=False,
+    )
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.QUEUED)
+    import_job_run(job_id=job.pk)
+    seconds = time.perf_counter() - started
+    job.refresh_from_db()
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "rows": job.rows_done,
+                "created": job.created,
+                "rejected": job.rejected,
+                "status": job.status,
+                "peak_rss_mb": peak_kb / 1024,
+            }
+        )
+    )
+
+
+def _truncate(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "TRUNCATE chatusers_chatuser, chatusers_chatusertag, chatusers_variable, sync_outboxentry,"
+            " chatusers_importchange CASCADE"
+        )
+
+
+def raw_copy(fields_path: Path, url: str, bot_id: int) -> float:
+    """Seconds for COPY of the chat user columns into the chat user table."""
+    defaults = {
+        "bot_id": str(bot_id),
+        "client_ref": "md5(random()::text)",
+        "sync_state": "'pending'",
+        "sync_error": "''",
+        "created_at": "now()",
+        "updated_at": "now()",
+    }
+    with psycopg.connect(url, autocommit=True) as conn:
+        for column, default in defaults.items():
+            conn.execute(f"ALTER TABLE chatusers_chatuser ALTER COLUMN {column} SET DEFAULT {default}")
+        try:
+            started = time.perf_counter()
+            with conn.cursor() as cursor, fields_path.open("rb") as source:
+                with cursor.copy(
+                    f"COPY chatusers_chatuser ({', '.join(FIELD_COLUMNS)}) FROM STDIN (FORMAT csv, HEADER true, FORCE_NOT_NULL (name, surname, language))"
+                ) as copy:
+                    while block := source.read(1024 * 1024):
+                        copy.write(block)
+            seconds = time.perf_counter() - started
+        finally:
+            for column in defaults:
+                conn.execute(f"ALTER TABLE chatusers_chatuser ALTER COLUMN {column} DROP DEFAULT")
+    return seconds
+
+
+def import_export(path: Path, rows: int) -> float:
+    """Rows per second of django-import-export's bulk import of the first ``rows`` rows."""
+    import tablib
+    from import_export import fields, resources
+
+    from chatusers.models import ChatUser
+
+    bot, _ = _bot_and_user()
+
+    class ChatUserResource(resources.ModelResource):
+        email = fields.Field(attribute="email", column_name="email")
+
+        class Meta:
+            model = ChatUser
+            fields = ("name", "surname", "email", "phone", "channel", "language")
+            import_id_fields = ("email",)
+            use_bulk = True
+            batch_size = 1000
+            skip_diff = True
+
+        def before_save_instance(self, instance: Any, row: Any, **kwargs: Any) -> None:
+            instance.bot_id = bot.pk
+            instance.phone = instance.phone or None
+
+    with path.open(newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        data = tablib.Dataset(headers=header)
+        for index, row in enumerate(reader):
+            if index >= rows:
+                break
+            data.append(row)
+    started = time.perf_counter()
+    result = ChatUserResource().import_data(data, dry_run=False, raise_errors=True)
+    seconds = time.perf_counter() - started
+    if result.has_errors():
+        raise SystemExit("django-import-export reported errors")
+    return rows / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--child", metavar="FILE", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        run_our_import(Path(args.child), os.environ["DATABASE_URL"])
+        return
+
+    bench_url, name, admin_url = _bench_url(os.environ.get("DATABASE_URL", ""))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    _setup_django(bench_url)
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    bot, _ = _bot_and_user()
+
+    with tempfile.TemporaryDirectory() as folder:
+        path, fields_path = Path(folder) / "contacts.csv", Path(folder) / "contacts-fields.csv"
+        started = time.perf_counter()
+        generate(path, fields_path, args.rows)
+        print(f"generated {args.rows} rows ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - started:.1f} s")
+
+        copy_seconds = raw_copy(fields_path, bench_url, bot.pk)
+        copy_rate = args.rows / copy_seconds
+        print(f"raw COPY: {copy_rate:,.0f} rows/s ({copy_seconds:.1f} s)")
+        _truncate(bench_url)
+
+        ie_rate = import_export(path, min(IMPORT_EXPORT_ROWS, args.rows))
+        print(f"django-import-export (bulk, {IMPORT_EXPORT_ROWS} rows): {ie_rate:,.0f} rows/s")
+        _truncate(bench_url)
+
+        child = subprocess.run(
+            [sys.executable, "-m", "benchmarks.import_csv", "--child", str(path)],
+            env={**os.environ, "DATABASE_URL": bench_url},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if child.returncode != 0:
+            sys.stderr.write(child.stderr)
+            raise SystemExit("our import failed")
+        ours = json.loads(child.stdout.strip().splitlines()[-1])
+        our_rate = ours["rows"] / ours["seconds"]
+        print(
+            f"our import: {our_rate:,.0f} rows/s ({ours['seconds']:.1f} s, {ours['created']} created, "
+            f"{ours['rejected']} rejected, {ours['status']}), peak memory {ours['peak_rss_mb']:.0f} MB"
+        )
+    print(
+        f"our_rows_per_s={our_rate:.0f} copy_rows_per_s={copy_rate:.0f} import_export_rows_per_s={ie_rate:.0f} "
+        f"vs_copy={our_rate / copy_rate:.2f} vs_import_export={our_rate / ie_rate:.1f} "
+        f"peak_rss_mb={ours['peak_rss_mb']:.0f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
