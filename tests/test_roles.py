@@ -18,7 +18,8 @@ roles_migration = importlib.import_module("automation.migrations.0002_roles")
 
 ALL = ("add", "change", "delete", "view")
 CHAT_USER_PAGE = {"chatuser", "chatusertag", "tag", "variable", "botvariable"}
-CHAT_USER_MODELS = CHAT_USER_PAGE | {"segment", "segmentfilter"}
+# Operators run CSV imports, so the import's history, mappings and undo records are theirs.
+CHAT_USER_MODELS = CHAT_USER_PAGE | {"segment", "segmentfilter", "importjob", "importmapping", "importchange"}
 AUTOMATION_MODELS = {"automatedmessage", "condition", "answer", "button"}
 
 
