@@ -34,7 +34,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-FIRST_NAMES = "Ada Alan Anna Bruno Carla Chiara Dario Elena Enzo Fabio Giulia Ivo Laura Luca Marco Maria Zoe".split()
+FIRST_NAMES = (
+    "Ada Alan Anna Bruno Carla Chiara Dario Elena Enzo Fabio Giulia Ivo Laura Luca Marco Maria Zoe".split()
+)
 SURNAMES = "Rossi Russo Ferrari Esposito Bianchi Romano Colombo Ricci Marino Greco Bruno Gallo Conti".split()
 CHANNELS = ("webchat",) * 5 + ("whatsapp",) * 3 + ("messenger", "instagram", "telegram", "api")
 LANGUAGES = ("it",) * 6 + ("en",) * 3 + ("es", "fr", "de", "")
@@ -161,7 +163,8 @@ def raw_copy(fields_path: Path, url: str, bot_id: int) -> float:
             started = time.perf_counter()
             with conn.cursor() as cursor, fields_path.open("rb") as source:
                 with cursor.copy(
-                    f"COPY chatusers_chatuser ({', '.join(FIELD_COLUMNS)}) FROM STDIN (FORMAT csv, HEADER true, FORCE_NOT_NULL (name, surname, language))"
+                    f"COPY chatusers_chatuser ({', '.join(FIELD_COLUMNS)}) FROM STDIN"
+                    " (FORMAT csv, HEADER true, FORCE_NOT_NULL (name, surname, language))"
                 ) as copy:
                     while block := source.read(1024 * 1024):
                         copy.write(block)
@@ -213,7 +216,9 @@ def import_export(path: Path, rows: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--child", metavar="FILE", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -235,7 +240,10 @@ def main() -> None:
         path, fields_path = Path(folder) / "contacts.csv", Path(folder) / "contacts-fields.csv"
         started = time.perf_counter()
         generate(path, fields_path, args.rows)
-        print(f"generated {args.rows} rows ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - started:.1f} s")
+        print(
+            f"generated {args.rows} rows ({path.stat().st_size / 1e6:.0f} MB)"
+            f" in {time.perf_counter() - started:.1f} s"
+        )
 
         copy_seconds = raw_copy(fields_path, bench_url, bot.pk)
         copy_rate = args.rows / copy_seconds
@@ -263,7 +271,8 @@ def main() -> None:
             f"{ours['rejected']} rejected, {ours['status']}), peak memory {ours['peak_rss_mb']:.0f} MB"
         )
     print(
-        f"our_rows_per_s={our_rate:.0f} copy_rows_per_s={copy_rate:.0f} import_export_rows_per_s={ie_rate:.0f} "
+        f"our_rows_per_s={our_rate:.0f} copy_rows_per_s={copy_rate:.0f} "
+        f"import_export_rows_per_s={ie_rate:.0f} "
         f"vs_copy={our_rate / copy_rate:.2f} vs_import_export={our_rate / ie_rate:.1f} "
         f"peak_rss_mb={ours['peak_rss_mb']:.0f}"
     )

@@ -45,7 +45,9 @@ GENERATED: dict[str, Callable[[], bytes]] = {
     "binary.png": _binary,
     "utf32.csv": lambda: codecs.BOM_UTF32_LE + SAMPLE.encode("utf-32-le"),
     "unknown_encoding.csv": lambda: b"name,email\n" + bytes(range(0x80, 0xA0)) * 20 + b",a@example.com\n",
-    "nul_in_header.csv": lambda: b"name,em\x00ail,phone,language,channel,surname,tags\nAda,a@example.com,,,,,\n",
+    "nul_in_header.csv": lambda: (
+        b"name,em\x00ail,phone,language,channel,surname,tags\nAda,a@example.com,,,,,\n"
+    ),
     "utf16_bom.csv": lambda: SAMPLE.encode("utf-16"),
     "utf16le_no_bom.csv": lambda: SAMPLE.encode("utf-16-le"),
     "latin1.csv": lambda: SAMPLE.encode("latin-1"),
@@ -90,7 +92,10 @@ RUNS: dict[str, tuple[int, int, int, list[tuple[int, str]]]] = {
         2,
         0,
         0,
-        [(2, "Same email as row 1: a duplicate in the file."), (3, "Same phone as row 1: a duplicate in the file.")],
+        [
+            (2, "Same email as row 1: a duplicate in the file."),
+            (3, "Same phone as row 1: a duplicate in the file."),
+        ],
     ),
     "invalid_emails.csv": (
         1,
@@ -208,7 +213,9 @@ def test_a_file_that_cannot_be_read_is_refused_with_a_clear_message(actor: Any, 
 
 
 @pytest.mark.parametrize("name", sorted(RUNS))
-def test_a_dry_run_of_a_broken_file_writes_nothing_and_counts_like_the_real_run(actor: Any, name: str) -> None:
+def test_a_dry_run_of_a_broken_file_writes_nothing_and_counts_like_the_real_run(
+    actor: Any, name: str
+) -> None:
     bot = BotFactory()
     before = _tables()
 
@@ -248,14 +255,25 @@ def test_formulas_are_stored_as_text_and_our_exports_quote_is_removed(actor: Any
 
     ada = ChatUser.objects.get(email="ada@example.com")
     bob = ChatUser.objects.get(email="bob@example.com")
-    assert (ada.name, ada.surname, ada.variables.get().value) == ('=HYPERLINK("http://x")', "+1+1", "@SUM(A1)")
+    assert (ada.name, ada.surname, ada.variables.get().value) == (
+        '=HYPERLINK("http://x")',
+        "+1+1",
+        "@SUM(A1)",
+    )
     assert (bob.name, bob.surname, bob.variables.get().value) == ("=SUM(A1)", "-2", "@cmd")
 
 
 def test_encodings_are_detected_and_a_latin1_fallback_says_so(actor: Any) -> None:
     bot = BotFactory()
     found = {}
-    for name in ("utf8_bom.csv", "utf16_bom.csv", "utf16le_no_bom.csv", "latin1.csv", "semicolon.csv", "tab.tsv"):
+    for name in (
+        "utf8_bom.csv",
+        "utf16_bom.csv",
+        "utf16le_no_bom.csv",
+        "latin1.csv",
+        "semicolon.csv",
+        "tab.tsv",
+    ):
         job = import_job_create(bot=bot, actor=actor, upload=SimpleUploadedFile(name, _content(name)))
         found[name] = (job.encoding, job.encoding_note, job.delimiter, job.header[:2])
 
@@ -292,6 +310,8 @@ def test_a_file_over_the_size_limit_is_refused(actor: Any, settings: Any) -> Non
     bot = BotFactory()
 
     with pytest.raises(ImportRejected) as refused:
-        import_job_create(bot=bot, actor=actor, upload=SimpleUploadedFile("big.csv", b"email\n" + b"a" * 2_000_000))
+        import_job_create(
+            bot=bot, actor=actor, upload=SimpleUploadedFile("big.csv", b"email\n" + b"a" * 2_000_000)
+        )
 
     assert refused.value.message == "The file is 2.0 MB; the largest file the import takes is 1.0 MB."

@@ -228,7 +228,9 @@ def test_modes_create_only_and_update_only(actor: Any) -> None:
     assert counts(created) == (1, 0, 1, 0)
     assert ChatUser.objects.get(email="ada@example.com").name == "Ada"
 
-    updated = run_import(bot, actor, "email,name\nada@example.com,Augusta\ncarl@example.com,Carl\n", mode="update")
+    updated = run_import(
+        bot, actor, "email,name\nada@example.com,Augusta\ncarl@example.com,Carl\n", mode="update"
+    )
     assert counts(updated) == (0, 1, 0, 1)
     assert rejected_rows(updated) == [["2", "No chat user has this email (the mode is update only)."]]
     assert not ChatUser.objects.filter(email="carl@example.com").exists()
@@ -285,7 +287,9 @@ def test_undo_deletes_what_the_import_created_and_restores_what_it_changed(actor
     ada = ChatUserFactory(bot=bot, name="Ada", email="ada@example.com")
     ada.tags.add(vip)
     ada.variables.create(name="plan", value="gold")
-    job = run_import(bot, actor, "email,name,tags,var:plan\nada@example.com,Augusta,news,silver\nbob@example.com,Bob,,\n")
+    job = run_import(
+        bot, actor, "email,name,tags,var:plan\nada@example.com,Augusta,news,silver\nbob@example.com,Bob,,\n"
+    )
     bob = ChatUser.objects.get(email="bob@example.com")
     OutboxEntry.objects.all().delete()
 
@@ -297,7 +301,9 @@ def test_undo_deletes_what_the_import_created_and_restores_what_it_changed(actor
     assert list(ada.tags.values_list("name", flat=True)) == ["vip"]
     assert dict(ada.variables.values_list("name", "value")) == {"plan": "gold"}
     assert not ChatUser.objects.filter(pk=bob.pk).exists()
-    assert sorted(OutboxEntry.objects.values_list("object_id", "deleted")) == sorted([(ada.pk, False), (bob.pk, True)])
+    assert sorted(OutboxEntry.objects.values_list("object_id", "deleted")) == sorted(
+        [(ada.pk, False), (bob.pk, True)]
+    )
     assert ImportJob.objects.get(pk=job.pk).status == "undone"
     with pytest.raises(ValidationError, match="already been undone"):
         import_job_undo(job=job, actor=actor)
@@ -363,7 +369,9 @@ def test_cancel_stops_between_chunks(actor: Any, monkeypatch: Any) -> None:
 
 def test_configure_rejects_a_match_key_without_its_column(actor: Any) -> None:
     bot = BotFactory()
-    job = import_job_create(bot=bot, actor=actor, upload=SimpleUploadedFile("c.csv", b"name,phone\nAda,+3933\n"))
+    job = import_job_create(
+        bot=bot, actor=actor, upload=SimpleUploadedFile("c.csv", b"name,phone\nAda,+3933\n")
+    )
 
     with pytest.raises(ValidationError) as caught:
         import_job_configure(
@@ -379,11 +387,15 @@ def test_configure_rejects_a_match_key_without_its_column(actor: Any) -> None:
     assert caught.value.message_dict == {"match_key": ["Matching by email needs a column mapped to email."]}
 
 
-def test_start_queues_the_task_after_commit(actor: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any) -> None:
+def test_start_queues_the_task_after_commit(
+    actor: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any
+) -> None:
     sent: list[int] = []
     monkeypatch.setattr("chatusers.tasks.import_run.delay", sent.append)
     bot = BotFactory()
-    job = import_job_create(bot=bot, actor=actor, upload=SimpleUploadedFile("c.csv", b"email\na@example.com\n"))
+    job = import_job_create(
+        bot=bot, actor=actor, upload=SimpleUploadedFile("c.csv", b"email\na@example.com\n")
+    )
 
     with django_capture_on_commit_callbacks(execute=True):
         import_job_start(job=job)

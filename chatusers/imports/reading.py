@@ -226,5 +226,8 @@ def _parse_error(message: str, start_line: int, end_line: int) -> str:
     if "field larger than field limit" in message:
         return f"A cell on line {start_line} is longer than {MAX_CELL_CHARS} characters."
     if "unexpected end of data" in message:
-        return f"A quote opened on line {start_line} is never closed: lines {start_line} to {end_line} were not read."
+        return (
+            f"A quote opened on line {start_line} is never closed: "
+            f"lines {start_line} to {end_line} were not read."
+        )
     return f"Line {start_line} is not valid CSV ({message})."

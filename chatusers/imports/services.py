@@ -40,7 +40,7 @@ from chatusers.import_models import ImportChange, ImportJob
 from chatusers.imports.mapping import FIELD_TARGETS, propose_mapping, validate_mapping
 from chatusers.imports.reading import FileFormat, ImportRejected, read_rows, sniff
 from chatusers.imports.selectors import import_progress
-from chatusers.imports.upsert import FIELDS, ChunkResult, Options, Upserter, relax_commit
+from chatusers.imports.upsert import FIELDS, ChunkResult, Options, Upserter, prepare_chunk
 from chatusers.imports.validation import ParsedRow, RowValidator
 from chatusers.models import ChatUser, ChatUserTag, Tag, Variable
 from chatusers.services import chatusers_delete
@@ -68,7 +68,8 @@ def import_job_create(*, bot: Bot, actor: AbstractBaseUser, upload: UploadedFile
     limit = settings.CHATUSER_IMPORT_MAX_BYTES
     if upload.size is not None and upload.size > limit:
         raise ImportRejected(
-            f"The file is {upload.size / 1e6:.1f} MB; the largest file the import takes is {limit / 1e6:.1f} MB."
+            f"The file is {upload.size / 1e6:.1f} MB; "
+            f"the largest file the import takes is {limit / 1e6:.1f} MB."
         )
     upload.seek(0)
     file_format = sniff(upload.file)  # type: ignore[arg-type]
@@ -213,7 +214,7 @@ def _publish(job: ImportJob, rate: float, eta: float | None) -> None:
 
 
 def _count_rows(job: ImportJob) -> int:
-    with job.file.open("rb") as stream:
+    with default_storage.open(job.file.name, "rb") as stream:
         return sum(1 for _ in read_rows(stream, _file_format(job)))
 
 
@@ -237,9 +238,6 @@ def import_job_run(
     upserter = None
     rejected_rows = None
     try:
-        if job.rows_total is None:
-            job.rows_total = _count_rows(job)
-            job.save(update_fields=["rows_total"])
         upserter = Upserter(
             Options(
                 bot_id=job.bot_id,
@@ -278,6 +276,13 @@ def _run_chunks(
     """Apply the file chunk by chunk; True when stopped by a cancel."""
     resume_after = job.rows_done
     started, done_here = time.monotonic(), 0
+    # Counting the rows is a pass over the file of its own: it runs beside the import, and
+    # the total (hence the time left) is shown from the first chunk after it is known.
+    counted: list[int] = []
+    counter = None
+    if job.rows_total is None:
+        counter = threading.Thread(target=lambda: counted.append(_count_rows(job)), daemon=True)
+        counter.start()
     with _ValidatedChunks(job) as chunks:
         for chunk, parsed, rejected in chunks:
             if chunk[-1].number <= resume_after:
@@ -286,7 +291,7 @@ def _run_chunks(
             if ImportJob.objects.filter(pk=job.pk, cancel_requested=True).exists():
                 return True
             with transaction.atomic():
-                relax_commit()
+                prepare_chunk()
                 result = upserter.apply(parsed) if parsed else ChunkResult()
                 rejected += result.rejected
                 rejected.sort(key=lambda item: item[0])
@@ -296,13 +301,21 @@ def _run_chunks(
                 job.updated += result.updated
                 job.unchanged += result.unchanged
                 job.rejected += len(rejected)
-                job.save(update_fields=["rows_done", "created", "updated", "unchanged", "rejected"])
+                if counted and job.rows_total is None:
+                    job.rows_total = counted[0]
+                job.save(
+                    update_fields=["rows_done", "created", "updated", "unchanged", "rejected", "rows_total"]
+                )
             done_here += len(chunk)
             rate = done_here / max(time.monotonic() - started, 1e-6)
             eta = (job.rows_total - job.rows_done) / rate if job.rows_total is not None and rate else None
             _publish(job, round(rate, 1), None if eta is None else round(eta, 1))
             if progress is not None:
                 progress(job, rate, eta)
+    if counter is not None:
+        counter.join()
+        job.rows_total = counted[0] if counted else job.rows_done
+        job.save(update_fields=["rows_total"])
     return False
 
 
@@ -355,7 +368,8 @@ class _ValidatedChunks:
     def _produce(self) -> None:
         validator = RowValidator(self.job.header, self.job.mapping)
         try:
-            with self.job.file.open("rb") as stream:
+            # Its own file handle: the row counter reads the same file at the same time.
+            with default_storage.open(self.job.file.name, "rb") as stream:
                 for chunk in _chunks(read_rows(stream, _file_format(self.job)), CHUNK_ROWS):
                     rejected: list[tuple[int, str, list[str]]] = []
                     if not self._put((chunk, _parsed(validator, chunk, rejected), rejected)):
@@ -393,7 +407,8 @@ def _finish(job: ImportJob, status: str) -> None:
         action="change",
         message=(
             f"{verb} {job.original_name} ({job.get_status_display().lower()}): {job.rows_done} rows, "
-            f"{job.created} created, {job.updated} updated, {job.unchanged} unchanged, {job.rejected} rejected"
+            f"{job.created} created, {job.updated} updated, {job.unchanged} unchanged, "
+            f"{job.rejected} rejected"
         ),
     )
     _publish(job, 0.0, 0.0 if status == ImportJob.Status.DONE else None)

@@ -33,6 +33,7 @@ from chatusers.import_models import ImportChange, ImportJob
 from chatusers.imports.validation import ParsedRow
 from chatusers.models import ChatUser, ChatUserTag, Tag, Variable
 
+CHUNK_ANALYZE_MIN = 5000
 FIELDS = ("name", "surname", "email", "phone", "channel", "language")
 KEY_LABELS = {"e": "email", "p": "phone", "c": "client_ref", "r": "Userbot id"}
 NEW_CHATUSER_DEFAULTS: dict[str, Any] = {
@@ -119,13 +120,18 @@ class SeenKeys:
             return {}
         with connection.cursor() as cursor:
             if self.postgres:
-                cursor.execute(f"SELECT key, row_number FROM {self.TABLE} WHERE key = ANY(%s)", [list(keys)])
+                cursor.execute(
+                    f"SELECT s.key, s.row_number FROM unnest(%s::text[]) AS k(value)"  # noqa: S608
+                    f" JOIN {self.TABLE} s ON s.key = k.value",
+                    [list(keys)],
+                )
                 return dict(cursor.fetchall())
             found: dict[str, int] = {}
             for start in range(0, len(keys), 900):
                 part = keys[start : start + 900]
                 marks = ",".join("%s" for _ in part)
-                cursor.execute(f"SELECT key, row_number FROM {self.TABLE} WHERE key IN ({marks})", part)
+                query = f"SELECT key, row_number FROM {self.TABLE} WHERE key IN ({marks})"  # noqa: S608
+                cursor.execute(query, part)
                 found.update(cursor.fetchall())
             return found
 
@@ -138,7 +144,8 @@ class SeenKeys:
                     for pair in pairs:
                         copy.write_row(pair)
             else:
-                cursor.executemany(f"INSERT INTO {self.TABLE} (key, row_number) VALUES (%s, %s)", pairs)
+                insert = f"INSERT INTO {self.TABLE} (key, row_number) VALUES (%s, %s)"  # noqa: S608
+                cursor.executemany(insert, pairs)
 
     def drop(self) -> None:
         with connection.cursor() as cursor:
@@ -156,6 +163,23 @@ class Upserter:
         )
         self.tag_ids: dict[str, int] = {}
         self.new_tag_names: dict[str, str] = {}
+        self.rows_applied = 0
+        self.analyzed_at = 0
+
+    def _keep_statistics_fresh(self) -> None:
+        """ANALYZE the tables this import grows each time they have doubled since the last
+        time. Autovacuum lags behind a bulk load and never sees a temporary table; without
+        row counts the planner takes a whole-table index for a probe (see ``prepare_chunk``)."""
+        if not self.seen.postgres:
+            return
+        grown = self.rows_applied
+        if grown < max(CHUNK_ANALYZE_MIN, 2 * self.analyzed_at):
+            return
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {SeenKeys.TABLE}")
+            if not self.options.dry_run:
+                cursor.execute("ANALYZE chatusers_chatuser")
+        self.analyzed_at = grown
 
     def register(self, rows: Sequence[ParsedRow]) -> None:
         """Claim the keys of rows an earlier run already applied (resuming after a crash)."""
@@ -168,6 +192,7 @@ class Upserter:
 
     def apply(self, rows: Sequence[ParsedRow]) -> ChunkResult:
         """Decide and (unless a dry run) write one chunk; the caller holds the transaction."""
+        self._keep_statistics_fresh()
         result = ChunkResult()
         rows = self._without_duplicates(rows, result)
         existing = self._existing(rows)
@@ -187,6 +212,7 @@ class Upserter:
             reason = self._decide(row, by_key, tags, variables, plan, result)
             if reason:
                 result.rejected.append((row.number, reason, row.cells))
+        self.rows_applied += len(rows)
         if not self.options.dry_run:
             lost = self.writer.write(plan, self.tag_ids, self.new_tag_names)
             for row in lost:
@@ -256,23 +282,28 @@ class Upserter:
     ) -> list[_Existing]:
         """The same query as a UNION of one index lookup per key, with each key set as one
         array parameter (thousands of IN parameters cost more to send than to look up)."""
-        columns = ", ".join(("id", "remote_id", "client_ref", *FIELDS))
-        base = f"SELECT {columns} FROM chatusers_chatuser WHERE bot_id = %s AND "  # noqa: S608
+        columns = ", ".join(f"c.{name}" for name in ("id", "remote_id", "client_ref", *FIELDS))
         parts, params = [], []
+        # The IS NOT NULL conditions match the partial unique indexes' own, so they serve.
         for condition, values in (
-            ("email IS NOT NULL AND lower(email) = ANY(%s)", emails),
-            ("phone IS NOT NULL AND phone = ANY(%s)", phones),
-            ("client_ref = ANY(%s)", refs),
-            ("remote_id IS NOT NULL AND remote_id = ANY(%s)", remote_ids),
+            ("lower(c.email) = k.value AND c.email IS NOT NULL", emails),
+            ("c.phone = k.value AND c.phone IS NOT NULL", phones),
+            ("c.client_ref = k.value", refs),
+            ("c.remote_id = k.value AND c.remote_id IS NOT NULL", remote_ids),
         ):
             if values:
-                parts.append(base + condition)
-                params += [self.options.bot_id, list(values)]
+                parts.append(
+                    f"SELECT {columns} FROM unnest(%s::text[]) AS k(value) JOIN chatusers_chatuser c"  # noqa: S608
+                    f" ON {condition} AND c.bot_id = %s"
+                )
+                params += [list(values), self.options.bot_id]
         with connection.cursor() as cursor:
             cursor.execute(" UNION ".join(parts), params)
             found = cursor.fetchall()
         return [
-            _Existing(id=pk, remote_id=remote_id, client_ref=ref, values=dict(zip(FIELDS, values, strict=True)))
+            _Existing(
+                id=pk, remote_id=remote_id, client_ref=ref, values=dict(zip(FIELDS, values, strict=True))
+            )
             for pk, remote_id, ref, *values in found
         ]
 
@@ -399,17 +430,30 @@ class Upserter:
         }
 
 
-def relax_commit() -> None:
-    """Let PostgreSQL acknowledge this transaction's commit before its WAL reaches disk.
+# Set for each chunk's transaction, in one round trip (see ``prepare_chunk``).
+_CHUNK_SETTINGS = (
+    "SET LOCAL synchronous_commit TO off; SET LOCAL enable_seqscan TO off;"
+    " SET LOCAL enable_hashjoin TO off; SET LOCAL enable_mergejoin TO off; SET LOCAL jit TO off"
+)
 
-    A crash can then lose the last few chunks, but whole: a chunk's rows and the job's
-    counters commit together, so the job resumes from the chunk after the last one that
-    survived and nothing is counted twice or lost. Waiting for a flush per chunk would
-    cost more than the chunk's writes.
+
+def prepare_chunk() -> None:
+    """Settings for one chunk's transaction on PostgreSQL.
+
+    Asynchronous commit: a crash can lose the last few chunks, but whole, since a chunk's
+    rows and the job's counters commit together; the job then resumes after the last chunk
+    that survived, and nothing is counted twice or lost. Waiting for a WAL flush per chunk
+    would cost more than the chunk's writes.
+
+    Index probes: the planner has no statistics for ``lower(email)`` (ANALYZE skips the
+    expressions of partial indexes) nor for a temporary table, so it guesses thousands of
+    rows per key and sorts or hashes the whole table for every chunk, which made a
+    million-row import quadratic. A nested loop of index probes per key is always right
+    for a chunk's lookups; the writes read their staging tables whole either way.
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            cursor.execute(_CHUNK_SETTINGS)
 
 
 class Writer:
@@ -444,7 +488,7 @@ class Writer:
         self.set_variables(variables)
         self.touch(updated_ids, now)
         new_ids = [pk for pk in created_ids if pk]
-        self.queue(new_ids + updated_ids)
+        self.queue(new_ids, updated_ids)
         changes = [(pk, True, None) for pk in new_ids]
         changes += [(pk, False, before) for pk, before in plan.changed_before.items()]
         self.record(changes)
@@ -495,7 +539,7 @@ class Writer:
         if ids:
             ChatUser.objects.filter(pk__in=ids).update(updated_at=now)
 
-    def queue(self, ids: list[int]) -> None:
+    def queue(self, created: list[int], updated: list[int]) -> None:
         raise NotImplementedError
 
     def record(self, changes: list[tuple[int, bool, dict[str, Any] | None]]) -> None:
@@ -547,8 +591,8 @@ class PortableWriter(Writer):
             batch_size=500,
         )
 
-    def queue(self, ids: list[int]) -> None:
-        mark_changed([ChatUser(pk=pk, bot_id=self.options.bot_id) for pk in ids])
+    def queue(self, created: list[int], updated: list[int]) -> None:
+        mark_changed([ChatUser(pk=pk, bot_id=self.options.bot_id) for pk in created + updated])
 
     def record(self, changes: list[tuple[int, bool, dict[str, Any] | None]]) -> None:
         ImportChange.objects.bulk_create(
@@ -563,10 +607,27 @@ class PortableWriter(Writer):
 class PostgresWriter(Writer):
     """COPY into temporary tables, then one set-based statement per table."""
 
-    def _stage(self, cursor: Any, table: str, columns: str, rows: Iterable[Sequence[Any]]) -> None:
-        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {table} ({columns}) ON COMMIT DELETE ROWS")
-        cursor.execute(f"TRUNCATE {table}")
-        names = ", ".join(part.split()[0] for part in columns.split(","))
+    STAGING = {
+        "import_new_chatusers": (
+            "client_ref text, name text, surname text, email text, phone text, channel text, language text"
+        ),
+        "import_changed_chatusers": "id bigint, "
+        + ", ".join(f"{name} text, set_{name} boolean" for name in FIELDS),
+        "import_chatuser_tags": "chatuser_id bigint, tag_id bigint",
+        "import_variables": "chatuser_id bigint, name text, value text",
+    }
+
+    def __init__(self, options: Options) -> None:
+        super().__init__(options)
+        # Made once per session, outside the chunks' transactions (a chunk that rolls back
+        # would take a table it created with it); each commit empties them.
+        with connection.cursor() as cursor:
+            for table, columns in self.STAGING.items():
+                cursor.execute(f"DROP TABLE IF EXISTS {table}")
+                cursor.execute(f"CREATE TEMPORARY TABLE {table} ({columns}) ON COMMIT DELETE ROWS")
+
+    def _stage(self, cursor: Any, table: str, rows: Iterable[Sequence[Any]]) -> None:
+        names = ", ".join(part.split()[0] for part in self.STAGING[table].split(","))
         with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
@@ -579,7 +640,6 @@ class PostgresWriter(Writer):
             self._stage(
                 cursor,
                 "import_new_chatusers",
-                "client_ref text, name text, surname text, email text, phone text, channel text, language text",
                 (
                     (
                         v["client_ref"],
@@ -594,7 +654,8 @@ class PostgresWriter(Writer):
                 ),
             )
             cursor.execute(
-                "INSERT INTO chatusers_chatuser (bot_id, client_ref, name, surname, email, phone, channel, language,"
+                "INSERT INTO chatusers_chatuser (bot_id, client_ref, name, surname, email, phone, channel,"
+                " language,"
                 " sync_state, sync_error, created_at, updated_at)"
                 " SELECT %s, client_ref, name, surname, email, phone, channel, language, %s, '', %s, %s"
                 " FROM import_new_chatusers ON CONFLICT DO NOTHING RETURNING client_ref, id",
@@ -608,7 +669,6 @@ class PostgresWriter(Writer):
         if not rows:
             return
         # Each row sets only the fields it changes: a NULL "given" flag keeps the current value.
-        columns = ", ".join(f"{name} text, set_{name} boolean" for name in FIELDS)
         staged = (
             (pk, *[v for name in FIELDS for v in (changes.get(name), name in changes)])
             for pk, changes in rows
@@ -617,9 +677,9 @@ class PostgresWriter(Writer):
             f"{name} = CASE WHEN s.set_{name} THEN s.{name} ELSE c.{name} END" for name in FIELDS
         )
         with connection.cursor() as cursor:
-            self._stage(cursor, "import_changed_chatusers", f"id bigint, {columns}", staged)
+            self._stage(cursor, "import_changed_chatusers", staged)
             cursor.execute(
-                f"UPDATE chatusers_chatuser c SET {assignments}, updated_at = %s"
+                f"UPDATE chatusers_chatuser c SET {assignments}, updated_at = %s"  # noqa: S608
                 " FROM import_changed_chatusers s WHERE c.id = s.id",
                 [now],
             )
@@ -628,7 +688,7 @@ class PostgresWriter(Writer):
         if not pairs:
             return
         with connection.cursor() as cursor:
-            self._stage(cursor, "import_chatuser_tags", "chatuser_id bigint, tag_id bigint", pairs)
+            self._stage(cursor, "import_chatuser_tags", pairs)
             cursor.execute(
                 "INSERT INTO chatusers_chatusertag (chatuser_id, tag_id) SELECT chatuser_id, tag_id"
                 " FROM import_chatuser_tags ON CONFLICT DO NOTHING"
@@ -638,7 +698,7 @@ class PostgresWriter(Writer):
         if not rows:
             return
         with connection.cursor() as cursor:
-            self._stage(cursor, "import_variables", "chatuser_id bigint, name text, value text", rows)
+            self._stage(cursor, "import_variables", rows)
             cursor.execute(
                 "INSERT INTO chatusers_variable (chatuser_id, name, value) SELECT chatuser_id, name, value"
                 " FROM import_variables ON CONFLICT (chatuser_id, name) DO UPDATE SET value = EXCLUDED.value"
@@ -649,24 +709,27 @@ class PostgresWriter(Writer):
             with connection.cursor() as cursor:
                 cursor.execute("UPDATE chatusers_chatuser SET updated_at = %s WHERE id = ANY(%s)", [now, ids])
 
-    def queue(self, ids: list[int]) -> None:
-        """What ``mark_changed`` does, as two statements for the whole chunk."""
+    def queue(self, created: list[int], updated: list[int]) -> None:
+        """What ``mark_changed`` does, set-based (a created chat user is pending already)."""
+        ids = created + updated
         if not ids:
             return
         now = timezone.now()
         with connection.cursor() as cursor:
             cursor.execute(
-                f"INSERT INTO {OutboxEntry._meta.db_table} (bot_id, object_type, object_id, deleted, remote_id,"
+                f"INSERT INTO {OutboxEntry._meta.db_table} (bot_id, object_type, object_id, deleted,"  # noqa: S608
+                " remote_id,"
                 " state, attempts, claimed_by, last_error, created_at, updated_at)"
                 " SELECT %s, %s, id, false, '', %s, 0, '', '', %s, %s FROM unnest(%s::bigint[]) AS id"
                 " ON CONFLICT DO NOTHING",
                 [self.options.bot_id, ChatUser._meta.label_lower, OutboxEntry.State.PENDING, now, now, ids],
             )
-            cursor.execute(
-                "UPDATE chatusers_chatuser SET sync_state = %s"
-                " WHERE id = ANY(%s) AND sync_state NOT IN (%s, %s)",
-                [SyncState.PENDING, ids, SyncState.PENDING, SyncState.CONFLICT],
-            )
+            if updated:
+                cursor.execute(
+                    "UPDATE chatusers_chatuser SET sync_state = %s"
+                    " WHERE id = ANY(%s) AND sync_state NOT IN (%s, %s)",
+                    [SyncState.PENDING, updated, SyncState.PENDING, SyncState.CONFLICT],
+                )
 
     def record(self, changes: list[tuple[int, bool, dict[str, Any] | None]]) -> None:
         if not changes:

@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from backoffice.userbot.models import Bot
 from chatusers.import_models import ImportJob, ImportMapping
+from chatusers.imports.selectors import import_progress
 from chatusers.imports.services import (
     ImportRejected,
     import_job_configure,
@@ -89,8 +90,9 @@ class Command(BaseCommand):
         ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.QUEUED)
         import_job_run(job_id=job.pk, progress=self._draw)
         job.refresh_from_db()
+        self._draw(job, import_progress(job=job)["rate_per_s"], 0.0)
         self.stderr.write("")
-        verb = "Would have" if job.dry_run else "Done:"
+        verb = "Dry run, nothing written:" if job.dry_run else "Done:"
         self.stdout.write(
             f"{verb} {job.created} created, {job.updated} updated, {job.unchanged} unchanged, "
             f"{job.rejected} rejected of {job.rows_done} rows ({job.get_status_display().lower()})."
