@@ -11,11 +11,13 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection, connections
 
 from backoffice.sync.models import OutboxEntry
 from chatusers.export import csv_lines
 from chatusers.import_models import ImportChange, ImportJob
 from chatusers.imports.services import (
+    RUN_LOCK_NAMESPACE,
     import_job_cancel,
     import_job_configure,
     import_job_create,
@@ -403,3 +405,23 @@ def test_start_queues_the_task_after_commit(
     assert (sent, ImportJob.objects.get(pk=job.pk).status) == ([job.pk], "queued")
     with pytest.raises(ValidationError):
         import_job_start(job=job)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="advisory locks are PostgreSQL's")
+def test_a_job_running_in_another_worker_is_not_run_twice(actor: Any) -> None:
+    bot = BotFactory()
+    job = import_job_create(
+        bot=bot, actor=actor, upload=SimpleUploadedFile("c.csv", b"email\na@example.com\n")
+    )
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.RUNNING)
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [RUN_LOCK_NAMESPACE, job.pk])
+
+        import_job_run(job_id=job.pk)
+
+        job.refresh_from_db()
+        assert (job.status, job.rows_done, ChatUser.objects.count()) == ("running", 0, 0)
+    finally:
+        other.close()

@@ -17,7 +17,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -58,6 +58,8 @@ __all__ = [
 ]
 
 CHUNK_ROWS = 5000
+# The first key of the advisory lock a running import holds (the second is the job's id).
+RUN_LOCK_NAMESPACE = 5_0001
 TAG_NAME_MAX = Tag._meta.get_field("name").max_length
 REJECTED_HEADER = ["row", "reason"]
 
@@ -222,7 +224,33 @@ def import_job_run(
     *, job_id: int, progress: Callable[[ImportJob, float, float | None], None] | None = None
 ) -> None:
     """Run (or resume) the job: validate, upsert a chunk per transaction, record progress,
-    stop between chunks when cancelled. A job already finished is left as it is."""
+    stop between chunks when cancelled. A job already finished, or running in another
+    worker, is left as it is."""
+    with _run_lock(job_id) as held:
+        if held:
+            _run(job_id, progress)
+
+
+@contextmanager
+def _run_lock(job_id: int) -> Iterator[bool]:
+    """Whether this process may run the job: on PostgreSQL, a session advisory lock that a
+    crashed worker's session releases, so a redelivered task whose first worker is still
+    alive (a broker's visibility timeout on a long import) does not run it twice."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [RUN_LOCK_NAMESPACE, job_id])
+        held = bool(cursor.fetchone()[0])
+    try:
+        yield held
+    finally:
+        if held:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [RUN_LOCK_NAMESPACE, job_id])
+
+
+def _run(job_id: int, progress: Callable[[ImportJob, float, float | None], None] | None) -> None:
     claimed = ImportJob.objects.filter(
         pk=job_id, status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING]
     ).update(status=ImportJob.Status.RUNNING)
