@@ -6,7 +6,7 @@ frames of the same size through the same two libraries (websockets serving,
 websocket-client sending) as the ceiling. The sandbox runs in its own process, so client
 and server each have a core, as in production.
 
-    python -m benchmarks.protocol [--users 20000] [--rounds 3] [--network-ms 20]
+    python -m benchmarks.protocol [--users 20000] [--rounds 10] [--network-ms 20]
 
 It runs twice: on bare loopback, where a round trip costs microseconds and both sides are
 bound by CPU (so pipelining has little to hide, as the raw echo shows), and with the
@@ -167,7 +167,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--users", type=int, default=20_000, help="chat users to create, then read")
-    parser.add_argument("--rounds", type=int, default=3, help="full reads of every page")
+    parser.add_argument("--rounds", type=int, default=10, help="full reads of every page")
     parser.add_argument(
         "--network-ms",
         type=int,
