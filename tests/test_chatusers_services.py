@@ -110,6 +110,18 @@ def test_chatuser_delete_queues_the_deletion_with_the_userbot_id(actor: Any) -> 
     assert _log() == [(str(pk), DELETION, "Deleted")]
 
 
+def test_chatuser_delete_before_userbot_knows_it_queues_its_client_ref(actor: Any) -> None:
+    chatuser = ChatUserFactory(remote_id=None)
+    services.chatuser_update(chatuser=chatuser, actor=actor, name="Renamed")  # a push is pending
+    pk, client_ref = chatuser.pk, chatuser.client_ref
+
+    services.chatuser_delete(chatuser=chatuser, actor=actor)
+
+    # The pending push is replaced: a create still in flight is found by its client_ref.
+    entries = OutboxEntry.objects.values_list("object_id", "deleted", "remote_id", "client_ref", "state")
+    assert list(entries) == [(pk, True, "", client_ref, "pending")]
+
+
 def test_chatuser_add_tag_changes_only_chat_users_of_the_tags_bot_that_lack_it(actor: Any) -> None:
     bot = BotFactory()
     tag = TagFactory(bot=bot, name="vip")

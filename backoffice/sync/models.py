@@ -83,9 +83,12 @@ class OutboxEntry(models.Model):
     bot = models.ForeignKey("userbot.Bot", on_delete=models.CASCADE, related_name="+")
     object_type = models.CharField(max_length=64, help_text="app_label.model of the changed object")
     object_id = models.BigIntegerField()
-    # For a deleted object the local row is gone: what the relay needs travels here.
+    # For a deleted object the local row is gone: what the relay needs travels here. An
+    # object without a remote id may still have a create in flight, which its client_ref
+    # finds on Userbot.
     deleted = models.BooleanField(default=False)
     remote_id = models.CharField(max_length=64, blank=True)
+    client_ref = models.CharField(max_length=64, blank=True, db_default="")
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)

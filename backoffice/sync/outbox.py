@@ -28,7 +28,9 @@ def mark_changed(objects: Iterable[SyncedModel]) -> int:
     )
     by_model: dict[type[SyncedModel], list[int]] = {}
     for obj in objects:
-        obj.sync_state = SyncState.PENDING
+        # A conflict stays a conflict until an operator resolves it, here as in the database.
+        if obj.sync_state != SyncState.CONFLICT:
+            obj.sync_state = SyncState.PENDING
         by_model.setdefault(type(obj), []).append(obj.pk)
     for model, pks in by_model.items():
         model.objects.filter(pk__in=pks).exclude(sync_state=SyncState.CONFLICT).update(
@@ -49,7 +51,8 @@ def mark_deleted(objects: Iterable[SyncedModel]) -> int:
             object_type=_label(obj),
             object_id=obj.pk,
             deleted=True,
-            remote_id=obj.remote_id or f"client_ref:{obj.client_ref}",
+            remote_id=obj.remote_id or "",
+            client_ref=obj.client_ref,
         )
         for obj in objects
     ]
