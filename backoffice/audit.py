@@ -2,7 +2,7 @@
 
 The admin's own "History" page of an object lists these entries, so an operator reads one
 history whatever made the change: the admin, a bulk action, a CSV import, or Userbot
-itself through the sync engine (recorded as the "userbot-sync" user).
+itself through the sync engine.
 """
 
 from __future__ import annotations
@@ -10,21 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
-SYNC_USERNAME = "userbot-sync"
 ACTIONS = {"add": ADDITION, "change": CHANGE, "delete": DELETION}
-
-
-def sync_actor() -> AbstractBaseUser:
-    """The user that changes coming from Userbot are recorded under (never able to log in)."""
-    user, _ = get_user_model().objects.get_or_create(
-        username=SYNC_USERNAME, defaults={"is_active": False, "first_name": "Userbot", "last_name": "sync"}
-    )
-    return user
 
 
 def record(

@@ -271,11 +271,6 @@ def encode_response(channel: str, payload: Any) -> str:
     return _dumps({"channel": channel, "status": 200, "payload": payload})
 
 
-def encode_response_json(channel: str, payload_json: str) -> str:
-    """A 200 response around a payload that is already JSON text (for large lists)."""
-    return f'{{"channel":{_dumps(channel)},"status":200,"payload":{payload_json}}}'
-
-
 def encode_error(
     channel: str,
     status: int,

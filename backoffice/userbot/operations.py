@@ -6,6 +6,8 @@ the frame); every other is sent in JSON form (channel name, a space, a JSON valu
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
 from typing import Literal
 
@@ -111,9 +113,6 @@ def _import_is_keyed(payload: object) -> bool:
     """An import repeats safely when every row is keyed by id or client_ref."""
     if not isinstance(payload, dict) or not isinstance(payload.get("csv"), str):
         return False
-    import csv
-    import io
-
     text = payload["csv"].lstrip("\ufeff")
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)

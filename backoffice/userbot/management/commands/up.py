@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +32,11 @@ def _kept_secret(name: str) -> str:
     return path.read_text().strip()
 
 
-def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
+def _wait_for_port(name: str, host: str, port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise CommandError(f"{process.args[3] if len(process.args) > 3 else 'process'} exited early")
+            raise CommandError(f"the {name} exited with status {process.returncode} before listening")
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return
@@ -59,38 +60,35 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         password = self._ensure_admin()
-        manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
+        host, port = options["host"], options["port"]
         processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+        def start(name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+            process = subprocess.Popen([sys.executable, *argv])
+            processes.append((name, process))
+            return process
+
         try:
             if not options["no_sandbox"]:
-                processes.append(("sandbox", self._start_sandbox(manage, options["sandbox_port"])))
-            processes.append((
-                "web",
-                subprocess.Popen([
-                    sys.executable, "-m", "daphne", "-b", options["host"], "-p", str(options["port"]),
-                    "backoffice.asgi:application",
-                ]),
-            ))
-            processes.append((
+                self._start_sandbox(start, options["sandbox_port"])
+            web = start("web", ["-m", "daphne", "-b", host, "-p", str(port), "backoffice.asgi:application"])
+            start(
                 "worker",
-                subprocess.Popen([
-                    sys.executable, "-m", "celery", "-A", "backoffice", "worker",
-                    "--loglevel", "INFO", "--concurrency", "2",
-                ]),
-            ))
-            processes.append((
+                ["-m", "celery", "-A", "backoffice", "worker", "--loglevel", "INFO", "--concurrency", "2"],
+            )
+            schedule = settings.CELERY_BEAT_SCHEDULE_FILENAME
+            start(
                 "beat",
-                subprocess.Popen([
-                    sys.executable, "-m", "celery", "-A", "backoffice", "beat", "--loglevel", "INFO",
-                    "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME,
-                ]),
-            ))
-            _wait_for_port(options["host"], options["port"], processes[-3][1], timeout=60)
-            self.stdout.write(self.style.SUCCESS(
-                f"\nUserbot back office is up: http://{options['host']}:{options['port']}/admin/\n"
-                f"Login: admin / {password}\n"
-                "Ctrl-C stops everything.\n"
-            ))
+                ["-m", "celery", "-A", "backoffice", "beat", "--loglevel", "INFO", "--schedule", schedule],
+            )
+            _wait_for_port("web app", host, port, web, timeout=60)
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"\nUserbot back office is up: http://{host}:{port}/admin/\n"
+                    f"Login: admin / {password}\n"
+                    "Ctrl-C stops everything.\n"
+                )
+            )
             self._supervise(processes)
         finally:
             self._stop(processes)
@@ -106,16 +104,17 @@ class Command(BaseCommand):
             user.save(update_fields=["password"])
         return password
 
-    def _start_sandbox(self, manage: list[str], port: int) -> subprocess.Popen[bytes]:
+    def _start_sandbox(self, start: Callable[[str, list[str]], subprocess.Popen[bytes]], port: int) -> None:
         apikey = _kept_secret("sandbox-apikey")
-        process = subprocess.Popen([
-            *manage, "userbot_sandbox", "--host", "127.0.0.1", "--port", str(port),
-            "--apikey", apikey, "--sitekey", DEMO_SITEKEY,
-            "--state", str(Path(settings.DATA_DIR) / "sandbox-state.json"), "--seed-demo",
-        ])
-        _wait_for_port("127.0.0.1", port, process, timeout=60)
+        state = str(Path(settings.DATA_DIR) / "sandbox-state.json")
+        manage = str(Path(settings.BASE_DIR) / "manage.py")
+        process = start(
+            "sandbox",
+            [manage, "userbot_sandbox", "--host", "127.0.0.1", "--port", str(port), "--apikey", apikey,
+             "--sitekey", DEMO_SITEKEY, "--state", state, "--seed-demo"],
+        )  # fmt: skip
+        _wait_for_port("sandbox", "127.0.0.1", port, process, timeout=60)
         bot_save(name="Demo bot", sitekey=DEMO_SITEKEY, server_url=f"ws://127.0.0.1:{port}/", apikey=apikey)
-        return process
 
     def _supervise(self, processes: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
         stop = False
