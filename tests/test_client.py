@@ -24,6 +24,7 @@ from backoffice.userbot.errors import (
 )
 from backoffice.userbot.operations import OPERATIONS
 from backoffice.userbot.sandbox.runner import start_sandbox
+from backoffice.userbot.sandbox.server import RETRY_AFTER_S
 
 APIKEY = "test-key"
 SITEKEY = "test-bot"
@@ -272,7 +273,7 @@ def test_rate_limited_is_raised_when_the_retries_are_spent():
     assert after == {"total": 0, "chatusers": []}
 
     assert (raised.value.status, raised.value.code) == (429, "rate_limited")
-    assert raised.value.retry_after is not None
+    assert raised.value.retry_after == RETRY_AFTER_S
 
 
 def test_dropped_connections_are_reconnected_and_safe_requests_sent_again():

@@ -66,7 +66,8 @@ def test_up_starts_every_part_on_embedded_defaults_and_stops_on_ctrl_c(tmp_path)
             timeout=60,
         )
         assert check.returncode == 0, check.stderr
-        assert "bot: " in check.stdout
+        assert check.stdout.rstrip().endswith("; bot: Demo Bot"), check.stdout
+        assert (tmp_path / "sandbox-apikey").read_text().strip() not in check.stdout
     finally:
         process.send_signal(signal.SIGINT)
         try:
