@@ -22,6 +22,7 @@ from chatusers.imports.services import (
     import_job_configure,
     import_job_create,
     import_job_run,
+    import_job_run_for_real,
     import_job_start,
     import_job_undo,
 )
@@ -425,3 +426,33 @@ def test_a_job_running_in_another_worker_is_not_run_twice(actor: Any) -> None:
         assert (job.status, job.rows_done, ChatUser.objects.count()) == ("running", 0, 0)
     finally:
         other.close()
+
+
+def test_a_finished_dry_run_runs_for_real_with_its_file_and_settings(
+    actor: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    bot = BotFactory()
+    dry_run = run_import(bot, actor, "email,name\nada@example.com,Ada\n", dry_run=True, extra_tags=["fair"])
+
+    with django_capture_on_commit_callbacks() as queued:
+        job = import_job_run_for_real(dry_run=dry_run, actor=actor)
+
+    assert (job.status, job.dry_run, job.file.name, job.header) == (
+        "queued",
+        False,
+        dry_run.file.name,
+        ["email", "name"],
+    )
+    assert (job.mapping, job.extra_tags, job.mode) == (dry_run.mapping, ["fair"], "upsert")
+    assert len(queued) == 1
+    assert not ChatUser.objects.exists()  # nothing is written until the worker runs it
+
+
+def test_only_a_finished_dry_run_runs_for_real_and_a_refusal_leaves_no_job(actor: Any) -> None:
+    real = run_import(BotFactory(), actor, "email,name\nada@example.com,Ada\n")
+
+    with pytest.raises(ValidationError) as refused:
+        import_job_run_for_real(dry_run=real, actor=actor)
+
+    assert refused.value.messages == ["Only a finished dry run can be run for real."]
+    assert list(ImportJob.objects.values_list("pk", flat=True)) == [real.pk]

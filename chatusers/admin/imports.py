@@ -447,7 +447,9 @@ class ImportJobAdmin(admin.ModelAdmin):
             form.add_service_errors(error)
             return None
         if data["save_as"].strip():
-            _save_mapping(job=job, name=data["save_as"].strip(), columns=data["mapping"], actor=request.user)
+            services.import_mapping_save(
+                bot=job.bot, name=data["save_as"].strip(), columns=data["mapping"], actor=request.user
+            )
         services.import_job_start(job=job)
         return HttpResponseRedirect(self._url("progress", job.pk))
 
@@ -490,22 +492,11 @@ class ImportJobAdmin(admin.ModelAdmin):
         if not (dry_run.dry_run and dry_run.status == "done"):
             self.message_user(request, "Only a finished dry run can be run for real.", messages.ERROR)
             return HttpResponseRedirect(self._url("progress", dry_run.pk))
-        job = _real_run_of(dry_run, actor=request.user)
         try:
-            services.import_job_configure(
-                job=job,
-                mapping=dry_run.mapping,
-                mode=dry_run.mode,
-                match_key=dry_run.match_key,
-                overwrite=dry_run.overwrite,
-                extra_tags=dry_run.extra_tags,
-                dry_run=False,
-            )
+            job = services.import_job_run_for_real(dry_run=dry_run, actor=request.user)
         except ValidationError as error:
-            job.delete()
             self.message_user(request, " ".join(error.messages), messages.ERROR)
             return HttpResponseRedirect(self._url("progress", dry_run.pk))
-        services.import_job_start(job=job)
         return HttpResponseRedirect(self._url("progress", job.pk))
 
     def rejected_view(self, request: HttpRequest, job_id: int) -> FileResponse:
@@ -555,32 +546,3 @@ def _chatuser_opts() -> Any:
 def _channel_layer_is_in_memory() -> bool:
     backend = settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
     return backend.endswith("InMemoryChannelLayer")
-
-
-def _save_mapping(*, job: ImportJob, name: str, columns: dict[str, str], actor: AbstractBaseUser) -> None:
-    """Keep the operator's column choices under a name, replacing their own mapping of that name."""
-    ImportMapping.objects.update_or_create(
-        bot=job.bot, name=name, defaults={"columns": columns, "created_by": actor}
-    )
-
-
-def _real_run_of(dry_run: ImportJob, *, actor: AbstractBaseUser) -> ImportJob:
-    """A new draft job over the dry run's stored file, with the file's reading already known."""
-    return ImportJob.objects.create(
-        bot=dry_run.bot,
-        created_by=actor,
-        file=dry_run.file.name,
-        original_name=dry_run.original_name,
-        size_bytes=dry_run.size_bytes,
-        encoding=dry_run.encoding,
-        encoding_note=dry_run.encoding_note,
-        delimiter=dry_run.delimiter,
-        header=dry_run.header,
-        mapping=dry_run.mapping,
-        mode=dry_run.mode,
-        match_key=dry_run.match_key,
-        overwrite=dry_run.overwrite,
-        extra_tags=dry_run.extra_tags,
-        dry_run=False,
-        status="draft",
-    )

@@ -36,7 +36,7 @@ from backoffice.audit import record
 from backoffice.sync.outbox import mark_changed
 from backoffice.userbot.models import Bot
 from chatusers.export import neutralised
-from chatusers.import_models import ImportChange, ImportJob
+from chatusers.import_models import ImportChange, ImportJob, ImportMapping
 from chatusers.imports.mapping import FIELD_TARGETS, propose_mapping, validate_mapping
 from chatusers.imports.reading import FileFormat, ImportRejected, read_rows, sniff
 from chatusers.imports.selectors import import_progress
@@ -53,8 +53,10 @@ __all__ = [
     "import_job_configure",
     "import_job_create",
     "import_job_run",
+    "import_job_run_for_real",
     "import_job_start",
     "import_job_undo",
+    "import_mapping_save",
 ]
 
 CHUNK_ROWS = 5000
@@ -149,6 +151,47 @@ def import_job_start(*, job: ImportJob) -> None:
         raise ValidationError("This import has already been started.")
     job.status = ImportJob.Status.QUEUED
     transaction.on_commit(lambda: import_run.delay(job.pk))
+
+
+@transaction.atomic
+def import_job_run_for_real(*, dry_run: ImportJob, actor: AbstractBaseUser) -> ImportJob:
+    """Start a real import with a finished dry run's file and settings; returns the new job.
+
+    The file's reading (encoding, delimiter, header) is already known, so it is copied, and
+    the settings are checked again: ValidationError leaves nothing behind.
+    """
+    if not (dry_run.dry_run and dry_run.status == ImportJob.Status.DONE):
+        raise ValidationError("Only a finished dry run can be run for real.")
+    job = ImportJob.objects.create(
+        bot=dry_run.bot,
+        created_by=actor,
+        file=dry_run.file.name,
+        original_name=dry_run.original_name,
+        size_bytes=dry_run.size_bytes,
+        encoding=dry_run.encoding,
+        encoding_note=dry_run.encoding_note,
+        delimiter=dry_run.delimiter,
+        header=dry_run.header,
+        status=ImportJob.Status.DRAFT,
+    )
+    import_job_configure(
+        job=job,
+        mapping=dry_run.mapping,
+        mode=dry_run.mode,
+        match_key=dry_run.match_key,
+        overwrite=dry_run.overwrite,
+        extra_tags=dry_run.extra_tags,
+        dry_run=False,
+    )
+    import_job_start(job=job)
+    return job
+
+
+def import_mapping_save(*, bot: Bot, name: str, columns: dict[str, str], actor: AbstractBaseUser) -> None:
+    """Keep an operator's column choices under a name for reuse, replacing a mapping of that name."""
+    ImportMapping.objects.update_or_create(
+        bot=bot, name=name, defaults={"columns": columns, "created_by": actor}
+    )
 
 
 def import_job_cancel(*, job: ImportJob) -> None:
