@@ -452,23 +452,11 @@ class UserbotClient:
         A 429 is waited out and sent again (it changed nothing) up to max_rate_limit_retries
         times; any other failure is raised as is, never resent.
         """
-        if isinstance(operation, Request):
-            operation, payload = operation.operation, operation.payload
-        frame = self._frame(operation, payload)
-        limit = self._timeout if timeout is None else timeout
-        for attempt in range(self._max_rate_limit_retries + 1):
-            connection = self._ensure_connection()
-            outcome = connection.wait(connection.send(operation, payload, frame), limit)
-            if isinstance(outcome, TransportError):
-                raise outcome
-            if outcome.status == 429 and attempt < self._max_rate_limit_retries:
-                self._wait_out_rate_limit([outcome], attempt)
-                continue
-            break
-        result = outcome.result()
-        if self._validate:
-            self._check_response(operation, result)
-        return result
+        request = operation if isinstance(operation, Request) else Request(operation, payload)
+        outcome = next(self.iter_many([request], timeout=timeout))
+        if isinstance(outcome, TransportError):
+            raise outcome
+        return outcome.result()
 
     def call_many(self, requests: Iterable[Request], *, timeout: float | None = None) -> list[Outcome]:
         """Send many requests pipelined and return their outcomes in request order.
@@ -517,7 +505,7 @@ class UserbotClient:
         """
         limit = self._timeout if timeout is None else timeout
         depth = max(1, window or self._max_in_flight)
-        connection = self._ensure_connection()
+        connection: _Connection | None = None  # opened once the first request proves valid
         source = iter(requests)
         in_flight: deque[tuple[Request, _Slot]] = deque()
         while True:
@@ -526,8 +514,9 @@ class UserbotClient:
                 if request is None:
                     break
                 frame = self._frame(request.operation, request.payload)
+                connection = connection or self._ensure_connection()
                 in_flight.append((request, connection.send(request.operation, request.payload, frame)))
-            if not in_flight:
+            if connection is None or not in_flight:
                 return
             request, slot = in_flight.popleft()
             outcome = connection.wait(slot, limit)
