@@ -130,6 +130,17 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 USERBOT_REQUEST_TIMEOUT_S = env_float("USERBOT_REQUEST_TIMEOUT_S", 30.0, minimum=0.1)
 USERBOT_HEARTBEAT_S = env_float("USERBOT_HEARTBEAT_S", 20.0, minimum=0.0)
 
+# The sync engine (backoffice/sync). A claim is a lease the relay renews as it works; a
+# worker that dies gives its entries back when the lease ends.
+SYNC_CLAIM_LEASE_S = env_float("SYNC_CLAIM_LEASE_S", 60.0, minimum=1.0)
+SYNC_PUSH_BATCH = env_int("SYNC_PUSH_BATCH", 5000, minimum=1)
+SYNC_RETRY_BASE_S = env_float("SYNC_RETRY_BASE_S", 2.0, minimum=0.0)
+SYNC_RETRY_MAX_S = env_float("SYNC_RETRY_MAX_S", 300.0, minimum=0.0)
+SYNC_PULL_LEASE_S = env_float("SYNC_PULL_LEASE_S", 120.0, minimum=1.0)
+SYNC_WAKE_ON_COMMIT = env_bool("SYNC_WAKE_ON_COMMIT", True)
+SYNC_SWEEP_S = env_float("SYNC_SWEEP_S", 10.0, minimum=0.5)
+CELERY_BEAT_SCHEDULE["sync.sweep"] = {"task": "sync.sweep", "schedule": SYNC_SWEEP_S}
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class ChatUsersConfig(AppConfig):
     name = "chatusers"
     verbose_name = "Chat users"
+
+    def ready(self) -> None:
+        from chatusers import sync  # noqa: F401  (registers the chat user kind with the sync engine)

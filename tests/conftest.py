@@ -95,3 +95,9 @@ def raw_ws(open_ws: Callable[..., RawWs]) -> RawWs:
     """A connection to ``sandbox`` that has sent ``apiLogin test-key`` and ``sitekey undefined test-bot``."""
     return open_ws()
 
+
+
+@pytest.fixture(autouse=True)
+def _relay_not_woken(settings: Any) -> None:
+    """Changes queue outbox entries but do not wake a relay: tests push when they mean to."""
+    settings.SYNC_WAKE_ON_COMMIT = False

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 
 
@@ -107,8 +108,106 @@ class OutboxEntry(models.Model):
                 name="outbox_one_pending_per_object",
             ),
         ]
-        indexes = [models.Index(fields=["bot", "state", "next_attempt_at"], name="outbox_due")]
+        indexes = [
+            models.Index(fields=["bot", "state", "next_attempt_at"], name="outbox_due"),
+            # The relay's "nothing of this object in flight" test, and the admin's lookups.
+            models.Index(fields=["object_type", "object_id"], name="outbox_object"),
+        ]
 
     def __str__(self) -> str:
         verb = "delete" if self.deleted else "push"
         return f"{verb} {self.object_type} #{self.object_id} ({self.state})"
+
+
+class BotSync(models.Model):
+    """How one bot is kept in sync, and how the last runs went: the bot's sync page."""
+
+    class ConflictPolicy(models.TextChoices):
+        MANUAL = "manual", "Manual: an operator chooses"
+        REMOTE = "remote", "Userbot wins"
+        LOCAL = "local", "The back office wins"
+
+    class RemoteDeletePolicy(models.TextChoices):
+        DELETE = "delete", "Delete here too"
+        KEEP = "keep", "Keep here, flagged"
+
+    bot = models.OneToOneField("userbot.Bot", on_delete=models.CASCADE, primary_key=True, related_name="sync")
+    conflict_policy = models.CharField(
+        max_length=10,
+        choices=ConflictPolicy.choices,
+        default=ConflictPolicy.MANUAL,
+        help_text="When both sides changed the same field since the last sync.",
+    )
+    on_remote_delete = models.CharField(
+        "when deleted on Userbot",
+        max_length=10,
+        choices=RemoteDeletePolicy.choices,
+        default=RemoteDeletePolicy.DELETE,
+    )
+    pull_interval_s = models.PositiveIntegerField(
+        "pull every (seconds)", default=60, help_text="How often everything is read back from Userbot."
+    )
+    pull_started_at = models.DateTimeField("last pull started", null=True, blank=True, editable=False)
+    pull_finished_at = models.DateTimeField("last pull finished", null=True, blank=True, editable=False)
+    # A running pull holds this lease and renews it as it goes, so runs never overlap and a
+    # pull whose worker died is taken over once its lease ends.
+    pull_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    pull_error = models.TextField("last pull error", blank=True, editable=False)
+    pull_report = models.JSONField("last pull", default=dict, blank=True, editable=False)
+    # Where an interrupted first load resumes: the offset of the first page not applied.
+    pull_checkpoint = models.JSONField(default=dict, blank=True, editable=False)
+    push_finished_at = models.DateTimeField("last push", null=True, blank=True, editable=False)
+    push_error = models.TextField("last push error", blank=True, editable=False)
+    reconnects = models.PositiveIntegerField(default=0, editable=False)
+
+    class Meta:
+        verbose_name = "bot sync"
+        verbose_name_plural = "bot syncs"
+
+    def __str__(self) -> str:
+        return f"Sync of {self.bot}"
+
+
+class SyncConflict(models.Model):
+    """One field both sides changed differently since the last sync, with the three values.
+
+    Kept after it is resolved, whoever or whatever resolved it, so no change is ever lost
+    without a trace.
+    """
+
+    class Resolution(models.TextChoices):
+        OPEN = "open", "Open"
+        OURS = "ours", "Kept ours"
+        THEIRS = "theirs", "Took theirs"
+        AUTO_REMOTE = "auto_remote", "Userbot won (policy)"
+        AUTO_LOCAL = "auto_local", "Back office won (policy)"
+        GONE = "gone", "Object deleted"
+
+    bot = models.ForeignKey("userbot.Bot", on_delete=models.CASCADE, related_name="+")
+    object_type = models.CharField(max_length=64)
+    object_id = models.BigIntegerField()
+    object_repr = models.CharField("object", max_length=200)
+    field = models.CharField(max_length=200)
+    base_value = models.JSONField("last synced value", null=True)
+    local_value = models.JSONField("our value", null=True)
+    remote_value = models.JSONField("Userbot's value", null=True)
+    detected_at = models.DateTimeField(auto_now_add=True)
+    resolution = models.CharField(max_length=12, choices=Resolution.choices, default=Resolution.OPEN)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-detected_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["object_type", "object_id", "field"],
+                condition=models.Q(resolution="open"),
+                name="syncconflict_one_open_per_field",
+            )
+        ]
+        indexes = [models.Index(fields=["bot", "resolution"], name="syncconflict_bot_open")]
+
+    def __str__(self) -> str:
+        return f"{self.object_repr}: {self.field}"

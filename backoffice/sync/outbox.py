@@ -10,11 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.conf import settings
+from django.db import transaction
+
 from backoffice.sync.models import OutboxEntry, SyncedModel, SyncState
 
 
 def _label(obj: SyncedModel) -> str:
     return obj._meta.label_lower
+
+
+def wake_relay(bot_ids: Iterable[int]) -> None:
+    """Once the caller's transaction commits, wake the relay for these bots (the periodic
+    sweep pushes anyway: this only makes it prompt)."""
+    if not settings.SYNC_WAKE_ON_COMMIT:
+        return
+    from backoffice.sync.tasks import wake
+
+    for bot_id in set(bot_ids):
+        transaction.on_commit(lambda bot_id=bot_id: wake(bot_id), robust=True)
 
 
 def mark_changed(objects: Iterable[SyncedModel]) -> int:
@@ -36,15 +50,33 @@ def mark_changed(objects: Iterable[SyncedModel]) -> int:
         model.objects.filter(pk__in=pks).exclude(sync_state=SyncState.CONFLICT).update(
             sync_state=SyncState.PENDING
         )
+    wake_relay(obj.bot_id for obj in objects)
     return len(objects)
 
 
 def mark_deleted(objects: Iterable[SyncedModel]) -> int:
-    """Queue the deletion on Userbot of objects about to be deleted locally.
+    """Queue the deletion on Userbot of objects about to be deleted locally; returns how many.
 
-    Objects never created on Userbot (no remote id) need nothing sent, unless a create
-    may be in flight for them, which the relay resolves through their client_ref.
+    An object without a remote id needs nothing sent if no push of it ever started; if one
+    did, its create may have reached Userbot unanswered, and the relay finds it by its
+    client_ref. Entries still waiting for the object are dropped: the deletion replaces them.
     """
+    objects = list(objects)
+    if not objects:
+        return 0
+    labels = {_label(obj) for obj in objects}
+    waiting = OutboxEntry.objects.filter(
+        object_type__in=labels,
+        object_id__in=[obj.pk for obj in objects],
+        state__in=[OutboxEntry.State.PENDING, OutboxEntry.State.DEAD],
+    )
+    tried = set(
+        OutboxEntry.objects.filter(
+            object_type__in=labels, object_id__in=[o.pk for o in objects if not o.remote_id]
+        )
+        .exclude(state=OutboxEntry.State.PENDING, attempts=0)
+        .values_list("object_type", "object_id")
+    )
     entries = [
         OutboxEntry(
             bot_id=obj.bot_id,
@@ -55,11 +87,9 @@ def mark_deleted(objects: Iterable[SyncedModel]) -> int:
             client_ref=obj.client_ref,
         )
         for obj in objects
+        if obj.remote_id or (_label(obj), obj.pk) in tried
     ]
-    OutboxEntry.objects.filter(
-        object_type__in={e.object_type for e in entries},
-        object_id__in=[e.object_id for e in entries],
-        state=OutboxEntry.State.PENDING,
-    ).delete()
+    waiting.delete()
     OutboxEntry.objects.bulk_create(entries)
+    wake_relay(e.bot_id for e in entries)
     return len(entries)

@@ -1,0 +1,116 @@
+"""Set-based writes of the sync bookkeeping: one statement per batch, whatever its size."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from django.db import connection
+from django.db.models import Exists, OuterRef
+
+from backoffice.sync.merge import Doc
+from backoffice.sync.models import OutboxEntry, SyncedModel, SyncState
+
+
+@dataclass(frozen=True)
+class SyncedRow:
+    """What a push or a pull learnt of one object. ``state`` None means "synced, unless the
+    object changed again meanwhile (a pending entry) or waits on a conflict"."""
+
+    pk: int
+    remote_id: str | None
+    snapshot: Doc | None
+    remote_updated_at: datetime | None
+    error: str = ""
+    state: str | None = None
+
+
+def record_synced(model: type[SyncedModel], rows: Sequence[SyncedRow], *, now: datetime) -> None:
+    """Write remote id, snapshot, Userbot's updated_at, last synced, error and state."""
+    if not rows:
+        return
+    label = model._meta.label_lower
+    if connection.vendor == "postgresql":
+        table = model._meta.db_table
+        outbox = OutboxEntry._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(  # the table names come from the models' meta, never from input
+                f"""
+                UPDATE {table} AS t SET
+                    remote_id = COALESCE(v.remote_id, t.remote_id),
+                    synced_snapshot = v.snapshot::jsonb,
+                    remote_updated_at = COALESCE(v.updated_at, t.remote_updated_at),
+                    synced_at = %s,
+                    sync_error = v.error,
+                    sync_state = CASE
+                        WHEN v.state IS NOT NULL THEN v.state
+                        WHEN t.sync_state = %s THEN t.sync_state
+                        WHEN EXISTS (
+                            SELECT 1 FROM {outbox} o
+                            WHERE o.object_type = %s AND o.object_id = t.id AND o.state = %s
+                        ) THEN %s
+                        ELSE %s END
+                FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::text[])
+                    AS v(id, remote_id, snapshot, updated_at, error, state)
+                WHERE t.id = v.id
+                """,  # noqa: S608
+                [
+                    now,
+                    SyncState.CONFLICT,
+                    label,
+                    OutboxEntry.State.PENDING,
+                    SyncState.PENDING,
+                    SyncState.SYNCED,
+                    [r.pk for r in rows],
+                    [r.remote_id for r in rows],
+                    [_json(r.snapshot) for r in rows],
+                    [r.remote_updated_at for r in rows],
+                    [r.error for r in rows],
+                    [r.state for r in rows],
+                ],
+            )
+        return
+    objects = {obj.pk: obj for obj in model.objects.filter(pk__in=[r.pk for r in rows])}
+    pending = set(
+        OutboxEntry.objects.filter(
+            object_type=label, object_id__in=list(objects), state=OutboxEntry.State.PENDING
+        ).values_list("object_id", flat=True)
+    )
+    changed = []
+    for row in rows:
+        obj = objects.get(row.pk)
+        if obj is None:
+            continue
+        obj.remote_id = row.remote_id or obj.remote_id
+        obj.synced_snapshot = row.snapshot
+        obj.remote_updated_at = row.remote_updated_at or obj.remote_updated_at
+        obj.synced_at = now
+        obj.sync_error = row.error
+        if row.state is not None:
+            obj.sync_state = row.state
+        elif obj.sync_state != SyncState.CONFLICT:
+            obj.sync_state = SyncState.PENDING if obj.pk in pending else SyncState.SYNCED
+        changed.append(obj)
+    model.objects.bulk_update(
+        changed,
+        ["remote_id", "synced_snapshot", "remote_updated_at", "synced_at", "sync_error", "sync_state"],
+        batch_size=500,
+    )
+
+
+def has_pending(model: type[SyncedModel]) -> Any:
+    """An ``Exists`` that an object has a pending or in-flight outbox entry."""
+    return Exists(
+        OutboxEntry.objects.filter(
+            object_type=model._meta.label_lower,
+            object_id=OuterRef("pk"),
+            state__in=[OutboxEntry.State.PENDING, OutboxEntry.State.IN_FLIGHT],
+        )
+    )
+
+
+def _json(doc: Doc | None) -> str | None:
+    return None if doc is None else orjson.dumps(doc).decode()

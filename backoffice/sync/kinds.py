@@ -1,0 +1,158 @@
+"""What the engine needs to know of each kind of synced object, and the registry of kinds.
+
+A kind turns local objects into documents (``merge.Doc``), pushes claimed changes to
+Userbot, and pulls Userbot's objects back. The engine (``relay``, ``pull``) owns claiming,
+retries, completion, conflicts and bookkeeping; a kind owns only the mapping to the wire.
+Each domain app declares its kinds in its ``sync.py``, registered when the app is ready.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from backoffice.sync.merge import Doc
+from backoffice.userbot.codec import Response
+from backoffice.userbot.errors import TransportError
+
+if TYPE_CHECKING:
+    from backoffice.sync.models import BotSync, OutboxEntry, SyncedModel
+    from backoffice.userbot.client import UserbotClient
+    from backoffice.userbot.models import Bot
+
+# Statuses that say "try again later, unchanged": the request changed nothing, or may not
+# have reached the server. 401 and 403 mean the key or the bot is wrong right now; they
+# are retried (an operator may fix the key) rather than thrown away.
+TRANSIENT_STATUSES = frozenset({401, 403, 429, 500, 502, 503, 504})
+
+
+@dataclass
+class PushItem:
+    """One claimed outbox entry on its way to Userbot, and what came of it so far.
+
+    ``snapshot`` starts as the last synced document and follows every part Userbot has
+    confirmed, so a push that fails half way still records the half that took effect.
+    """
+
+    entry: OutboxEntry
+    obj: SyncedModel | None
+    local: Doc | None
+    snapshot: Doc | None
+    remote_id: str | None
+    remote_updated_at: datetime | None = None
+    error: str = ""
+    transient: bool = False
+
+    @property
+    def deleted(self) -> bool:
+        return self.entry.deleted
+
+    def fail(self, message: str, *, transient: bool) -> None:
+        """Record a failure; a permanent one outweighs a transient one of another part."""
+        if self.error and not self.transient:
+            return
+        self.error, self.transient = message, transient
+
+    def confirm(
+        self, *, remote_id: str | None = None, snapshot: Doc | None = None, updated_at: Any = None
+    ) -> None:
+        if remote_id:
+            self.remote_id = remote_id
+        if snapshot is not None:
+            self.snapshot = snapshot
+        if updated_at is not None:
+            stamp = parse_time(updated_at) if isinstance(updated_at, str) else updated_at
+            if self.remote_updated_at is None or stamp > self.remote_updated_at:
+                self.remote_updated_at = stamp
+
+
+@dataclass
+class PullContext:
+    """What one reconciliation of a bot shares between its kinds."""
+
+    bot: Bot
+    settings: BotSync
+    client: UserbotClient
+    started_at: datetime
+    renew_lease: Callable[[], None]
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def count(self, kind: str, what: str, n: int = 1) -> None:
+        if n:
+            counts = self.report.setdefault(kind, {})
+            counts[what] = counts.get(what, 0) + n
+
+
+class SyncKind:
+    """Base of a kind: subclasses set ``label``/``model`` and implement the hooks."""
+
+    label: str = ""
+    model: type[SyncedModel]
+    # The order kinds are pulled in: a kind that others refer to (tags) goes first.
+    pull_order: int = 100
+
+    def local_docs(self, objects: Sequence[SyncedModel]) -> dict[int, Doc]:
+        """The document of each object, by primary key, in as few queries as possible."""
+        raise NotImplementedError
+
+    def push(self, client: UserbotClient, items: list[PushItem]) -> None:
+        """Send the items' changes (``local`` against ``snapshot``) and deletions, and record
+        on each item what Userbot confirmed (``confirm``) or why it failed (``fail``)."""
+        raise NotImplementedError
+
+    def pull(self, ctx: PullContext) -> None:
+        """Read every object of the kind from Userbot and apply what changed here."""
+        raise NotImplementedError
+
+
+_KINDS: dict[str, SyncKind] = {}
+
+
+def register(kind: SyncKind) -> SyncKind:
+    _KINDS[kind.label] = kind
+    return kind
+
+
+def kind_for(label: str) -> SyncKind:
+    return _KINDS[label]
+
+
+def all_kinds() -> list[SyncKind]:
+    return sorted(_KINDS.values(), key=lambda kind: kind.pull_order)
+
+
+# --- outcomes ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Failure:
+    message: str
+    transient: bool
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+def failure_of(outcome: Response | TransportError) -> Failure | None:
+    """None for a 200, else what failed and whether trying again later can help."""
+    if isinstance(outcome, TransportError):
+        return Failure(str(outcome), transient=True)
+    if outcome.ok:
+        return None
+    error = outcome.error
+    message = f"{outcome.status} {error.code}: {error.message}" if error else f"status {outcome.status}"
+    return Failure(
+        message, transient=outcome.status in TRANSIENT_STATUSES, fields=dict(error.fields) if error else {}
+    )
+
+
+def fail_all(items: Iterable[PushItem], failure: Failure) -> None:
+    for item in items:
+        item.fail(failure.message, transient=failure.transient)
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """A wire time (``2026-11-24T09:30:00.000Z``) as an aware datetime."""
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -1,0 +1,76 @@
+"""The pull half of the sync: one reconciliation of a bot, every kind, never two at once.
+
+A run holds a lease on the bot's ``BotSync`` row, taken by a conditional update that
+must change one row, and renewed as the run goes; a second run finds it held and leaves.
+A run whose worker died is taken over once its lease ends, and resumes where its
+checkpoint says.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+
+from backoffice.sync.kinds import PullContext, all_kinds
+from backoffice.sync.models import BotSync
+from backoffice.userbot.connections import client_for
+from backoffice.userbot.models import Bot
+
+logger = logging.getLogger(__name__)
+
+
+def bot_sync(bot: Bot) -> BotSync:
+    """The bot's sync settings and status, made on first use."""
+    return BotSync.objects.get_or_create(bot=bot)[0]
+
+
+def _take_lease(bot: Bot) -> bool:
+    now = timezone.now()
+    return bool(
+        BotSync.objects.filter(bot=bot)
+        .filter(Q(pull_lease_until__isnull=True) | Q(pull_lease_until__lt=now))
+        .update(pull_lease_until=now + timedelta(seconds=settings.SYNC_PULL_LEASE_S), pull_started_at=now)
+    )
+
+
+def pull_bot(bot: Bot) -> dict[str, Any] | None:
+    """Reconcile every kind of the bot with Userbot; None if another run holds the bot."""
+    state = bot_sync(bot)
+    if not _take_lease(bot):
+        return None
+    state.refresh_from_db()
+
+    def renew() -> None:
+        BotSync.objects.filter(bot=bot).update(
+            pull_lease_until=timezone.now() + timedelta(seconds=settings.SYNC_PULL_LEASE_S)
+        )
+
+    client = client_for(bot)
+    ctx = PullContext(
+        bot=bot, settings=state, client=client, started_at=state.pull_started_at, renew_lease=renew
+    )
+    error = ""
+    try:
+        client.connect()
+        for kind in all_kinds():
+            kind.pull(ctx)
+            renew()
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        logger.warning("Pull of %s failed: %s", bot.sitekey, error)
+        raise
+    finally:
+        client.close()
+        BotSync.objects.filter(bot=bot).update(
+            pull_lease_until=None,
+            pull_finished_at=timezone.now() if not error else F("pull_finished_at"),
+            pull_error=error,
+            pull_report=ctx.report,
+            reconnects=F("reconnects") + client.reconnects,
+        )
+    return ctx.report

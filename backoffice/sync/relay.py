@@ -1,0 +1,272 @@
+"""The push half of the sync: claim outbox entries, send them in bulk, record what came back.
+
+Any number of workers may run ``push_pending`` for one bot at once. An entry is claimed
+by one statement that only takes pending entries whose object has nothing in flight, so
+no change is sent by two workers, and per object one operation is in flight at a time.
+A claim is a lease: a worker that dies leaves its entries in flight until the lease ends
+and the next run takes them back (every operation the kinds send is safe to repeat, so
+the send that may have happened before the crash does no harm when it is repeated).
+
+Outcomes: success records the new remote id, snapshot and ``updated_at`` on the object
+and deletes the entry; a transient failure puts the entry back with a jittered backoff;
+a permanent one moves it to the dead-letter list with the reason, and the entries behind
+it go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from backoffice.sync import db
+from backoffice.sync.kinds import PushItem, kind_for
+from backoffice.sync.models import BotSync, OutboxEntry, SyncedModel, SyncState
+from backoffice.userbot.connections import client_for
+from backoffice.userbot.errors import ConnectFailed
+from backoffice.userbot.models import Bot
+
+logger = logging.getLogger(__name__)
+Pending = OutboxEntry.State.PENDING
+InFlight = OutboxEntry.State.IN_FLIGHT
+Dead = OutboxEntry.State.DEAD
+# An entry whose object is in conflict waits for the operator; the resolution wakes it.
+PARKED_FOR = timedelta(days=3650)
+
+
+@dataclass
+class PushReport:
+    sent: int = 0
+    retrying: int = 0
+    dead: int = 0
+    parked: int = 0
+    by_kind: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def __str__(self) -> str:
+        kinds = ", ".join(f"{label} {n}" for label, n in sorted(self.by_kind.items())) or "nothing"
+        return (
+            f"pushed {self.sent} ({kinds}); {self.retrying} to retry, {self.dead} dead, "
+            f"{self.parked} waiting on a conflict"
+        )
+
+
+def worker_name() -> str:
+    """Who holds a claim: host, process and a per-run token."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def due_entries(bot: Bot) -> Any:
+    """The bot's entries a relay may claim now."""
+    in_flight = OutboxEntry.objects.filter(
+        object_type=OuterRef("object_type"), object_id=OuterRef("object_id"), state=InFlight
+    )
+    return OutboxEntry.objects.filter(bot=bot, state=Pending).filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now()), ~Exists(in_flight)
+    )
+
+
+def claim(bot: Bot, *, limit: int, worker: str) -> list[OutboxEntry]:
+    """Take up to ``limit`` due entries of the bot for ``worker``, oldest first."""
+    now = timezone.now()
+    ids = due_entries(bot).order_by("id").values_list("id", flat=True)[:limit]
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # Workers skip each other's rows instead of queueing behind them; the outer
+            # ``state = pending`` is checked again on each row, so a row another worker
+            # claimed first is never taken twice.
+            sql, params = ids.query.sql_with_params()
+            table = OutboxEntry._meta.db_table
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {table} SET state = %s, claimed_by = %s, claimed_at = %s,"  # noqa: S608
+                    f" attempts = attempts + 1 WHERE state = %s AND id IN ({sql} FOR UPDATE SKIP LOCKED)",
+                    [InFlight, worker, now, Pending, *params],
+                )
+        else:
+            OutboxEntry.objects.filter(id__in=list(ids), state=Pending).update(
+                state=InFlight, claimed_by=worker, claimed_at=now, attempts=F("attempts") + 1
+            )
+    return list(OutboxEntry.objects.filter(claimed_by=worker, state=InFlight).order_by("id"))
+
+
+def renew(entries: list[OutboxEntry], worker: str) -> None:
+    """Extend the lease of a claim still being worked on."""
+    OutboxEntry.objects.filter(id__in=[e.id for e in entries], claimed_by=worker, state=InFlight).update(
+        claimed_at=timezone.now()
+    )
+
+
+def release_stale(*, lease_s: float | None = None) -> int:
+    """Give back entries whose claim outlived its lease (their worker died or hung)."""
+    lease = settings.SYNC_CLAIM_LEASE_S if lease_s is None else lease_s
+    stale = OutboxEntry.objects.filter(
+        state=InFlight, claimed_at__lt=timezone.now() - timedelta(seconds=lease)
+    )
+    pending_too = OutboxEntry.objects.filter(
+        object_type=OuterRef("object_type"), object_id=OuterRef("object_id"), state=Pending
+    )
+    released = 0
+    for _ in range(3):
+        try:
+            with transaction.atomic():
+                # A newer pending entry of the object already covers it: the relay diffs
+                # the object's current state, so the stale one adds nothing.
+                released += stale.filter(Exists(pending_too)).delete()[0]
+                released += stale.update(state=Pending, claimed_by="", claimed_at=None, next_attempt_at=None)
+            return released
+        except IntegrityError:
+            continue  # an edit made a pending entry between the two statements: look again
+    return released
+
+
+def push_pending(bot: Bot, *, batch: int | None = None, max_batches: int | None = None) -> PushReport:
+    """Push the bot's due entries, a batch at a time, until none is due; returns the counts."""
+    batch = batch or settings.SYNC_PUSH_BATCH
+    worker = worker_name()
+    report = PushReport()
+    release_stale()
+    client = None
+    error = ""
+    try:
+        done = 0
+        while max_batches is None or done < max_batches:
+            entries = claim(bot, limit=batch, worker=worker)
+            if not entries:
+                break
+            done += 1
+            if client is None:
+                client = client_for(bot)
+            try:
+                _push_batch(client, entries, worker, report)
+            except ConnectFailed as exc:
+                error = str(exc)
+                _give_back(entries, error)
+                report.retrying += len(entries)
+                break
+    finally:
+        reconnects = client.reconnects if client is not None else 0
+        if client is not None:
+            client.close()
+        BotSync.objects.filter(bot=bot).update(
+            push_finished_at=timezone.now(), push_error=error, reconnects=F("reconnects") + reconnects
+        )
+    return report
+
+
+def _push_batch(client: Any, entries: list[OutboxEntry], worker: str, report: PushReport) -> None:
+    by_type: dict[str, list[OutboxEntry]] = defaultdict(list)
+    for entry in entries:
+        by_type[entry.object_type].append(entry)
+    for label, group in by_type.items():
+        kind = kind_for(label)
+        items, parked = _items(kind, group)
+        if parked:
+            OutboxEntry.objects.filter(id__in=[e.id for e in parked]).update(
+                state=Pending, claimed_by="", claimed_at=None, next_attempt_at=timezone.now() + PARKED_FOR
+            )
+            report.parked += len(parked)
+        if items:
+            kind.push(client, items)
+        _complete(kind.model, items, report, label)
+        renew(entries, worker)
+
+
+def _items(kind: Any, entries: list[OutboxEntry]) -> tuple[list[PushItem], list[OutboxEntry]]:
+    live_ids = [e.object_id for e in entries if not e.deleted]
+    objects = {obj.pk: obj for obj in kind.model.objects.filter(pk__in=live_ids)}
+    docs = kind.local_docs(list(objects.values())) if objects else {}
+    items, parked = [], []
+    for entry in entries:
+        obj = None if entry.deleted else objects.get(entry.object_id)
+        if obj is not None and obj.sync_state == SyncState.CONFLICT:
+            parked.append(entry)
+            continue
+        items.append(
+            PushItem(
+                entry=entry,
+                obj=obj,
+                local=docs.get(obj.pk) if obj is not None else None,
+                snapshot=obj.synced_snapshot if obj is not None else None,
+                remote_id=(obj.remote_id if obj is not None else entry.remote_id) or None,
+                remote_updated_at=obj.remote_updated_at if obj is not None else None,
+            )
+        )
+    return items, parked
+
+
+def _complete(model: type[SyncedModel], items: list[PushItem], report: PushReport, label: str) -> None:
+    """Record the outcome of each item: on the object, and on its entry."""
+    now = timezone.now()
+    done = [i for i in items if not i.error]
+    retry = [i for i in items if i.error and i.transient]
+    dead = [i for i in items if i.error and not i.transient]
+    with transaction.atomic():
+        rows = [
+            db.SyncedRow(
+                pk=i.obj.pk,
+                remote_id=i.remote_id,
+                snapshot=i.snapshot,
+                remote_updated_at=i.remote_updated_at,
+                error=i.error,
+                state=SyncState.ERROR if i in dead else None,
+            )
+            for i in items
+            if i.obj is not None
+        ]
+        db.record_synced(model, rows, now=now)
+        OutboxEntry.objects.filter(id__in=[i.entry.id for i in done]).delete()
+        _retry_later([i.entry for i in retry], {i.entry.id: i.error for i in retry}, now)
+        for item in dead:
+            OutboxEntry.objects.filter(id=item.entry.id).update(
+                state=Dead, last_error=item.error, claimed_by="", claimed_at=None
+            )
+            logger.warning("Sync of %s #%s failed for good: %s", label, item.entry.object_id, item.error)
+    report.sent += len(done)
+    report.retrying += len(retry)
+    report.dead += len(dead)
+    if done:
+        report.by_kind[label] += len(done)
+
+
+def _retry_later(entries: list[OutboxEntry], errors: dict[int, str], now: datetime) -> None:
+    if not entries:
+        return
+    newer = set(
+        OutboxEntry.objects.filter(
+            state=Pending, object_id__in=[e.object_id for e in entries], object_type=entries[0].object_type
+        ).values_list("object_id", flat=True)
+    )
+    OutboxEntry.objects.filter(id__in=[e.id for e in entries if e.object_id in newer]).delete()
+    for entry in entries:
+        if entry.object_id in newer:
+            continue
+        OutboxEntry.objects.filter(id=entry.id).update(
+            state=Pending,
+            claimed_by="",
+            claimed_at=None,
+            last_error=errors.get(entry.id, ""),
+            next_attempt_at=now + backoff(entry.attempts),
+        )
+
+
+def _give_back(entries: list[OutboxEntry], error: str) -> None:
+    with transaction.atomic():
+        _retry_later(entries, dict.fromkeys((e.id for e in entries), error), timezone.now())
+
+
+def backoff(attempts: int) -> timedelta:
+    """Exponential in the attempts so far, capped, with jitter so retries do not march in step."""
+    base, cap = settings.SYNC_RETRY_BASE_S, settings.SYNC_RETRY_MAX_S
+    ceiling = min(cap, base * 2 ** max(0, attempts - 1))
+    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))

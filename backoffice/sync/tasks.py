@@ -1,0 +1,75 @@
+"""Celery tasks of the sync engine: thin, by bot id, calling the relay and the pull.
+
+``sync.push`` is woken after a change commits; ``sync.sweep`` runs every few seconds
+(beat) and is the guarantee: it gives back stale claims, and queues a push for every bot
+with due entries and a pull for every bot whose interval has passed.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.core.cache import cache
+from django.db.models import Q
+from django.utils import timezone
+
+from backoffice.sync.models import BotSync
+from backoffice.sync.pull import bot_sync, pull_bot
+from backoffice.sync.relay import due_entries, push_pending, release_stale
+from backoffice.userbot.errors import ConnectFailed, TransportError, UserbotError
+from backoffice.userbot.models import Bot
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="sync.push", acks_late=True)
+def push(bot_id: int) -> str:
+    """Push the bot's due outbox entries. Safe to run twice at once: claims never overlap."""
+    bot = Bot.objects.filter(pk=bot_id).first()
+    if bot is None:
+        return "no such bot"
+    return str(push_pending(bot))
+
+
+@shared_task(name="sync.pull", acks_late=True)
+def pull(bot_id: int) -> str:
+    """Reconcile the bot with Userbot; a failure is recorded on its sync page and the next
+    sweep tries again."""
+    bot = Bot.objects.filter(pk=bot_id).first()
+    if bot is None:
+        return "no such bot"
+    try:
+        report = pull_bot(bot)
+    except (ConnectFailed, TransportError, UserbotError, RuntimeError) as exc:
+        return f"failed: {exc}"
+    return "already running" if report is None else str(report)
+
+
+@shared_task(name="sync.sweep")
+def sweep() -> str:
+    released = release_stale()
+    pushes = pulls = 0
+    now = timezone.now()
+    for bot in Bot.objects.all():
+        state = bot_sync(bot)
+        if due_entries(bot).exists() and cache.add(f"sync:push-queued:{bot.pk}", 1, timeout=2):
+            push.delay(bot.pk)
+            pushes += 1
+        due = state.pull_started_at is None or state.pull_started_at < now - timedelta(
+            seconds=state.pull_interval_s
+        )
+        free = BotSync.objects.filter(bot=bot).filter(
+            Q(pull_lease_until__isnull=True) | Q(pull_lease_until__lt=now)
+        )
+        if due and free.exists():
+            pull.delay(bot.pk)
+            pulls += 1
+    return f"released {released}, queued {pushes} pushes and {pulls} pulls"
+
+
+def wake(bot_id: int) -> None:
+    """Queue a push of the bot, at most one a second: many commits in a row need one run."""
+    if cache.add(f"sync:push-queued:{bot_id}", 1, timeout=1):
+        push.delay(bot_id)

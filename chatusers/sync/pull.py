@@ -1,0 +1,505 @@
+"""Reading every chat user back from Userbot and applying what changed.
+
+``chatusers.get`` has no "changed since", so a pull is a full scan, streamed page by page
+(pipelined), applied ``APPLY_BATCH`` chat users at a time. A chat user whose
+``updated_at`` is the one last synced is skipped without looking further; one never seen
+is inserted (set-based on PostgreSQL); one that changed is compared with its snapshot:
+an echo of our own push only records the new ``updated_at``, a change with nothing
+pending here is applied, and one that meets a pending local change is merged three ways
+under the bot's conflict policy. None of it writes the outbox.
+
+A scan that starts at the first page and reaches the end is complete: a chat user with a
+Userbot id that it never met, and that ``chatusers.get-vars`` then answers 404 for, was
+deleted on Userbot (paging by offset can skip one when Userbot deletes another meanwhile,
+so absence alone is not proof). A scan that dies leaves a checkpoint; the next resumes
+there, and leaves deletions to the next complete one.
+"""
+
+from __future__ import annotations
+
+import logging
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from backoffice.audit import record_many
+from backoffice.sync import db
+from backoffice.sync.actor import sync_actor
+from backoffice.sync.conflicts import prefer_for, record_conflicts
+from backoffice.sync.kinds import PullContext, failure_of, parse_time
+from backoffice.sync.merge import Doc, changed_keys, three_way
+from backoffice.sync.models import BotSync, OutboxEntry, SyncConflict, SyncState, new_client_ref
+from backoffice.userbot import api
+from chatusers.models import ChatUser, ChatUserTag, Variable
+from chatusers.sync.documents import FIELDS, VAR, TagBook, local_docs, remote_doc
+
+logger = logging.getLogger(__name__)
+LABEL = "chatusers.chatuser"
+PAGE = 1000
+APPLY_BATCH = 5000
+PAGE_ATTEMPTS = 8
+
+
+class Scan:
+    def __init__(self, ctx: PullContext, book: TagBook) -> None:
+        self.ctx, self.book, self.bot = ctx, book, ctx.bot
+        self.policy = ctx.settings.conflict_policy
+        self.seen = array("Q")
+        self.actor = sync_actor()
+        self.started_at = ctx.started_at
+        # Read once: a bot whose chat users all came from Userbot (a first load) needs no
+        # adoption lookups, which would cost an OR of three index scans a batch.
+        self.has_unlinked = ChatUser.objects.filter(bot=self.bot, remote_id__isnull=True).exists()
+
+    # reading ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        checkpoint = self.ctx.settings.pull_checkpoint or {}
+        start = int(checkpoint.get("chatusers_offset", 0))
+        batch: list[dict[str, Any]] = []
+        offset = start
+        for offset, users in self._pages(start):
+            batch.extend(users)
+            if len(batch) >= APPLY_BATCH:
+                self._apply(batch)
+                batch = []
+                self._checkpoint(offset + PAGE)
+        if batch:
+            self._apply(batch)
+        if start == 0:
+            self._remove_missing()
+        else:
+            self.ctx.count("chatusers", "resumed_at", start)
+        self._checkpoint(None)
+
+    def _pages(self, start: int) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+        """(offset, chat users) of every page from ``start``; a page that fails is asked again."""
+        client = self.ctx.client
+        offset, failures = start, 0
+        total = client.call(api.chatusers_get(offset=0, limit=1))["total"]
+        while offset <= total:
+            # One page past the total read at the start catches chat users created meanwhile.
+            offsets = range(offset, total + PAGE, PAGE)
+            requests = (api.chatusers_get(offset=o, limit=PAGE) for o in offsets)
+            for o, outcome in zip(offsets, client.iter_many(requests, window=16), strict=False):
+                failure = failure_of(outcome)
+                if failure is not None:
+                    failures += 1
+                    if not failure.transient or failures >= PAGE_ATTEMPTS:
+                        raise RuntimeError(f"reading chat users at offset {o} failed: {failure.message}")
+                    break
+                failures = 0
+                page = outcome.payload  # type: ignore[union-attr]
+                total = max(total, page["total"])
+                offset = o + PAGE
+                yield o, page["chatusers"]
+                if len(page["chatusers"]) < PAGE:
+                    return
+
+    def _checkpoint(self, offset: int | None) -> None:
+        checkpoint = {} if offset is None else {"chatusers_offset": offset}
+        BotSync.objects.filter(bot=self.bot).update(pull_checkpoint=checkpoint)
+        self.ctx.settings.pull_checkpoint = checkpoint
+        self.ctx.renew_lease()
+
+    # applying --------------------------------------------------------------------------
+
+    def _apply(self, users: list[dict[str, Any]]) -> None:
+        remote = {u["id"]: u for u in users}
+        self.seen.extend(_key(rid) for rid in remote)
+        if any(tag_id not in self.book.names for u in remote.values() for tag_id in u["tags"]):
+            self.book.learn(self.ctx.client.call(api.chatusers_get_bot_tags())["tags"])
+        in_flight = OutboxEntry.objects.filter(
+            object_type=LABEL, object_id=OuterRef("pk"), state=OutboxEntry.State.IN_FLIGHT
+        )
+        pending = OutboxEntry.objects.filter(
+            object_type=LABEL,
+            object_id=OuterRef("pk"),
+            state__in=[OutboxEntry.State.PENDING, OutboxEntry.State.DEAD],
+        )
+        locals_ = list(
+            ChatUser.objects.filter(bot=self.bot)
+            .alias(email_lower=Lower("email"))
+            .filter(self._match_query(remote))
+            .annotate(in_flight=Exists(in_flight), pending=Exists(pending))
+            .only(
+                "id",
+                "remote_id",
+                "client_ref",
+                "email",
+                "phone",
+                "remote_updated_at",
+                "synced_snapshot",
+                "sync_state",
+                "name",
+                "surname",
+            )
+        )
+        matched = self._match(remote, locals_)
+        new = [u for rid, u in remote.items() if rid not in matched]
+        changed: list[tuple[ChatUser, dict[str, Any], Doc]] = []
+        for rid, local in matched.items():
+            user = remote[rid]
+            if local.in_flight:
+                self.ctx.count("chatusers", "skipped_in_flight")
+                continue
+            if local.remote_id == rid and local.remote_updated_at == parse_time(user["updated_at"]):
+                continue
+            changed.append((local, user, remote_doc(user, self.book.names)))
+        with transaction.atomic():
+            self._insert(new)
+            self._update(changed)
+
+    def _match_query(self, remote: dict[str, dict[str, Any]]) -> Q:
+        query = Q(remote_id__in=list(remote))
+        if not self.has_unlinked:
+            return query
+        # A chat user created here and not confirmed yet is adopted by the one Userbot has:
+        # through its client_ref (our create, its answer lost), or its email or phone.
+        refs = [u["client_ref"] for u in remote.values() if u.get("client_ref")]
+        emails = [u["email"].lower() for u in remote.values() if u.get("email")]
+        phones = [u["phone"] for u in remote.values() if u.get("phone")]
+        return query | (
+            Q(remote_id__isnull=True)
+            & (Q(client_ref__in=refs) | Q(email_lower__in=emails) | Q(phone__in=phones))
+        )
+
+    def _match(self, remote: dict[str, dict[str, Any]], locals_: list[ChatUser]) -> dict[str, ChatUser]:
+        by_remote = {c.remote_id: c for c in locals_ if c.remote_id}
+        unlinked = [c for c in locals_ if not c.remote_id]
+        by_ref = {c.client_ref: c for c in unlinked}
+        by_email = {c.email.lower(): c for c in unlinked if c.email}
+        by_phone = {c.phone: c for c in unlinked if c.phone}
+        matched: dict[str, ChatUser] = {}
+        taken: set[int] = set()
+        for rid, user in remote.items():
+            local = by_remote.get(rid)
+            if local is None:
+                for candidate in (
+                    by_ref.get(user.get("client_ref") or ""),
+                    by_email.get((user.get("email") or "").lower()),
+                    by_phone.get(user.get("phone") or ""),
+                ):
+                    if candidate is not None and candidate.pk not in taken:
+                        local = candidate
+                        break
+            if local is not None:
+                matched[rid] = local
+                taken.add(local.pk)
+        return matched
+
+    def _insert(self, users: list[dict[str, Any]]) -> None:
+        """Chat users Userbot has and we had not: inserted as they are, already synced."""
+        if not users:
+            return
+        now = timezone.now()
+        rows = []
+        for user in users:
+            doc = remote_doc(user, self.book.names)
+            rows.append((user, doc))
+        inserted = (
+            _insert_postgres(self.bot.pk, rows, now)
+            if connection.vendor == "postgresql"
+            else _insert_portable(self.bot.pk, rows, now)
+        )
+        links, variables = [], []
+        docs = {user["id"]: doc for user, doc in rows}
+        for pk, rid in inserted:
+            doc = docs[rid]
+            links.extend((pk, self.book.by_name[name].pk) for name in doc["tags"])
+            variables.extend(
+                (pk, key[len(VAR) :], value) for key, value in doc.items() if key.startswith(VAR)
+            )
+        _insert_links(links, variables)
+        self.ctx.count("chatusers", "created", len(inserted))
+        if len(inserted) < len(rows):
+            # A key (email, phone, client_ref) still held here by another chat user whose own
+            # change comes later in the scan: the next pull inserts it.
+            self.ctx.count("chatusers", "deferred", len(rows) - len(inserted))
+
+    def _update(self, changed: list[tuple[ChatUser, dict[str, Any], Doc]]) -> None:
+        if not changed:
+            return
+        now = timezone.now()
+        docs = local_docs(
+            [local for local, _, remote in changed if remote != local.synced_snapshot or local.pending]
+        )
+        prefer = prefer_for(self.policy)
+        writes: list[tuple[ChatUser, dict[str, Any], Doc, Doc]] = []  # local, user, before, after
+        synced: list[db.SyncedRow] = []
+        conflicts = []
+        for local, user, remote in changed:
+            state = None
+            before = docs.get(local.pk)
+            if before is not None:
+                after = remote
+                if local.pending:
+                    merge = three_way(local.synced_snapshot, before, remote, prefer=prefer)
+                    after = merge.doc
+                    if merge.conflicts:
+                        conflicts.append((local.pk, str(local), merge.conflicts))
+                        if prefer is None:
+                            state = SyncState.CONFLICT
+                writes.append((local, user, before, after))
+            else:
+                writes.append((local, user, remote, remote))  # an echo: only Userbot's own fields move
+            synced.append(
+                db.SyncedRow(
+                    pk=local.pk,
+                    remote_id=user["id"],
+                    snapshot=remote,
+                    remote_updated_at=parse_time(user["updated_at"]),
+                    state=state,
+                )
+            )
+        failed = _write_changes(writes, self.book, now)
+        db.record_synced(ChatUser, [row for row in synced if row.pk not in failed], now=now)
+        for pk, message in failed.items():
+            ChatUser.objects.filter(pk=pk).update(sync_state=SyncState.ERROR, sync_error=message)
+        record_conflicts(bot_id=self.bot.pk, object_type=LABEL, found=conflicts, policy=self.policy)
+        touched = [
+            (local, changed_keys(before, after))
+            for local, _, before, after in writes
+            if local.pk not in failed
+        ]
+        touched = [(local, keys) for local, keys in touched if keys]
+        for keys in {tuple(keys) for _, keys in touched}:
+            record_many(
+                actor=self.actor,
+                objects=[local for local, k in touched if tuple(k) == keys],
+                action="change",
+                message=f"Changed on Userbot: {', '.join(keys)}",
+            )
+        self.ctx.count("chatusers", "updated", len(touched))
+        self.ctx.count("chatusers", "conflicts", sum(len(c) for _, _, c in conflicts))
+        self.ctx.count("chatusers", "errors", len(failed))
+
+    # deletions -------------------------------------------------------------------------
+
+    def _remove_missing(self) -> None:
+        seen = array("Q", sorted(self.seen))
+        missing = []
+        known = ChatUser.objects.filter(bot=self.bot, remote_id__isnull=False, synced_at__lt=self.started_at)
+        for pk, rid in known.values_list("pk", "remote_id").iterator(chunk_size=10_000):
+            key = _key(rid)
+            i = bisect_left(seen, key)
+            if i == len(seen) or seen[i] != key:
+                missing.append((pk, rid))
+        if not missing:
+            return
+        requests = (api.chatusers_get_vars(chatuser_id=rid) for _, rid in missing)
+        gone = []
+        for (pk, _), outcome in zip(missing, self.ctx.client.iter_many(requests), strict=True):
+            if getattr(outcome, "status", None) == 404:
+                gone.append(pk)
+        if gone:
+            chatusers_gone(
+                bot_id=self.bot.pk, pks=gone, policy=self.ctx.settings.on_remote_delete, actor=self.actor
+            )
+        self.ctx.count("chatusers", "deleted", len(gone))
+
+
+def chatusers_gone(*, bot_id: int, pks: list[int], policy: str, actor: Any) -> None:
+    """Chat users deleted on Userbot: deleted here, or kept and flagged, by the bot's policy.
+
+    A local change still waiting for them is recorded as a conflict closed by the
+    deletion, so it is not lost without a trace.
+    """
+    waiting = OutboxEntry.objects.filter(object_type=LABEL, object_id__in=pks, deleted=False)
+    for start in range(0, len(pks), 1000):
+        chunk = pks[start : start + 1000]
+        with transaction.atomic():
+            objects = list(
+                ChatUser.objects.filter(pk__in=chunk).only(
+                    "id", "name", "surname", "email", "phone", "bot_id"
+                )
+            )
+            pending = set(waiting.filter(object_id__in=chunk).values_list("object_id", flat=True))
+            SyncConflict.objects.bulk_create(
+                SyncConflict(
+                    bot_id=bot_id,
+                    object_type=LABEL,
+                    object_id=obj.pk,
+                    object_repr=str(obj)[:200],
+                    field="(deleted on Userbot)",
+                    resolution=SyncConflict.Resolution.GONE,
+                    resolved_at=timezone.now(),
+                )
+                for obj in objects
+                if obj.pk in pending
+            )
+            if policy == BotSync.RemoteDeletePolicy.KEEP:
+                ChatUser.objects.filter(pk__in=chunk).update(
+                    sync_state=SyncState.ERROR,
+                    sync_error="Deleted on Userbot; kept here by the bot's policy.",
+                )
+                record_many(
+                    actor=actor, objects=objects, action="change", message="Deleted on Userbot; kept here"
+                )
+                continue
+            waiting.filter(object_id__in=chunk).delete()
+            record_many(actor=actor, objects=objects, action="delete", message="Deleted on Userbot")
+            ChatUser.objects.filter(pk__in=chunk).delete()
+
+
+def _key(remote_id: str) -> int:
+    # Scan and check run in one process, so the (per-process salted) str hash is stable here.
+    return hash(remote_id) & 0xFFFF_FFFF_FFFF_FFFF
+
+
+def _row_values(user: dict[str, Any], doc: Doc) -> tuple[Any, ...]:
+    return (
+        user["id"],
+        user.get("client_ref") or new_client_ref(),
+        doc["name"],
+        doc["surname"],
+        doc["email"],
+        doc["phone"],
+        doc["channel"],
+        doc["language"],
+        parse_time(user.get("created_at")) or timezone.now(),
+        parse_time(user.get("last_seen_at")),
+        parse_time(user["updated_at"]),
+    )
+
+
+def _insert_postgres(bot_id: int, rows: list[tuple[dict[str, Any], Doc]], now: Any) -> list[tuple[int, str]]:
+    values = [_row_values(user, doc) for user, doc in rows]
+    columns = list(zip(*values, strict=True))
+    snapshots = [orjson_dumps(doc) for _, doc in rows]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO chatusers_chatuser (bot_id, remote_id, client_ref, name, surname, email, phone,"
+            " channel, language, created_at, last_seen_at, remote_updated_at, updated_at, sync_state,"
+            " synced_at, sync_error, synced_snapshot)"
+            " SELECT %s, v.remote_id, v.client_ref, v.name, v.surname, v.email, v.phone, v.channel,"
+            " v.language,"
+            " v.created_at, v.last_seen_at, v.updated_at, %s, %s, %s, '', v.snapshot::jsonb"
+            " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
+            " %s::text[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::text[])"
+            " AS v(remote_id, client_ref, name, surname, email, phone, channel, language, created_at,"
+            " last_seen_at, updated_at, snapshot)"
+            " ON CONFLICT DO NOTHING RETURNING id, remote_id",
+            [bot_id, now, SyncState.SYNCED, now, *(list(c) for c in columns), snapshots],
+        )
+        return cursor.fetchall()
+
+
+def _insert_portable(bot_id: int, rows: list[tuple[dict[str, Any], Doc]], now: Any) -> list[tuple[int, str]]:
+    inserted = []
+    for user, doc in rows:
+        rid, ref, name, surname, email, phone, channel, language, created, seen, updated = _row_values(
+            user, doc
+        )
+        try:
+            with transaction.atomic():
+                obj = ChatUser.objects.create(
+                    bot_id=bot_id,
+                    remote_id=rid,
+                    client_ref=ref,
+                    name=name,
+                    surname=surname,
+                    email=email,
+                    phone=phone,
+                    channel=channel,
+                    language=language,
+                    created_at=created,
+                    last_seen_at=seen,
+                    remote_updated_at=updated,
+                    sync_state=SyncState.SYNCED,
+                    synced_at=now,
+                    synced_snapshot=doc,
+                )
+        except IntegrityError:
+            continue
+        inserted.append((obj.pk, rid))
+    return inserted
+
+
+def _insert_links(links: list[tuple[int, int]], variables: list[tuple[int, str, str]]) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            if links:
+                a, b = zip(*links, strict=True)
+                cursor.execute(
+                    "INSERT INTO chatusers_chatusertag (chatuser_id, tag_id)"
+                    " SELECT * FROM unnest(%s::bigint[], %s::bigint[]) ON CONFLICT DO NOTHING",
+                    [list(a), list(b)],
+                )
+            if variables:
+                a, b, c = zip(*variables, strict=True)
+                cursor.execute(
+                    "INSERT INTO chatusers_variable (chatuser_id, name, value)"
+                    " SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[]) ON CONFLICT DO NOTHING",
+                    [list(a), list(b), list(c)],
+                )
+        return
+    ChatUserTag.objects.bulk_create(
+        [ChatUserTag(chatuser_id=a, tag_id=b) for a, b in links], ignore_conflicts=True
+    )
+    Variable.objects.bulk_create(
+        [Variable(chatuser_id=a, name=b, value=c) for a, b, c in variables], ignore_conflicts=True
+    )
+
+
+def _write_changes(
+    writes: list[tuple[ChatUser, dict[str, Any], Doc, Doc]], book: TagBook, now: Any
+) -> dict[int, str]:
+    """Set each chat user to its ``after`` document and Userbot's own fields; returns the
+    chat users that could not take it (a key another chat user here still holds), with why."""
+    failed: dict[int, str] = {}
+    try:
+        with transaction.atomic():
+            _write_fields(writes, now)
+    except IntegrityError:
+        for write in writes:
+            try:
+                with transaction.atomic():
+                    _write_fields([write], now)
+            except IntegrityError:
+                failed[write[0].pk] = (
+                    "Userbot gave it an email or phone another chat user here still holds; the next pull"
+                    " tries again."
+                )
+    ok = [w for w in writes if w[0].pk not in failed]
+    retag = [(local.pk, after) for local, _, before, after in ok if before.get("tags") != after.get("tags")]
+    if retag:
+        ChatUserTag.objects.filter(chatuser_id__in=[pk for pk, _ in retag]).delete()
+    revar = [
+        (local.pk, after)
+        for local, _, before, after in ok
+        if {k: v for k, v in before.items() if k.startswith(VAR)}
+        != {k: v for k, v in after.items() if k.startswith(VAR)}
+    ]
+    if revar:
+        Variable.objects.filter(chatuser_id__in=[pk for pk, _ in revar]).delete()
+    _insert_links(
+        [(pk, book.by_name[name].pk) for pk, after in retag for name in after["tags"]],
+        [(pk, k[len(VAR) :], v) for pk, after in revar for k, v in after.items() if k.startswith(VAR)],
+    )
+    return failed
+
+
+def _write_fields(writes: list[tuple[ChatUser, dict[str, Any], Doc, Doc]], now: Any) -> None:
+    objects = []
+    for local, user, _, after in writes:
+        for field in FIELDS:
+            setattr(local, field, after[field])
+        local.created_at = parse_time(user.get("created_at")) or local.created_at
+        local.last_seen_at = parse_time(user.get("last_seen_at"))
+        local.updated_at = now
+        objects.append(local)
+    ChatUser.objects.bulk_update(
+        objects, [*FIELDS, "created_at", "last_seen_at", "updated_at"], batch_size=1000
+    )
+
+
+def orjson_dumps(doc: Doc) -> str:
+    return orjson.dumps(doc).decode()

@@ -1,0 +1,243 @@
+"""Pushing claimed chat user changes to Userbot in bulk.
+
+New chat users go out through ``chatusers.create`` (1000 a request, each with its
+``client_ref``, so a repeat never makes a second one); field and variable changes through
+``chatusers.import`` rows keyed by ``id`` that carry only the changed columns; tag changes
+through ``add-tag`` / ``remove-tag``, one request per tag for up to 1000 chat users; local
+deletions through ``chatusers.delete``. Only what changed since the last sync is sent, so
+a field Userbot changed meanwhile is not overwritten with a stale copy of it. The three
+kinds of update touch different parts of a chat user, so they may be pipelined together.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from backoffice.sync.kinds import Failure, PushItem, fail_all, failure_of
+from backoffice.sync.merge import changed_keys, set_delta
+from backoffice.userbot import api
+from backoffice.userbot.client import UserbotClient
+from backoffice.userbot.codec import Request
+from chatusers.models import Tag
+from chatusers.sync.documents import FIELDS, VAR, TagBook, remote_doc
+
+PAGE = 1000
+IMPORT_MAX_BYTES = 8 * 1024 * 1024  # under the 10 MiB frame limit, with room for the JSON around it
+
+
+def push_chatusers(client: UserbotClient, items: list[PushItem]) -> None:
+    """Send deletions, then creates, then updates (of existing and just created chat users)."""
+    book = TagBook(items[0].entry.bot)
+    _delete(client, [i for i in items if i.deleted])
+    live = [i for i in items if not i.deleted and i.obj is not None]
+    _create(client, [i for i in live if not i.remote_id], book)
+    _update(client, [i for i in live if i.remote_id and not i.error], book)
+
+
+def _draft(item: PushItem, book: TagBook) -> dict[str, Any]:
+    doc = item.local or {}
+    draft: dict[str, Any] = {"client_ref": item.obj.client_ref}  # type: ignore[union-attr]
+    for field in FIELDS:
+        if doc.get(field) not in (None, ""):
+            draft[field] = doc[field]
+    # Tags Userbot knows go by name here; a tag new to Userbot follows as an add-tag,
+    # which carries its colour (a create would give it the server's default colour).
+    draft["tags"] = [book.by_name[name].name for name in doc.get("tags", ()) if book.by_name[name].remote_id]
+    draft["variables"] = [{"name": k[len(VAR) :], "value": v} for k, v in doc.items() if k.startswith(VAR)]
+    return draft
+
+
+def _csv(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def _delete(client: UserbotClient, items: list[PushItem]) -> None:
+    # An object deleted before Userbot confirmed its create may still exist there: its
+    # client_ref finds it (creating a bare one if the create never arrived), then it goes.
+    unconfirmed = [i for i in items if not i.remote_id and i.entry.client_ref]
+    for batch in _batches(unconfirmed, PAGE):
+        outcome = _one(client, api.chatusers_create([{"client_ref": i.entry.client_ref} for i in batch]))
+        failure = failure_of(outcome)
+        if failure:
+            fail_all(batch, failure)
+            continue
+        for item, remote in zip(batch, outcome.payload["chatusers"], strict=True):  # type: ignore[union-attr]
+            item.remote_id = remote["id"]
+    doomed = [i for i in items if i.remote_id and not i.error]
+    batches = list(_batches(doomed, PAGE))
+    requests = [api.chatusers_delete(ids=[i.remote_id for i in batch]) for batch in batches]
+    for batch, outcome in zip(batches, client.iter_many(requests), strict=True):
+        failure = failure_of(outcome)
+        if failure:
+            fail_all(batch, failure)
+
+
+def _create(client: UserbotClient, items: list[PushItem], book: TagBook) -> None:
+    todo = items
+    while todo:
+        batches = list(_batches(todo, PAGE))
+        requests = [api.chatusers_create([_draft(i, book) for i in batch]) for batch in batches]
+        todo = []
+        for batch, outcome in zip(batches, client.iter_many(requests), strict=True):
+            failure = failure_of(outcome)
+            if failure is None:
+                for item, remote in zip(batch, outcome.payload["chatusers"], strict=True):  # type: ignore[union-attr]
+                    item.confirm(
+                        remote_id=remote["id"],
+                        snapshot=remote_doc(remote, _tag_names(book, client, remote)),
+                        updated_at=remote["updated_at"],
+                    )
+                continue
+            named = {int(k): v for k, v in failure.fields.items() if str(k).isdigit() and int(k) < len(batch)}
+            if failure.transient or not named:
+                fail_all(batch, failure)
+                continue
+            # All or nothing: the items it names are refused for good; the rest go again.
+            for index, item in enumerate(batch):
+                if index in named:
+                    item.fail(f"Userbot refused it: {named[index]}", transient=False)
+                else:
+                    todo.append(item)
+
+
+def _update(client: UserbotClient, items: list[PushItem], book: TagBook) -> None:
+    groups: dict[tuple[str, ...], list[PushItem]] = defaultdict(list)
+    adds: dict[str, list[PushItem]] = defaultdict(list)
+    removes: dict[str, list[PushItem]] = defaultdict(list)
+    for item in items:
+        base, local = item.snapshot or {}, item.local or {}
+        columns = tuple(k for k in changed_keys(base, local) if k != "tags")
+        if columns:
+            groups[columns].append(item)
+        added, removed = set_delta(base, local)
+        for name in added:
+            adds[name].append(item)
+        for name in removed:
+            removes[name].append(item)
+    parts: list[tuple[Request, list[PushItem], Any]] = []
+    for columns, group in groups.items():
+        for batch in _import_batches(group, columns):
+            rows = [[i.remote_id, *(_cell(i.local.get(c)) for c in columns)] for i in batch]  # type: ignore[union-attr]
+            request = api.chatusers_import(filename="backoffice-sync.csv", csv=_csv(["id", *columns], rows))
+            parts.append((request, batch, ("import", columns)))
+    for name, group in adds.items():
+        tag = book.by_name[name]
+        for batch in _batches(group, PAGE):
+            ids = [i.remote_id for i in batch]
+            request = (
+                api.chatusers_add_tag(chatuser_ids=ids, tag_id=tag.remote_id)  # type: ignore[arg-type]
+                if tag.remote_id
+                else api.chatusers_add_tag(chatuser_ids=ids, tag_name=tag.name, color=tag.color)
+            )
+            parts.append((request, batch, ("add", name)))
+    for name, group in removes.items():
+        tag = book.by_name.get(name)
+        if tag is None or not tag.remote_id:
+            fail_all(
+                group,
+                Failure(f"the tag {name} has no Userbot id yet; the next pull brings it", transient=True),
+            )
+            continue
+        for batch in _batches(group, PAGE):
+            request = api.chatusers_remove_tag(
+                chatuser_ids=[i.remote_id for i in batch], tag_id=tag.remote_id
+            )  # type: ignore[misc]
+            parts.append((request, batch, ("remove", name)))
+    # Responses that carry whole chat users tell their updated_at; it is recorded only if
+    # the chat user they show is exactly what we now believe Userbot holds, otherwise a
+    # change made there meanwhile would look already seen to the next pull.
+    observed: dict[int, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+    outcomes = client.iter_many(request for request, _, _ in parts)
+    for (_, batch, (what, arg)), outcome in zip(parts, outcomes, strict=True):
+        failure = failure_of(outcome)
+        if failure:
+            fail_all(batch, failure)
+            continue
+        payload = outcome.payload  # type: ignore[union-attr]
+        if what == "import":
+            _imported(batch, arg, payload)
+            continue
+        if what == "add":
+            _learn_tag(book, payload["tag"])
+        shown = {u["id"]: u for u in payload["chatusers"]}
+        for item in batch:
+            snapshot = dict(item.snapshot or {})
+            tags = set(snapshot.get("tags") or ())
+            snapshot["tags"] = sorted(tags | {arg} if what == "add" else tags - {arg})
+            item.confirm(snapshot=snapshot)
+            if item.remote_id in shown:
+                user = shown[item.remote_id]
+                observed[id(item)].append(
+                    (user["updated_at"], remote_doc(user, _tag_names(book, client, user)))
+                )
+    for item in items:
+        for stamp, doc in sorted(observed.get(id(item), ()), key=lambda seen: seen[0], reverse=True):
+            if doc == item.snapshot:
+                item.confirm(updated_at=stamp)
+                break
+
+
+def _imported(batch: list[PushItem], columns: tuple[str, ...], payload: dict[str, Any]) -> None:
+    errors = {e["row"]: e["message"] for e in payload.get("errors", ())}
+    for row, item in enumerate(batch, start=1):
+        if row in errors:
+            item.fail(f"Userbot refused the change: {errors[row]}", transient=False)
+            continue
+        snapshot = dict(item.snapshot or {})
+        for column in columns:
+            value = (item.local or {}).get(column)
+            if value is None and column.startswith(VAR):
+                snapshot.pop(column, None)
+            else:
+                snapshot[column] = value
+        item.confirm(snapshot=snapshot)
+
+
+def _learn_tag(book: TagBook, remote: dict[str, Any]) -> None:
+    key = remote["name"].lower()
+    tag = book.by_name.get(key)
+    if tag is not None and not tag.remote_id:
+        Tag.objects.filter(pk=tag.pk).update(remote_id=remote["id"], color=remote["color"])
+        tag.remote_id, tag.color = remote["id"], remote["color"]
+    book.names[remote["id"]] = key
+
+
+def _tag_names(book: TagBook, client: UserbotClient, remote: dict[str, Any]) -> dict[str, str]:
+    if any(not book.names.get(tag_id) for tag_id in remote.get("tags") or ()):
+        book.learn(client.call(api.chatusers_get_bot_tags())["tags"])
+    return book.names
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _batches(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def _import_batches(items: list[PushItem], columns: tuple[str, ...]) -> Iterator[list[PushItem]]:
+    batch: list[PushItem] = []
+    size = 0
+    for item in items:
+        row = sum(len(_cell((item.local or {}).get(c))) + 3 for c in columns) + 32
+        if batch and size + row > IMPORT_MAX_BYTES:
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
+        size += row
+    if batch:
+        yield batch
+
+
+def _one(client: UserbotClient, request: Request) -> Any:
+    return next(client.iter_many([request]))

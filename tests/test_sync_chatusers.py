@@ -1,0 +1,196 @@
+"""The sync engine with chat users, against the sandbox on loopback: push, pull, merge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from backoffice.sync.models import BotSync, OutboxEntry, SyncConflict
+from backoffice.sync.pull import pull_bot
+from backoffice.sync.relay import push_pending
+from backoffice.userbot.models import Bot
+from chatusers import services
+from chatusers.models import ChatUser, Tag
+from tests.conftest import APIKEY, SITEKEY, RawWs
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def bot(sandbox: Any) -> Bot:
+    bot = Bot(name="Test bot", sitekey=SITEKEY, server_url=sandbox.url)
+    bot.set_apikey(APIKEY)
+    bot.save()
+    return bot
+
+
+@pytest.fixture
+def operator() -> Any:
+    return get_user_model().objects.create_user("operator", password="x", is_staff=True)
+
+
+def remote_users(ws: RawWs) -> list[dict[str, Any]]:
+    return ws.ok("chatusers.get", {"offset": 0, "limit": 1000})["chatusers"]
+
+
+def tag_names(ws: RawWs) -> dict[str, str]:
+    return {t["id"]: t["name"] for t in ws.ok("chatusers.get-bot-tags")["tags"]}
+
+
+def test_a_new_chat_user_reaches_userbot_with_its_tags_and_variables(bot, operator, raw_ws):
+    vip = services.tag_create(bot=bot, name="VIP", color="#e6194b", actor=operator)
+    chatuser = services.chatuser_create(
+        bot=bot, actor=operator, name="Ada", email="ada@example.com", tags=[vip], variables={"plan": "gold"}
+    )
+
+    report = push_pending(bot)
+
+    assert report.sent == 1 and report.dead == 0 and report.retrying == 0
+    [remote] = remote_users(raw_ws)
+    assert remote["client_ref"] == chatuser.client_ref
+    assert (remote["name"], remote["email"]) == ("Ada", "ada@example.com")
+    assert [v["name"] + "=" + v["value"] for v in remote["variables"]] == ["plan=gold"]
+    tags = raw_ws.ok("chatusers.get-bot-tags")["tags"]
+    assert [(t["name"], t["color"]) for t in tags] == [("VIP", "#e6194b")]
+    assert remote["tags"] == [tags[0]["id"]]
+    chatuser.refresh_from_db()
+    vip.refresh_from_db()
+    assert chatuser.remote_id == remote["id"] and chatuser.sync_state == "synced"
+    assert vip.remote_id == tags[0]["id"]
+    assert not OutboxEntry.objects.exists()
+
+
+def test_an_edit_sends_only_what_changed_and_keeps_a_remote_change_of_another_field(bot, operator, raw_ws):
+    chatuser = services.chatuser_create(bot=bot, actor=operator, name="Ada", surname="L", email="a@example.com")
+    push_pending(bot)
+    chatuser.refresh_from_db()
+    # Userbot changes the surname; we change the name, before either side has seen the other.
+    raw_ws.ok(
+        "chatusers.import", {"filename": "x.csv", "csv": f"id,surname\r\n{chatuser.remote_id},Lovelace\r\n"}
+    )
+    services.chatuser_update(chatuser=chatuser, actor=operator, name="Augusta")
+
+    push_pending(bot)
+
+    [remote] = remote_users(raw_ws)
+    assert (remote["name"], remote["surname"]) == ("Augusta", "Lovelace")
+    pull_bot(bot)
+    chatuser.refresh_from_db()
+    assert (chatuser.name, chatuser.surname, chatuser.sync_state) == ("Augusta", "Lovelace", "synced")
+
+
+def test_a_pull_mirrors_userbot_and_a_second_pull_changes_nothing(bot, raw_ws):
+    raw_ws.ok(
+        "chatusers.create",
+        [
+            {"name": "Bo", "email": "bo@example.com", "tags": ["lead"], "variables": [{"name": "x", "value": "1"}]},
+            {"name": "Cy", "phone": "+393331234567"},
+        ],
+    )
+
+    first = pull_bot(bot)
+    second = pull_bot(bot)
+
+    assert first["chatusers"] == {"created": 2}
+    assert second.get("chatusers", {}) == {}
+    bo = ChatUser.objects.get(email="bo@example.com")
+    assert [t.name for t in bo.tags.all()] == ["lead"]
+    assert {v.name: v.value for v in bo.variables.all()} == {"x": "1"}
+    assert bo.sync_state == "synced"
+    assert not OutboxEntry.objects.exists()
+
+
+def test_same_field_changed_on_both_sides_is_a_manual_conflict_by_default(bot, operator, raw_ws):
+    chatuser = services.chatuser_create(bot=bot, actor=operator, name="Ada")
+    push_pending(bot)
+    chatuser.refresh_from_db()
+    raw_ws.ok("chatusers.import", {"filename": "x.csv", "csv": f"id,name\r\n{chatuser.remote_id},Theirs\r\n"})
+    services.chatuser_update(chatuser=chatuser, actor=operator, name="Ours")
+
+    pull_bot(bot)
+    report = push_pending(bot)
+
+    chatuser.refresh_from_db()
+    assert chatuser.name == "Ours" and chatuser.sync_state == "conflict"
+    [conflict] = SyncConflict.objects.all()
+    assert (conflict.field, conflict.base_value, conflict.local_value, conflict.remote_value) == (
+        "name",
+        "Ada",
+        "Ours",
+        "Theirs",
+    )
+    assert conflict.resolution == "open"
+    assert report.sent == 0 and report.parked == 1
+    assert remote_users(raw_ws)[0]["name"] == "Theirs"
+
+
+@pytest.mark.parametrize(("policy", "expected"), [("remote", "Theirs"), ("local", "Ours")])
+def test_a_conflict_policy_settles_the_same_field_on_both_sides(bot, operator, raw_ws, policy, expected):
+    BotSync.objects.create(bot=bot, conflict_policy=policy)
+    chatuser = services.chatuser_create(bot=bot, actor=operator, name="Ada")
+    push_pending(bot)
+    chatuser.refresh_from_db()
+    raw_ws.ok("chatusers.import", {"filename": "x.csv", "csv": f"id,name\r\n{chatuser.remote_id},Theirs\r\n"})
+    services.chatuser_update(chatuser=chatuser, actor=operator, name="Ours")
+
+    pull_bot(bot)
+    push_pending(bot)
+
+    chatuser.refresh_from_db()
+    assert chatuser.name == expected and chatuser.sync_state == "synced"
+    assert remote_users(raw_ws)[0]["name"] == expected
+    [conflict] = SyncConflict.objects.all()
+    assert conflict.resolution == {"remote": "auto_remote", "local": "auto_local"}[policy]
+
+
+def test_deletes_travel_both_ways(bot, operator, raw_ws):
+    a = services.chatuser_create(bot=bot, actor=operator, name="A")
+    b = services.chatuser_create(bot=bot, actor=operator, name="B")
+    push_pending(bot)
+    a.refresh_from_db()
+    b.refresh_from_db()
+
+    services.chatuser_delete(chatuser=a, actor=operator)
+    push_pending(bot)
+    raw_ws.ok("chatusers.delete", {"ids": [b.remote_id]})
+    report = pull_bot(bot)
+
+    assert remote_users(raw_ws) == []
+    assert not ChatUser.objects.exists()
+    assert report["chatusers"] == {"deleted": 1}
+
+
+def test_a_refused_create_goes_to_dead_letter_and_the_rest_flows(bot, operator, raw_ws):
+    raw_ws.ok("chatusers.create", [{"name": "Held", "email": "taken@example.com"}])
+    services.chatuser_create(bot=bot, actor=operator, name="Dup", email="taken@example.com")
+    services.chatuser_create(bot=bot, actor=operator, name="Fine", email="fine@example.com")
+
+    report = push_pending(bot)
+
+    assert (report.sent, report.dead) == (1, 1)
+    [dead] = OutboxEntry.objects.filter(state="dead")
+    assert "email" in dead.last_error
+    dup = ChatUser.objects.get(name="Dup")
+    assert dup.sync_state == "error" and "email" in dup.sync_error
+    assert sorted(u["name"] for u in remote_users(raw_ws)) == ["Fine", "Held"]
+
+
+def test_tag_changes_go_as_add_and_remove_and_merge_with_remote_tag_changes(bot, operator, raw_ws):
+    a = services.tag_create(bot=bot, name="a", actor=operator)
+    b = services.tag_create(bot=bot, name="b", actor=operator)
+    chatuser = services.chatuser_create(bot=bot, actor=operator, name="T", tags=[a])
+    push_pending(bot)
+    chatuser.refresh_from_db()
+    raw_ws.ok("chatusers.add-tag", {"chatuser_ids": [chatuser.remote_id], "tag": {"name": "remote-tag"}})
+    services.chatuser_add_tag(tag=b, chatuser=chatuser, actor=operator)
+    services.chatuser_remove_tag(tag=a, chatuser=chatuser, actor=operator)
+
+    push_pending(bot)
+    pull_bot(bot)
+
+    names = tag_names(raw_ws)
+    assert sorted(names[t] for t in remote_users(raw_ws)[0]["tags"]) == ["b", "remote-tag"]
+    assert sorted(t.name for t in chatuser.tags.all()) == ["b", "remote-tag"]
+    assert Tag.objects.get(name="remote-tag").remote_id is not None
