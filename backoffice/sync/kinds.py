@@ -106,6 +106,12 @@ class SyncKind:
         """Read every object of the kind from Userbot and apply what changed here."""
         raise NotImplementedError
 
+    def set_local(self, obj: SyncedModel, changes: Doc) -> None:
+        """Give ``obj`` these document values here (an operator took Userbot's side of a
+        conflict), without queueing a push; a key's value None on a key that may be absent
+        (a variable) removes it."""
+        raise NotImplementedError
+
 
 _KINDS: dict[str, SyncKind] = {}
 

@@ -9,8 +9,8 @@ from backoffice.sync.kinds import PullContext, PushItem, SyncKind, register
 from backoffice.sync.merge import Doc
 from backoffice.userbot import api
 from backoffice.userbot.client import UserbotClient
-from chatusers.models import ChatUser
-from chatusers.sync.documents import TagBook, local_docs
+from chatusers.models import ChatUser, ChatUserTag, Variable
+from chatusers.sync.documents import FIELDS, VAR, TagBook, local_docs
 from chatusers.sync.pull import Scan
 from chatusers.sync.push import push_chatusers
 
@@ -30,6 +30,26 @@ class ChatUserKind(SyncKind):
         book = TagBook(ctx.bot)
         ctx.count("tags", "new", book.learn(ctx.client.call(api.chatusers_get_bot_tags())["tags"]))
         Scan(ctx, book).run()
+
+    def set_local(self, obj: Any, changes: Doc) -> None:
+        fields = {k: v for k, v in changes.items() if k in FIELDS}
+        for field, value in fields.items():
+            setattr(obj, field, value)
+        if fields:
+            obj.save(update_fields=[*fields, "updated_at"])
+        for key, value in changes.items():
+            if key.startswith(VAR):
+                name = key[len(VAR) :]
+                if value is None:
+                    Variable.objects.filter(chatuser=obj, name=name).delete()
+                else:
+                    Variable.objects.update_or_create(chatuser=obj, name=name, defaults={"value": value})
+        if "tags" in changes:
+            book = TagBook(obj.bot)
+            ChatUserTag.objects.filter(chatuser=obj).delete()
+            ChatUserTag.objects.bulk_create(
+                ChatUserTag(chatuser=obj, tag=book.by_name[n]) for n in changes["tags"]
+            )
 
 
 register(ChatUserKind())
