@@ -138,6 +138,7 @@ SYNC_RETRY_BASE_S = env_float("SYNC_RETRY_BASE_S", 2.0, minimum=0.0)
 SYNC_RETRY_MAX_S = env_float("SYNC_RETRY_MAX_S", 300.0, minimum=0.0)
 SYNC_PULL_LEASE_S = env_float("SYNC_PULL_LEASE_S", 120.0, minimum=1.0)
 SYNC_WAKE_ON_COMMIT = env_bool("SYNC_WAKE_ON_COMMIT", True)
+SYNC_WAKE_SHARED_CACHE = bool(REDIS_URL)  # wakes are deduplicated through the shared cache
 SYNC_SWEEP_S = env_float("SYNC_SWEEP_S", 10.0, minimum=0.5)
 CELERY_BEAT_SCHEDULE["sync.sweep"] = {"task": "sync.sweep", "schedule": SYNC_SWEEP_S}
 

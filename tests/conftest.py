@@ -101,3 +101,22 @@ def raw_ws(open_ws: Callable[..., RawWs]) -> RawWs:
 def _relay_not_woken(settings: Any) -> None:
     """Changes queue outbox entries but do not wake a relay: tests push when they mean to."""
     settings.SYNC_WAKE_ON_COMMIT = False
+
+
+@pytest.fixture
+def bot(sandbox: SandboxHandle) -> Any:
+    """The ``sandbox`` fixture's bot, registered here for the sync engine."""
+    from backoffice.userbot.models import Bot
+
+    bot = Bot(name="Test bot", sitekey=SITEKEY, server_url=sandbox.url)
+    bot.set_apikey(APIKEY)
+    bot.save()
+    return bot
+
+
+@pytest.fixture
+def operator() -> Any:
+    """A staff user who makes changes through the services."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user("operator", password="x", is_staff=True)

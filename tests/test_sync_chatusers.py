@@ -5,30 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from backoffice.sync.models import BotSync, OutboxEntry, SyncConflict
 from backoffice.sync.pull import pull_bot
 from backoffice.sync.relay import push_pending
-from backoffice.userbot.models import Bot
 from chatusers import services
 from chatusers.models import ChatUser, Tag
-from tests.conftest import APIKEY, SITEKEY, RawWs
+from tests.conftest import RawWs
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def bot(sandbox: Any) -> Bot:
-    bot = Bot(name="Test bot", sitekey=SITEKEY, server_url=sandbox.url)
-    bot.set_apikey(APIKEY)
-    bot.save()
-    return bot
-
-
-@pytest.fixture
-def operator() -> Any:
-    return get_user_model().objects.create_user("operator", password="x", is_staff=True)
 
 
 def remote_users(ws: RawWs) -> list[dict[str, Any]]:
@@ -63,7 +48,9 @@ def test_a_new_chat_user_reaches_userbot_with_its_tags_and_variables(bot, operat
 
 
 def test_an_edit_sends_only_what_changed_and_keeps_a_remote_change_of_another_field(bot, operator, raw_ws):
-    chatuser = services.chatuser_create(bot=bot, actor=operator, name="Ada", surname="L", email="a@example.com")
+    chatuser = services.chatuser_create(
+        bot=bot, actor=operator, name="Ada", surname="L", email="a@example.com"
+    )
     push_pending(bot)
     chatuser.refresh_from_db()
     # Userbot changes the surname; we change the name, before either side has seen the other.
@@ -85,7 +72,12 @@ def test_a_pull_mirrors_userbot_and_a_second_pull_changes_nothing(bot, raw_ws):
     raw_ws.ok(
         "chatusers.create",
         [
-            {"name": "Bo", "email": "bo@example.com", "tags": ["lead"], "variables": [{"name": "x", "value": "1"}]},
+            {
+                "name": "Bo",
+                "email": "bo@example.com",
+                "tags": ["lead"],
+                "variables": [{"name": "x", "value": "1"}],
+            },
             {"name": "Cy", "phone": "+393331234567"},
         ],
     )

@@ -80,28 +80,40 @@ def claim(bot: Bot, *, limit: int, worker: str) -> list[OutboxEntry]:
     """Take up to ``limit`` due entries of the bot for ``worker``, oldest first."""
     now = timezone.now()
     ids = due_entries(bot).order_by("id").values_list("id", flat=True)[:limit]
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # Workers skip each other's rows instead of queueing behind them; the outer
-            # ``state = pending`` is checked again on each row, so a row another worker
-            # claimed first is never taken twice.
-            sql, params = ids.query.sql_with_params()
-            table = OutboxEntry._meta.db_table
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"UPDATE {table} SET state = %s, claimed_by = %s, claimed_at = %s,"  # noqa: S608
-                    f" attempts = attempts + 1 WHERE state = %s AND id IN ({sql} FOR UPDATE SKIP LOCKED)",
-                    [InFlight, worker, now, Pending, *params],
-                )
-        else:
-            OutboxEntry.objects.filter(id__in=list(ids), state=Pending).update(
-                state=InFlight, claimed_by=worker, claimed_at=now, attempts=F("attempts") + 1
+    if connection.vendor == "postgresql":
+        # Workers skip each other's rows instead of queueing behind them; the outer
+        # ``state = pending`` is checked again on each row, so a row another worker
+        # claimed first is never taken twice.
+        sql, params = ids.query.sql_with_params()
+        table = OutboxEntry._meta.db_table
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET state = %s, claimed_by = %s, claimed_at = %s,"  # noqa: S608
+                f" attempts = attempts + 1 WHERE state = %s AND id IN ({sql} FOR UPDATE SKIP LOCKED)"
+                f" RETURNING {', '.join(_ENTRY_COLUMNS)}",
+                [InFlight, worker, now, Pending, *params],
             )
+            rows = cursor.fetchall()
+        entries = [OutboxEntry.from_db(connection.alias, _ENTRY_FIELDS, row) for row in rows]
+        return sorted(entries, key=lambda e: e.id)
+    with transaction.atomic():
+        OutboxEntry.objects.filter(id__in=list(ids), state=Pending).update(
+            state=InFlight, claimed_by=worker, claimed_at=now, attempts=F("attempts") + 1
+        )
     return list(OutboxEntry.objects.filter(claimed_by=worker, state=InFlight).order_by("id"))
 
 
+_ENTRY_FIELDS = [f.attname for f in OutboxEntry._meta.concrete_fields]
+_ENTRY_COLUMNS = [f.column for f in OutboxEntry._meta.concrete_fields]
+
+
 def renew(entries: list[OutboxEntry], worker: str) -> None:
-    """Extend the lease of a claim still being worked on."""
+    """Extend the lease of a claim still being worked on, once a good part of it has gone."""
+    claimed = min((e.claimed_at for e in entries if e.claimed_at), default=None)
+    if claimed is not None and timezone.now() - claimed < timedelta(seconds=settings.SYNC_CLAIM_LEASE_S / 4):
+        return
+    for entry in entries:
+        entry.claimed_at = timezone.now()
     OutboxEntry.objects.filter(id__in=[e.id for e in entries], claimed_by=worker, state=InFlight).update(
         claimed_at=timezone.now()
     )
@@ -225,7 +237,7 @@ def _complete(model: type[SyncedModel], items: list[PushItem], report: PushRepor
             if i.obj is not None
         ]
         db.record_synced(model, rows, now=now)
-        OutboxEntry.objects.filter(id__in=[i.entry.id for i in done]).delete()
+        db.delete_entries([i.entry.id for i in done])
         _retry_later([i.entry for i in retry], {i.entry.id: i.error for i in retry}, now)
         for item in dead:
             OutboxEntry.objects.filter(id=item.entry.id).update(

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
 
+from backoffice.sync.listener import refresh_chatusers
 from backoffice.sync.models import BotSync
 from backoffice.sync.pull import bot_sync, pull_bot
 from backoffice.sync.relay import due_entries, push_pending, release_stale
@@ -22,11 +25,15 @@ from backoffice.userbot.errors import ConnectFailed, TransportError, UserbotErro
 from backoffice.userbot.models import Bot
 
 logger = logging.getLogger(__name__)
+# A queued push that never starts (its worker is gone) stops holding back wakes after this.
+QUEUED_TTL_S = 30
 
 
 @shared_task(name="sync.push", acks_late=True)
 def push(bot_id: int) -> str:
     """Push the bot's due outbox entries. Safe to run twice at once: claims never overlap."""
+    # From here on this run sees every entry committed, so the next wake must queue anew.
+    cache.delete(_queued_key(bot_id))
     bot = Bot.objects.filter(pk=bot_id).first()
     if bot is None:
         return "no such bot"
@@ -54,7 +61,7 @@ def sweep() -> str:
     now = timezone.now()
     for bot in Bot.objects.all():
         state = bot_sync(bot)
-        if due_entries(bot).exists() and cache.add(f"sync:push-queued:{bot.pk}", 1, timeout=2):
+        if due_entries(bot).exists() and cache.add(_queued_key(bot.pk), 1, timeout=QUEUED_TTL_S):
             push.delay(bot.pk)
             pushes += 1
         due = state.pull_started_at is None or state.pull_started_at < now - timedelta(
@@ -70,6 +77,30 @@ def sweep() -> str:
 
 
 def wake(bot_id: int) -> None:
-    """Queue a push of the bot, at most one a second: many commits in a row need one run."""
-    if cache.add(f"sync:push-queued:{bot_id}", 1, timeout=1):
+    """Queue a push of the bot unless one is queued and not started yet: that one will see
+    this change, so a thousand commits in a row queue one run, not a thousand."""
+    # Only a cache all processes share can tell; a per-process one would hold back wakes
+    # that no run of this process is going to serve.
+    if not settings.SYNC_WAKE_SHARED_CACHE or cache.add(_queued_key(bot_id), 1, timeout=QUEUED_TTL_S):
         push.delay(bot_id)
+
+
+def _queued_key(bot_id: int) -> str:
+    return f"sync:push-queued:{bot_id}"
+
+
+@shared_task(name="sync.refresh", acks_late=True)
+def refresh(bot_id: int, events: list[dict[str, Any]]) -> str:
+    """Apply the chat users a batch of ``chatusers.changed`` events names; what a targeted
+    read cannot settle queues a full pull."""
+    bot = Bot.objects.filter(pk=bot_id).first()
+    if bot is None:
+        return "no such bot"
+    try:
+        counts = refresh_chatusers(bot, events)
+    except (ConnectFailed, TransportError, UserbotError) as exc:
+        pull.delay(bot_id)
+        return f"failed, pull queued: {exc}"
+    if counts["unresolved"]:
+        pull.delay(bot_id)
+    return str(counts)

@@ -371,23 +371,24 @@ def _row_values(user: dict[str, Any], doc: Doc) -> tuple[Any, ...]:
 
 
 def _insert_postgres(bot_id: int, rows: list[tuple[dict[str, Any], Doc]], now: Any) -> list[tuple[int, str]]:
-    values = [_row_values(user, doc) for user, doc in rows]
-    columns = list(zip(*values, strict=True))
-    snapshots = [orjson_dumps(doc) for _, doc in rows]
+    names = ("remote_id", "client_ref", *FIELDS, "created_at", "last_seen_at", "updated_at")
+    batch = orjson.dumps(
+        [{**dict(zip(names, _row_values(user, doc), strict=True)), "snapshot": doc} for user, doc in rows]
+    )
     with connection.cursor() as cursor:
+        # One JSON document for the batch, parsed by PostgreSQL in C; a key another chat
+        # user here still holds skips the row (ON CONFLICT), for the caller to count.
         cursor.execute(
             "INSERT INTO chatusers_chatuser (bot_id, remote_id, client_ref, name, surname, email, phone,"
             " channel, language, created_at, last_seen_at, remote_updated_at, updated_at, sync_state,"
             " synced_at, sync_error, synced_snapshot)"
             " SELECT %s, v.remote_id, v.client_ref, v.name, v.surname, v.email, v.phone, v.channel,"
-            " v.language,"
-            " v.created_at, v.last_seen_at, v.updated_at, %s, %s, %s, '', v.snapshot::jsonb"
-            " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
-            " %s::text[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::text[])"
-            " AS v(remote_id, client_ref, name, surname, email, phone, channel, language, created_at,"
-            " last_seen_at, updated_at, snapshot)"
+            " v.language, v.created_at, v.last_seen_at, v.updated_at, %s, %s, %s, '', v.snapshot"
+            " FROM jsonb_to_recordset(%s::jsonb) AS v(remote_id text, client_ref text, name text,"
+            " surname text, email text, phone text, channel text, language text, created_at timestamptz,"
+            " last_seen_at timestamptz, updated_at timestamptz, snapshot jsonb)"
             " ON CONFLICT DO NOTHING RETURNING id, remote_id",
-            [bot_id, now, SyncState.SYNCED, now, *(list(c) for c in columns), snapshots],
+            [bot_id, now, SyncState.SYNCED, now, batch.decode()],
         )
         return cursor.fetchall()
 

@@ -81,6 +81,8 @@ class Command(BaseCommand):
                 "beat",
                 ["-m", "celery", "-A", "backoffice", "beat", "--loglevel", "INFO", "--schedule", schedule],
             )
+            # Userbot's chat user events, applied as they come: the sync's fast path.
+            start("listener", [str(Path(settings.BASE_DIR) / "manage.py"), "sync_listen"])
             _wait_for_port("web app", host, port, web, timeout=60)
             self.stdout.write(
                 self.style.SUCCESS(

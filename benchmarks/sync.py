@@ -1,0 +1,250 @@
+"""The sync engine at scale, on PostgreSQL and Redis, against the sandbox in its own process.
+
+Three figures, in one run, in a database of its own (the one in ``DATABASE_URL`` with
+``_syncbench`` appended, made afresh):
+
+- push: 100k new chat users (with tags and variables) queued in the outbox, pushed by the
+  relay (``push_pending``, one process) until the outbox is empty: chat users per second
+  (target at least 20,000/s);
+- mirror: a sandbox seeded with 1M chat users, pulled into an empty database
+  (``pull_bot``): seconds (target at most 60 s);
+- save to remote: on an idle system with a real Celery worker, the delay from a service
+  saving a chat user (as the admin does) to the sandbox holding the change, seen as its
+  ``chatusers.changed`` event: p50 and p95 over the samples (target p95 at most 1 s).
+
+The last line holds the figures as ``key=value`` words.
+
+    DATABASE_URL=postgres://user@127.0.0.1:5432/name REDIS_URL=redis://127.0.0.1:6379/13 \\
+        python -m benchmarks.sync [--push 100000] [--mirror 1000000] [--samples 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+from benchmarks._sandbox import ROOT, sandbox_process
+
+APIKEY = "bench-key"
+SITEKEY = "bench-bot"
+FIRST = "Ada Alan Anna Bruno Carla Chiara Dario Elena Enzo Fabio Giulia Ivo Laura Luca".split()
+LAST = "Rossi Russo Ferrari Esposito Bianchi Romano Colombo Ricci Marino Greco".split()
+CHANNELS = ("webchat", "whatsapp", "messenger", "instagram", "telegram", "api")
+
+
+def _bench_url(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise SystemExit("DATABASE_URL must name a PostgreSQL database")
+    name = f"{parts.path.lstrip('/') or 'postgres'}_syncbench"
+    return urlunsplit(parts._replace(path=f"/{name}")), name
+
+
+def _fresh_database(url: str) -> str:
+    bench_url, name = _bench_url(url)
+    admin = urlunsplit(urlsplit(url)._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return bench_url
+
+
+def _setup_django(url: str) -> None:
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backoffice.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def _bot(url: str, sitekey: str = SITEKEY) -> Any:
+    from backoffice.sync.pull import bot_sync
+    from backoffice.userbot.models import Bot
+
+    bot = Bot(name=sitekey, sitekey=sitekey, server_url=url)
+    bot.set_apikey(APIKEY)
+    bot.save()
+    bot_sync(bot)
+    return bot
+
+
+def _queue_new_chatusers(bot: Any, count: int) -> None:
+    """``count`` chat users created here and queued, as an import would leave them."""
+    from django.db import transaction
+
+    from backoffice.sync.models import OutboxEntry
+    from chatusers.models import ChatUser, ChatUserTag, Tag, Variable
+
+    rng = random.Random(7)
+    tags = [Tag.objects.create(bot=bot, name=f"tag-{n}", color="#1e88e5") for n in range(8)]
+    for start in range(0, count, 5000):
+        with transaction.atomic():
+            users = ChatUser.objects.bulk_create(
+                ChatUser(
+                    bot=bot,
+                    name=rng.choice(FIRST),
+                    surname=rng.choice(LAST),
+                    email=f"push{n}@example.com",
+                    phone=f"+39{3_100_000_000 + n}" if n % 3 else None,
+                    channel=rng.choice(CHANNELS),
+                    language=rng.choice(("it", "en", "es", "")),
+                )
+                for n in range(start, min(count, start + 5000))
+            )
+            ChatUserTag.objects.bulk_create(
+                ChatUserTag(chatuser=u, tag=t) for u in users for t in rng.sample(tags, rng.randint(0, 2))
+            )
+            Variable.objects.bulk_create(
+                Variable(chatuser=u, name="plan", value=rng.choice(("free", "pro")))
+                for u in users
+                if rng.random() < 0.6
+            )
+            OutboxEntry.objects.bulk_create(
+                OutboxEntry(bot=bot, object_type="chatusers.chatuser", object_id=u.pk) for u in users
+            )
+
+
+def measure_push(count: int) -> float:
+    from backoffice.sync.models import OutboxEntry
+    from backoffice.sync.relay import push_pending
+
+    with sandbox_process(apikey=APIKEY, sitekey="push-bot") as url:
+        bot = _bot(url, "push-bot")
+        _queue_new_chatusers(bot, count)
+        started = time.perf_counter()
+        report = push_pending(bot)
+        elapsed = time.perf_counter() - started
+        left = OutboxEntry.objects.filter(bot=bot).count()
+    print(f"push: {report} in {elapsed:.1f} s; {left} entries left", flush=True)
+    if left or report.sent != count:
+        raise SystemExit("the push did not send everything")
+    return count / elapsed
+
+
+def measure_mirror(count: int) -> float:
+    from backoffice.sync.pull import pull_bot
+    from chatusers.models import ChatUser
+
+    extra = ["--seed-chatusers", str(count)]
+    with sandbox_process(apikey=APIKEY, sitekey="mirror-bot", extra=extra) as url:
+        bot = _bot(url, "mirror-bot")
+        started = time.perf_counter()
+        report = pull_bot(bot)
+        elapsed = time.perf_counter() - started
+    mirrored = ChatUser.objects.filter(bot=bot).count()
+    print(f"mirror: {report} in {elapsed:.1f} s; {mirrored} chat users here", flush=True)
+    if mirrored != count:
+        raise SystemExit(f"the mirror holds {mirrored} chat users, not {count}")
+    return elapsed
+
+
+def measure_save_to_remote(samples: int, database_url: str) -> tuple[float, float]:
+    from django.contrib.auth import get_user_model
+    from django.test.utils import override_settings
+
+    from backoffice.sync.relay import push_pending
+    from backoffice.userbot.connections import client_for
+    from chatusers import services
+
+    with sandbox_process(apikey=APIKEY, sitekey="latency-bot") as url:
+        bot = _bot(url, "latency-bot")
+        actor = get_user_model().objects.create_user("bench-operator")
+        users = [services.chatuser_create(bot=bot, actor=actor, name=f"L{n}") for n in range(samples)]
+        push_pending(bot)
+        for user in users:
+            user.refresh_from_db()
+        arrived: dict[str, float] = {}
+        seen = threading.Condition()
+
+        def on_event(event: Any) -> None:
+            if event.payload.get("op") == "updated":
+                with seen:
+                    arrived[event.payload["id"]] = time.perf_counter()
+                    seen.notify_all()
+
+        worker = _start_worker(database_url)
+        listener = client_for(bot)
+        delays = []
+        try:
+            listener.subscribe("chatusers", on_event)
+            time.sleep(3)  # the worker is up and idle
+            with override_settings(SYNC_WAKE_ON_COMMIT=True):
+                for n, user in enumerate(users):
+                    started = time.perf_counter()
+                    services.chatuser_update(chatuser=user, actor=actor, name=f"Saved {n}")
+                    with seen:
+                        if not seen.wait_for(lambda u=user: u.remote_id in arrived, timeout=30):
+                            raise SystemExit(f"sample {n} never reached the sandbox")
+                    delays.append(arrived.pop(user.remote_id) - started)
+                    time.sleep(0.2)
+        finally:
+            listener.close()
+            worker.terminate()
+            worker.wait(timeout=30)
+    delays.sort()
+    p95 = delays[min(len(delays) - 1, round(0.95 * len(delays)) - 1)]
+    print(
+        f"save to remote: p50 {statistics.median(delays) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms", flush=True
+    )
+    return statistics.median(delays), p95
+
+
+def _start_worker(database_url: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "backoffice",
+            "worker",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=Path(ROOT),
+        env=env,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--push", type=int, default=100_000)
+    parser.add_argument("--mirror", type=int, default=1_000_000)
+    parser.add_argument("--samples", type=int, default=50)
+    args = parser.parse_args()
+    if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
+        raise SystemExit("set DATABASE_URL (PostgreSQL) and REDIS_URL")
+    url = _fresh_database(os.environ["DATABASE_URL"])
+    _setup_django(url)
+    # A part given 0 is skipped (its figure prints as 0), to measure one part alone.
+    push_per_s = measure_push(args.push) if args.push else 0.0
+    mirror_s = measure_mirror(args.mirror) if args.mirror else 0.0
+    _, p95 = measure_save_to_remote(args.samples, url) if args.samples else (0.0, 0.0)
+    print(
+        f"push_per_s={push_per_s:.0f} mirror_1m_s={mirror_s * 1_000_000 / max(1, args.mirror):.1f}"
+        f" save_to_remote_p95_s={p95:.3f} push_n={args.push} mirror_n={args.mirror} samples={args.samples}"
+    )
+
+
+if __name__ == "__main__":
+    main()
