@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.contrib.admin.models import LogEntry
 
 from backoffice.sync.models import BotSync, OutboxEntry, SyncConflict
 from backoffice.sync.pull import pull_bot
@@ -186,3 +187,63 @@ def test_tag_changes_go_as_add_and_remove_and_merge_with_remote_tag_changes(bot,
     assert sorted(names[t] for t in remote_users(raw_ws)[0]["tags"]) == ["b", "remote-tag"]
     assert sorted(t.name for t in chatuser.tags.all()) == ["b", "remote-tag"]
     assert Tag.objects.get(name="remote-tag").remote_id is not None
+
+
+def test_a_chat_user_deleted_on_userbot_is_kept_and_flagged_once_under_the_keep_policy(bot, operator, raw_ws):
+    BotSync.objects.create(bot=bot, on_remote_delete="keep")
+    chatuser = services.chatuser_create(bot=bot, actor=operator, name="Kept")
+    push_pending(bot)
+    chatuser.refresh_from_db()
+    raw_ws.ok("chatusers.delete", {"ids": [chatuser.remote_id]})
+
+    first = pull_bot(bot)
+    second = pull_bot(bot)
+
+    chatuser.refresh_from_db()
+    assert chatuser.sync_state == "error"
+    assert chatuser.sync_error == "Deleted on Userbot; kept here by the bot's policy."
+    assert first["chatusers"] == {"deleted": 1}
+    assert second.get("chatusers", {}) == {}
+    history = LogEntry.objects.filter(
+        object_id=str(chatuser.pk), change_message="Deleted on Userbot; kept here"
+    )
+    assert history.count() == 1
+
+
+def test_a_create_whose_answer_was_lost_is_adopted_not_duplicated(bot, operator, raw_ws):
+    chatuser = services.chatuser_create(bot=bot, actor=operator, name="Once", email="once@example.com")
+    # Our create reached Userbot, its answer did not reach us.
+    [remote] = raw_ws.ok("chatusers.create", [{"client_ref": chatuser.client_ref, "name": "Once"}])[
+        "chatusers"
+    ]
+
+    pull_bot(bot)
+    report = push_pending(bot)
+
+    chatuser.refresh_from_db()
+    assert chatuser.remote_id == remote["id"]
+    assert report.sent == 1
+    [only] = remote_users(raw_ws)
+    assert (only["id"], only["email"]) == (remote["id"], "once@example.com")
+    assert ChatUser.objects.count() == 1
+
+
+def test_a_create_refused_for_a_taken_email_is_linked_to_userbots_chat_user_by_the_next_pull(
+    bot, operator, raw_ws
+):
+    [held] = raw_ws.ok("chatusers.create", [{"name": "Held", "email": "taken@example.com"}])["chatusers"]
+    services.chatuser_create(bot=bot, actor=operator, name="Dup", email="taken@example.com")
+    push_pending(bot)
+
+    pull_bot(bot)
+
+    dup = ChatUser.objects.get(name="Dup")
+    assert (dup.remote_id, dup.sync_state) == (held["id"], "conflict")
+    [conflict] = SyncConflict.objects.filter(object_id=dup.pk)
+    assert (conflict.field, conflict.base_value, conflict.local_value, conflict.remote_value) == (
+        "name",
+        None,
+        "Dup",
+        "Held",
+    )
+    assert ChatUser.objects.count() == 1

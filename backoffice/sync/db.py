@@ -18,7 +18,8 @@ from backoffice.sync.models import OutboxEntry, SyncedModel, SyncState
 @dataclass(frozen=True)
 class SyncedRow:
     """What a push or a pull learnt of one object. ``state`` None means "synced, unless the
-    object changed again meanwhile (a pending entry) or waits on a conflict"."""
+    object changed again meanwhile (a pending entry), has a change in the dead-letter list
+    (error), or waits on a conflict"."""
 
     pk: int
     remote_id: str | None
@@ -67,6 +68,10 @@ def record_synced(model: type[SyncedModel], rows: Sequence[SyncedRow], *, now: d
                             SELECT 1 FROM {outbox} o
                             WHERE o.object_type = %s AND o.object_id = t.id AND o.state = %s
                         ) THEN %s
+                        WHEN EXISTS (
+                            SELECT 1 FROM {outbox} o
+                            WHERE o.object_type = %s AND o.object_id = t.id AND o.state = %s
+                        ) THEN %s
                         ELSE %s END
                 FROM jsonb_to_recordset(%s::jsonb) AS v(
                     id bigint, remote_id text, snapshot jsonb, updated_at timestamptz, error text, state text
@@ -79,16 +84,23 @@ def record_synced(model: type[SyncedModel], rows: Sequence[SyncedRow], *, now: d
                     label,
                     OutboxEntry.State.PENDING,
                     SyncState.PENDING,
+                    label,
+                    OutboxEntry.State.DEAD,
+                    SyncState.ERROR,
                     SyncState.SYNCED,
                     rows_json,
                 ],
             )
         return
     objects = {obj.pk: obj for obj in model.objects.filter(pk__in=[r.pk for r in rows])}
-    pending = set(
+    waiting = dict(
         OutboxEntry.objects.filter(
-            object_type=label, object_id__in=list(objects), state=OutboxEntry.State.PENDING
-        ).values_list("object_id", flat=True)
+            object_type=label,
+            object_id__in=list(objects),
+            state__in=[OutboxEntry.State.PENDING, OutboxEntry.State.DEAD],
+        )
+        .order_by("state")  # "pending" after "dead": a pending entry says more
+        .values_list("object_id", "state")
     )
     changed = []
     for row in rows:
@@ -103,7 +115,10 @@ def record_synced(model: type[SyncedModel], rows: Sequence[SyncedRow], *, now: d
         if row.state is not None:
             obj.sync_state = row.state
         elif obj.sync_state != SyncState.CONFLICT:
-            obj.sync_state = SyncState.PENDING if obj.pk in pending else SyncState.SYNCED
+            obj.sync_state = {
+                OutboxEntry.State.PENDING: SyncState.PENDING,
+                OutboxEntry.State.DEAD: SyncState.ERROR,
+            }.get(waiting.get(obj.pk), SyncState.SYNCED)
         changed.append(obj)
     model.objects.bulk_update(
         changed,

@@ -60,7 +60,7 @@ def three_way(base: Doc | None, local: Doc, remote: Doc, *, prefer: str | None) 
     for key in sorted(base.keys() | local.keys() | remote.keys()):
         b, mine, theirs = base.get(key, _ABSENT), local.get(key, _ABSENT), remote.get(key, _ABSENT)
         if key in SET_KEYS:
-            b_set, l_set, r_set = set(b or ()), set(mine or ()), set(theirs or ())
+            b_set, l_set, r_set = (set() if v is _ABSENT else set(v or ()) for v in (b, mine, theirs))
             merged[key] = sorted(
                 (b_set | (l_set - b_set) | (r_set - b_set)) - (b_set - l_set) - (b_set - r_set)
             )

@@ -241,7 +241,10 @@ class Scan:
             if before is not None:
                 after = remote
                 if local.pending:
-                    merge = three_way(local.synced_snapshot, before, remote, prefer=prefer)
+                    base = local.synced_snapshot
+                    if local.remote_id is None and user.get("client_ref") == local.client_ref:
+                        base = remote  # our own create, answer lost: what differs is ours since
+                    merge = three_way(base, before, remote, prefer=prefer)
                     after = merge.doc
                     if merge.conflicts:
                         conflicts.append((local.pk, str(local), merge.conflicts))
@@ -336,9 +339,11 @@ def chatusers_gone(*, bot_id: int, pks: list[int], policy: str, actor: Any) -> N
                 if obj.pk in pending
             )
             if policy == BotSync.RemoteDeletePolicy.KEEP:
+                # No longer "last synced": later scans do not take it for newly deleted.
                 ChatUser.objects.filter(pk__in=chunk).update(
                     sync_state=SyncState.ERROR,
                     sync_error="Deleted on Userbot; kept here by the bot's policy.",
+                    synced_at=None,
                 )
                 record_many(
                     actor=actor, objects=objects, action="change", message="Deleted on Userbot; kept here"
