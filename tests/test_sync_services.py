@@ -81,7 +81,9 @@ def history(obj: Any) -> list[str]:
     return list(
         LogEntry.objects.filter(
             content_type=ContentType.objects.get_for_model(type(obj)), object_id=str(obj.pk)
-        ).values_list("change_message", flat=True)
+        )
+        .order_by("pk")
+        .values_list("change_message", flat=True)
     )
 
 
@@ -122,7 +124,7 @@ def test_keep_ours_wakes_the_parked_entry_so_the_relay_pushes_our_value(operator
 
 
 @pytest.mark.django_db
-def test_keep_ours_queues_a_push_when_the_object_has_no_pending_entry(operator: Any) -> None:
+def test_keep_ours_queues_a_push_in_place_of_a_dead_entry(operator: Any) -> None:
     chatuser = ChatUserFactory(name="Ours")
     [conflict] = in_conflict(chatuser, ("name", "Ada", "Ours", "Theirs"))
     OutboxEntry.objects.update(state="dead", last_error="400 invalid: no")
@@ -131,7 +133,8 @@ def test_keep_ours_queues_a_push_when_the_object_has_no_pending_entry(operator: 
 
     chatuser.refresh_from_db()
     assert chatuser.sync_state == "pending"
-    assert entries_of(chatuser) == [("dead", 1, False), ("pending", 0, True)]
+    # The dead entry goes: the new one sends the chat user as it is now.
+    assert entries_of(chatuser) == [("pending", 0, True)]
 
 
 @pytest.mark.django_db
@@ -200,6 +203,25 @@ def test_a_resolved_conflict_cannot_be_resolved_again(operator: Any) -> None:
     ]
     assert (chatuser.name, chatuser.sync_state) == ("Ours", "pending")
     assert SyncConflict.objects.get().resolution == "ours"
+
+
+@pytest.mark.django_db
+def test_take_theirs_refuses_a_value_another_chat_user_here_holds(operator: Any) -> None:
+    bot = BotFactory()
+    ChatUserFactory(bot=bot, email="taken@example.com")
+    chatuser = ChatUserFactory(bot=bot, email="ours@example.com")
+    [conflict] = in_conflict(chatuser, ("email", "old@example.com", "ours@example.com", "taken@example.com"))
+
+    with pytest.raises(ValidationError) as error:
+        services.conflict_take_theirs(conflict=conflict, actor=operator)
+
+    chatuser.refresh_from_db()
+    assert error.value.messages == [
+        "Userbot's value of “email” cannot be set here: another chat user of the bot holds it."
+    ]
+    assert (chatuser.email, chatuser.sync_state) == ("ours@example.com", "conflict")
+    assert SyncConflict.objects.get().resolution == "open"
+    assert history(chatuser) == []
 
 
 @pytest.mark.django_db

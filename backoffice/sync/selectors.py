@@ -104,8 +104,8 @@ def sync_status(*, bot: Bot) -> SyncStatus:
     return status
 
 
-def open_conflict_count(obj: Any) -> int:
+def open_conflict_count(*, object_type: str, object_id: int) -> int:
     """How many open conflicts an object has (what its change page warns of)."""
     return SyncConflict.objects.filter(
-        object_type=obj._meta.label_lower, object_id=obj.pk, resolution=SyncConflict.Resolution.OPEN
+        object_type=object_type, object_id=object_id, resolution=SyncConflict.Resolution.OPEN
     ).count()

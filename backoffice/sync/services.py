@@ -124,7 +124,8 @@ def conflict_take_theirs(*, conflict: SyncConflict, actor: AbstractBaseUser) -> 
     """Settle the conflict with Userbot's value, set here without queueing a push; an object
     left equal to what both sides agreed on is synced, and its parked entry goes.
 
-    Raises ValidationError if the conflict is no longer open.
+    Raises ValidationError if the conflict is no longer open, or if the value cannot be set
+    here (another object of the bot holds it).
     """
     return _resolve(conflict, actor, SyncConflict.Resolution.THEIRS)
 
@@ -160,7 +161,15 @@ def _resolve(conflict: SyncConflict, actor: AbstractBaseUser, resolution: str) -
         # Deleted here since: nothing is left to keep or to take, only the trace to close.
         resolution = SyncConflict.Resolution.GONE
     elif resolution == SyncConflict.Resolution.THEIRS:
-        kind.set_local(obj, {locked.field: locked.remote_value})
+        try:
+            with transaction.atomic():
+                kind.set_local(obj, {locked.field: locked.remote_value})
+        except IntegrityError as error:
+            # Userbot's email or phone may be held here by another object of the bot.
+            raise ValidationError(
+                f"Userbot's value of “{locked.field}” cannot be set here: another "
+                f"{obj._meta.verbose_name} of the bot holds it."
+            ) from error
     locked.resolution = resolution
     locked.resolved_at = timezone.now()
     locked.resolved_by = actor
@@ -195,10 +204,18 @@ def _shown(value: Any) -> str:
 
 def _settle(kind: SyncKind, obj: SyncedModel) -> None:
     """Once an object has no open conflict, it is synced if it holds what both sides agreed
-    on, and otherwise pending with its parked entry woken (or a new one)."""
+    on, and otherwise pending with its parked entry woken (or a new one).
+
+    A dead entry of the object goes either way: the relay sends the object as it is now,
+    which is all a dead entry could have sent, and a dead entry left behind would show the
+    object in error after the next push or pull.
+    """
     label = obj._meta.label_lower
     if SyncConflict.objects.filter(object_type=label, object_id=obj.pk, resolution=Open).exists():
         return
+    OutboxEntry.objects.filter(
+        object_type=label, object_id=obj.pk, state=OutboxEntry.State.DEAD, deleted=False
+    ).delete()
     waiting = OutboxEntry.objects.filter(
         object_type=label, object_id=obj.pk, state=OutboxEntry.State.PENDING, deleted=False
     )
