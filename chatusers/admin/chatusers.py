@@ -24,6 +24,8 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from backoffice.sync import services as sync_services
+from backoffice.sync.admin.conflicts import open_conflicts_context
 from backoffice.synced_admin import BotFixedInFormMixin, ServiceWritesMixin, SyncColumnsMixin
 from chatusers import services
 from chatusers.admin.pagination import EstimatedCountPaginator
@@ -66,7 +68,9 @@ def languages_in_use(*, bot_id: int | None) -> list[str]:
         return cached
     if bot_id is None and connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(_LOOSE_LANGUAGE_SCAN.format(table=connection.ops.quote_name(ChatUser._meta.db_table)))
+            cursor.execute(
+                _LOOSE_LANGUAGE_SCAN.format(table=connection.ops.quote_name(ChatUser._meta.db_table))
+            )
             languages = [row[0] for row in cursor.fetchall()]
     else:
         chatusers = ChatUser.objects.exclude(language="")
@@ -192,7 +196,9 @@ class ChatUserAdmin(ServiceWritesMixin, SyncColumnsMixin, BotFixedInFormMixin, a
         "sync_error",
     ]
     inlines = [ChatUserTagInline, VariableInline]
-    actions = ["add_tag", "remove_tag", "delete_chatusers", "export_csv"]
+    actions = ["add_tag", "remove_tag", "push_now", "delete_chatusers", "export_csv"]
+    # Warns of the chat user's open conflicts with Userbot, with a link to them.
+    change_form_template = "admin/sync/change_form_with_conflicts.html"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ChatUser]:
         return (
@@ -207,6 +213,13 @@ class ChatUserAdmin(ServiceWritesMixin, SyncColumnsMixin, BotFixedInFormMixin, a
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)  # replaced by delete_chatusers, which goes through services
         return actions
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        if object_id.isdigit():
+            extra_context = {**open_conflicts_context(ChatUser, int(object_id)), **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def action_checkbox(self, obj: ChatUser) -> str:
         # The same markup as the admin's checkbox widget, without a template render per row.
@@ -361,6 +374,19 @@ class ChatUserAdmin(ServiceWritesMixin, SyncColumnsMixin, BotFixedInFormMixin, a
             submit_label="Remove the tag",
             apply=apply,
             form_class=BulkActionForm,
+        )
+
+    @admin.action(description="Push the selected chat users to Userbot now", permissions=["change"])
+    def push_now(self, request: HttpRequest, queryset: QuerySet[ChatUser]) -> None:
+        # Whatever their state: an errored chat user is sent again as it is now.
+        chatusers = queryset.prefetch_related(None).only(
+            "id", "bot_id", "sync_state", "name", "surname", "email", "phone"
+        )
+        pushed = sync_services.objects_push_now(objects=chatusers, actor=request.user)
+        self.message_user(
+            request,
+            f"{pushed} chat user{'s' if pushed != 1 else ''} queued for a push to Userbot.",
+            messages.SUCCESS,
         )
 
     @admin.action(description="Delete the selected chat users", permissions=["delete"])
