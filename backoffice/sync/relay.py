@@ -21,6 +21,8 @@ import random
 import socket
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -96,11 +98,17 @@ def claim(bot: Bot, *, limit: int, worker: str) -> list[OutboxEntry]:
             rows = cursor.fetchall()
         entries = [OutboxEntry.from_db(connection.alias, _ENTRY_FIELDS, row) for row in rows]
         return sorted(entries, key=lambda e: e.id)
+    chosen = list(ids)
     with transaction.atomic():
-        OutboxEntry.objects.filter(id__in=list(ids), state=Pending).update(
+        OutboxEntry.objects.filter(id__in=chosen, state=Pending).update(
             state=InFlight, claimed_by=worker, claimed_at=now, attempts=F("attempts") + 1
         )
-    return list(OutboxEntry.objects.filter(claimed_by=worker, state=InFlight).order_by("id"))
+    # The worker's earlier batches may still be in flight: only this claim's rows.
+    return list(
+        OutboxEntry.objects.filter(id__in=chosen, claimed_by=worker, claimed_at=now, state=InFlight).order_by(
+            "id"
+        )
+    )
 
 
 _ENTRY_FIELDS = [f.attname for f in OutboxEntry._meta.concrete_fields]
@@ -143,30 +151,53 @@ def release_stale(*, lease_s: float | None = None) -> int:
 
 
 def push_pending(bot: Bot, *, batch: int | None = None, max_batches: int | None = None) -> PushReport:
-    """Push the bot's due entries, a batch at a time, until none is due; returns the counts."""
+    """Push the bot's due entries, a batch at a time, until none is due; returns the counts.
+
+    On PostgreSQL the run is a pipeline: while one batch is on the wire, the next is
+    claimed and read and the previous one's outcomes are written, each in a thread of its
+    own with its own connection (the database works in another process, the socket waits
+    release the interpreter), and never more than one batch ahead or behind.
+    """
     batch = batch or settings.SYNC_PUSH_BATCH
     worker = worker_name()
     report = PushReport()
     release_stale()
     client = None
     error = ""
+    threaded = connection.vendor == "postgresql"
+    loader, completer = _Stage(threaded=threaded), _Stage(threaded=threaded)
+    prepared: list[_Group] | None = None
     try:
         done = 0
-        while max_batches is None or done < max_batches:
-            entries = claim(bot, limit=batch, worker=worker)
-            if not entries:
+        loader.submit(_prepare, bot, batch, worker, report)
+        while True:
+            prepared = loader.result()
+            if not prepared:
                 break
             done += 1
+            if max_batches is None or done < max_batches:
+                loader.submit(_prepare, bot, batch, worker, report)
             if client is None:
                 client = client_for(bot)
             try:
-                _push_batch(client, entries, worker, report)
+                for group in prepared:
+                    if group.items:
+                        group.kind.push(client, group.items)
+                    completer.submit(_complete, group.kind.model, group.items, report, group.label)
+                    renew(group.entries, worker)
             except ConnectFailed as exc:
                 error = str(exc)
-                _give_back(entries, error)
-                report.retrying += len(entries)
+                for group in prepared:
+                    _give_back(group.entries, error)
+                    report.retrying += len(group.entries)
+                break
+            prepared = None
+            if max_batches is not None and done >= max_batches:
                 break
     finally:
+        completer.close()
+        for group in loader.close() or ():
+            _give_back(group.entries, "", at_once=True)  # claimed ahead, never sent
         reconnects = client.reconnects if client is not None else 0
         if client is not None:
             client.close()
@@ -176,10 +207,23 @@ def push_pending(bot: Bot, *, batch: int | None = None, max_batches: int | None 
     return report
 
 
-def _push_batch(client: Any, entries: list[OutboxEntry], worker: str, report: PushReport) -> None:
+@dataclass
+class _Group:
+    """Claimed entries of one kind, ready to send."""
+
+    kind: Any
+    label: str
+    entries: list[OutboxEntry]
+    items: list[PushItem]
+
+
+def _prepare(bot: Bot, limit: int, worker: str, report: PushReport) -> list[_Group]:
+    """Claim the next batch and read its objects; park the entries of objects in conflict."""
+    entries = claim(bot, limit=limit, worker=worker)
     by_type: dict[str, list[OutboxEntry]] = defaultdict(list)
     for entry in entries:
         by_type[entry.object_type].append(entry)
+    groups = []
     for label, group in by_type.items():
         kind = kind_for(label)
         items, parked = _items(kind, group)
@@ -188,10 +232,45 @@ def _push_batch(client: Any, entries: list[OutboxEntry], worker: str, report: Pu
                 state=Pending, claimed_by="", claimed_at=None, next_attempt_at=timezone.now() + PARKED_FOR
             )
             report.parked += len(parked)
-        if items:
-            kind.push(client, items)
-        _complete(kind.model, items, report, label)
-        renew(entries, worker)
+        groups.append(_Group(kind, label, [i.entry for i in items], items))
+    return groups
+
+
+class _Stage:
+    """One step of the push pipeline run beside the main thread (or inline when not
+    threaded), holding at most one piece of work; its thread's connection is closed at the end."""
+
+    def __init__(self, *, threaded: bool) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=1) if threaded else None
+        self.future: Future[Any] | None = None
+        self.value: Any = None
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        if self.executor is None:
+            self.value = fn(*args)
+            return
+        self.result()
+        self.future = self.executor.submit(fn, *args)
+
+    def result(self) -> Any:
+        if self.executor is None:
+            value, self.value = self.value, None
+            return value
+        future, self.future = self.future, None
+        return None if future is None else future.result()
+
+    def close(self) -> Any:
+        """Wait for the work in hand and return its result."""
+        try:
+            return self.result()
+        finally:
+            if self.executor is not None:
+                self.executor.submit(_close_connection).result()
+                self.executor.shutdown()
+
+
+def _close_connection() -> None:
+    connection.close()  # the stage thread's own connection (``connection`` is per thread)
 
 
 def _items(kind: Any, entries: list[OutboxEntry]) -> tuple[list[PushItem], list[OutboxEntry]]:
@@ -251,7 +330,9 @@ def _complete(model: type[SyncedModel], items: list[PushItem], report: PushRepor
         report.by_kind[label] += len(done)
 
 
-def _retry_later(entries: list[OutboxEntry], errors: dict[int, str], now: datetime) -> None:
+def _retry_later(
+    entries: list[OutboxEntry], errors: dict[int, str], now: datetime, *, at_once: bool = False
+) -> None:
     if not entries:
         return
     newer = set(
@@ -268,13 +349,13 @@ def _retry_later(entries: list[OutboxEntry], errors: dict[int, str], now: dateti
             claimed_by="",
             claimed_at=None,
             last_error=errors.get(entry.id, ""),
-            next_attempt_at=now + backoff(entry.attempts),
+            next_attempt_at=None if at_once else now + backoff(entry.attempts),
         )
 
 
-def _give_back(entries: list[OutboxEntry], error: str) -> None:
+def _give_back(entries: list[OutboxEntry], error: str, *, at_once: bool = False) -> None:
     with transaction.atomic():
-        _retry_later(entries, dict.fromkeys((e.id for e in entries), error), timezone.now())
+        _retry_later(entries, dict.fromkeys((e.id for e in entries), error), timezone.now(), at_once=at_once)
 
 
 def backoff(attempts: int) -> timedelta:
