@@ -19,7 +19,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from django.db.models import Q
+from django.db import connection
+from django.db.models import F, Q
 from django.utils import timezone
 
 from backoffice.sync.kinds import PullContext, failure_of, parse_time
@@ -128,16 +129,19 @@ class Listener:
         """Until ``stop``: keep a subscription per bot, flush events, call ``on_gap`` for a
         bot whose socket dropped (what it missed comes back through a pull)."""
         next_bots = 0.0
-        while not self.stopping.is_set():
-            if time.monotonic() >= next_bots:
-                self._subscribe_all(on_gap)
-                next_bots = time.monotonic() + refresh_bots_s
-            self._flush(time.monotonic() + self.flush_s)
-            for bot_id, client in list(self.clients.items()):
-                if client.reconnects != self.reconnects[bot_id]:
-                    self.reconnects[bot_id] = client.reconnects
-                    BotSync.objects.filter(bot_id=bot_id).update(reconnects=client.reconnects)
-                    on_gap(bot_id)
+        try:
+            while not self.stopping.is_set():
+                if time.monotonic() >= next_bots:
+                    self._subscribe_all(on_gap)
+                    next_bots = time.monotonic() + refresh_bots_s
+                self._flush(time.monotonic() + self.flush_s)
+                for bot_id, client in list(self.clients.items()):
+                    if client.reconnects != self.reconnects[bot_id]:
+                        self.reconnects[bot_id] = client.reconnects
+                        BotSync.objects.filter(bot_id=bot_id).update(reconnects=F("reconnects") + 1)
+                        on_gap(bot_id)
+        finally:
+            connection.close()
 
     def stop(self) -> None:
         self.stopping.set()
