@@ -1,0 +1,558 @@
+"""The shared sync of kinds whose objects are few and go to Userbot one request each.
+
+Segments, interactions and automated messages have no bulk write on the wire: each create,
+update and deletion is one request, and the requests of a batch are pipelined. Their lists
+are short enough to read whole on every pull, so a pull sees every object and can tell a
+deletion on Userbot from a list that is complete.
+
+A kind supplies the mapping (``ObjectKind``'s hooks): how to list Userbot's objects, how
+one of them reads as a document, the requests that create, update and delete one, and how
+a document is written here. This module does the rest the same way for every kind:
+
+- Push: deletions first (an object deleted before its create was confirmed is found by
+  its ``client_ref``, creating a bare one if the create never arrived, then deleted), then
+  creates (each with its ``client_ref``, so a repeat returns the first one), then updates.
+  An update reads Userbot's copy first and merges: a field changed there meanwhile is not
+  overwritten with a stale copy of it, and one changed on both sides waits for the pull,
+  which settles it under the bot's conflict policy.
+- Pull: a remote object is matched by its Userbot id, else by ``client_ref`` (our create
+  whose answer was lost). An echo of our own push changes nothing here; a change with
+  nothing pending here is applied; one that meets a pending change here is merged three
+  ways under the bot's conflict policy. An object missing from a complete list was
+  deleted on Userbot, and goes (or stays, flagged) by the bot's ``on_remote_delete``.
+  Nothing a pull writes queues a push.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import DatabaseError, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from backoffice.audit import record_many
+from backoffice.sync import db
+from backoffice.sync.actor import sync_actor
+from backoffice.sync.conflicts import prefer_for, record_conflicts
+from backoffice.sync.kinds import Failure, PullContext, PushItem, SyncKind, failure_of, parse_time
+from backoffice.sync.merge import Doc, changed_keys, three_way
+from backoffice.sync.models import BotSync, OutboxEntry, SyncConflict, SyncedModel, SyncState, new_client_ref
+from backoffice.userbot import schema
+from backoffice.userbot.client import UserbotClient
+from backoffice.userbot.codec import Request, Response
+from backoffice.userbot.errors import PayloadInvalid
+from backoffice.userbot.models import Bot
+
+logger = logging.getLogger(__name__)
+KEPT_MESSAGE = "Deleted on Userbot; kept here by the bot's policy."
+LIST_PAGE = 1000
+
+
+@dataclass
+class Wire:
+    """One bot's Userbot for a push or a pull: the client, and what a kind needs to translate
+    its documents (a kind may extend it, e.g. with the bot's tags)."""
+
+    bot: Bot
+    client: UserbotClient
+
+
+@dataclass
+class RemoteList:
+    """Userbot's objects of a kind; ``complete`` when they are surely all of them, so that an
+    object missing from it was deleted there."""
+
+    objects: list[dict[str, Any]]
+    complete: bool = True
+
+
+class Unsendable(Exception):
+    """A document that cannot be put on the wire now: why, and whether later may help."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.transient = transient
+
+
+class Unreadable(Exception):
+    """A remote object this side cannot read (it names something Userbot does not list)."""
+
+
+class ReadFailed(Exception):
+    """Reading a list from Userbot failed."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+def read(client: UserbotClient, request: Request) -> Any:
+    """The 200 payload of one read, or ReadFailed saying whether trying later may help."""
+    outcome = next(client.iter_many([request]))
+    failure = failure_of(outcome)
+    if failure is not None:
+        raise ReadFailed(failure)
+    return outcome.payload  # type: ignore[union-attr]
+
+
+def read_pages(client: UserbotClient, build: Any, key: str, *, page: int = LIST_PAGE) -> RemoteList:
+    """Every item of a paged list (``build(offset=, limit=)`` answering ``{"total", key}``),
+    the pages after the first pipelined. Paging by offset can skip an item when another is
+    deleted meanwhile, so the list is complete only if the total held still throughout and
+    the items add up to it."""
+    first = read(client, build(offset=0, limit=page))
+    total = first["total"]
+    items = list(first[key])
+    totals = {total}
+    offsets = range(page, total + page, page) if len(first[key]) == page else range(0)
+    for outcome in client.iter_many(build(offset=o, limit=page) for o in offsets):
+        failure = failure_of(outcome)
+        if failure is not None:
+            raise ReadFailed(failure)
+        totals.add(outcome.payload["total"])  # type: ignore[union-attr]
+        items.extend(outcome.payload[key])  # type: ignore[union-attr]
+    ids = {item["id"] for item in items}
+    return RemoteList(items, complete=len(totals) == 1 and len(ids) == len(items) == total)
+
+
+def describe(failure: Failure) -> str:
+    """A failure with the fields Userbot named, for the operator reading a dead entry."""
+    if not failure.fields:
+        return failure.message
+    named = "; ".join(f"{name}: {why}" for name, why in sorted(failure.fields.items()))
+    return f"{failure.message} ({named})"
+
+
+@dataclass
+class _Found:
+    """A remote object of a pull and its local counterpart."""
+
+    local: Any
+    remote: dict[str, Any]
+    doc: Doc
+    stamp: Any
+    before: Doc | None = None
+    after: Doc | None = None
+    state: str | None = None
+    keys: list[str] = field(default_factory=list)
+
+
+class ObjectKind(SyncKind):
+    """Base of a kind pushed one request per object and pulled as a whole list."""
+
+    # The key of the kind in a pull's report.
+    noun: str = ""
+
+    # --- hooks ------------------------------------------------------------------------
+
+    def wire(self, bot: Bot, client: UserbotClient) -> Wire:
+        return Wire(bot, client)
+
+    def remote_list(self, wire: Wire) -> RemoteList:
+        """Userbot's objects of the kind; raise ReadFailed when a read fails."""
+        raise NotImplementedError
+
+    def remote_doc(self, wire: Wire, remote: dict[str, Any]) -> Doc:
+        """The document of a remote object; raise Unreadable when it cannot be read here."""
+        raise NotImplementedError
+
+    def create_request(self, wire: Wire, doc: Doc, client_ref: str) -> Request:
+        """The request that creates the object, carrying its ``client_ref``; raise
+        Unsendable when the document cannot go now."""
+        raise NotImplementedError
+
+    def placeholder_request(self, client_ref: str) -> Request:
+        """The smallest valid create with this ``client_ref``: it returns the object an
+        unanswered create made, or makes a bare one (inert: disabled, matching no one) that
+        the deletion then removes."""
+        raise NotImplementedError
+
+    def update_request(self, wire: Wire, remote_id: str, doc: Doc, changed: Sequence[str]) -> Request:
+        """The request that gives the remote object ``doc``, of which ``changed`` changed."""
+        raise NotImplementedError
+
+    def delete_request(self, remote_id: str) -> Request:
+        raise NotImplementedError
+
+    def write_local(self, obj: Any, doc: Doc) -> None:
+        """Give ``obj`` (saved or new) the values of ``doc`` here and save it, with its
+        parts; called in a transaction, never queueing a push."""
+        raise NotImplementedError
+
+    # --- SyncKind -----------------------------------------------------------------------
+
+    def set_local(self, obj: SyncedModel, changes: Doc) -> None:
+        # Every key of these documents always has a value, so None leaves a key as it is.
+        doc = {**self.local_docs([obj])[obj.pk], **{k: v for k, v in changes.items() if v is not None}}
+        with transaction.atomic():
+            self.write_local(obj, doc)
+
+    def push(self, client: UserbotClient, items: list[PushItem]) -> None:
+        wire = self.wire(items[0].entry.bot, client)
+        self._delete(wire, [i for i in items if i.deleted])
+        live = [i for i in items if not i.deleted and i.obj is not None]
+        updates = [i for i in live if i.remote_id and i.snapshot != i.local]
+        differing = self._create(wire, [i for i in live if not i.remote_id])
+        self._update(wire, [*updates, *differing])
+
+    def pull(self, ctx: PullContext) -> None:
+        wire = self.wire(ctx.bot, ctx.client)
+        listing = self.remote_list(wire)
+        Pull(self, ctx, wire).run(listing)
+
+    # --- push -----------------------------------------------------------------------------
+
+    def _send(
+        self, wire: Wire, parts: Iterable[tuple[PushItem, Request]], *, gone_is_done: bool = False
+    ) -> Iterator[tuple[PushItem, dict[str, Any]]]:
+        """Pipeline one request per item; yield each 200 payload with its item, and record
+        every failure on its item (a request the contract refuses is never sent)."""
+        ready = []
+        for item, request in parts:
+            try:
+                schema.validate_request(request.operation, request.payload)
+            except PayloadInvalid as exc:
+                item.fail(
+                    describe(Failure(f"not valid for Userbot: {exc.message}", False, exc.fields)),
+                    transient=False,
+                )
+                continue
+            ready.append((item, request))
+        if not ready:
+            return
+        # Read to the end before the caller acts: acting may send requests of its own.
+        outcomes = list(wire.client.iter_many(request for _, request in ready))
+        for (item, _), outcome in zip(ready, outcomes, strict=True):
+            if gone_is_done and isinstance(outcome, Response) and outcome.status == 404:
+                continue  # already gone: what a deletion wants
+            failure = failure_of(outcome)
+            if failure is not None:
+                item.fail(describe(failure), transient=failure.transient)
+                continue
+            yield item, outcome.payload  # type: ignore[union-attr]
+
+    def _delete(self, wire: Wire, items: list[PushItem]) -> None:
+        unconfirmed = [i for i in items if not i.remote_id and i.entry.client_ref]
+        parts = [(i, self.placeholder_request(i.entry.client_ref)) for i in unconfirmed]
+        for item, remote in self._send(wire, parts):
+            item.remote_id = remote["id"]
+        doomed = [i for i in items if i.remote_id and not i.error]
+        for _ in self._send(wire, [(i, self.delete_request(i.remote_id)) for i in doomed], gone_is_done=True):
+            pass
+
+    def _create(self, wire: Wire, items: list[PushItem]) -> list[PushItem]:
+        """Create the items' objects; returns those Userbot holds otherwise than ours (a
+        create repeated after a lost answer returns the object as first made)."""
+        parts = []
+        for item in items:
+            try:
+                parts.append((item, self.create_request(wire, item.local or {}, item.obj.client_ref)))  # type: ignore[union-attr]
+            except Unsendable as exc:
+                item.fail(exc.message, transient=exc.transient)
+        differing = []
+        for item, remote in self._send(wire, parts):
+            item.confirm(remote_id=remote["id"])
+            try:
+                doc = self.remote_doc(wire, remote)
+            except Unreadable as exc:
+                item.fail(f"Created, but its answer cannot be read: {exc}", transient=True)
+                continue
+            # Userbot holds exactly this at that updated_at, whatever we asked for.
+            item.confirm(snapshot=doc, updated_at=remote["updated_at"])
+            if doc != item.local:
+                differing.append(item)
+        return differing
+
+    def _update(self, wire: Wire, items: list[PushItem]) -> None:
+        if not items:
+            return
+        # Userbot's copy, read first: a field changed there since the last sync is carried
+        # as Userbot has it (an update that must send every field would otherwise send it
+        # stale), and a field changed on both sides is left for the pull to settle under
+        # the bot's policy, never overwritten unseen.
+        try:
+            current = {r["id"]: r for r in self.remote_list(wire).objects}
+        except ReadFailed as exc:
+            for item in items:
+                item.fail(f"Reading Userbot's copy failed: {exc.failure.message}", transient=True)
+            return
+        parts: list[tuple[PushItem, Request]] = []
+        sent: dict[int, tuple[Doc, list[str]]] = {}
+        for item in items:
+            base, local = item.snapshot or {}, item.local or {}
+            changed = changed_keys(base, local)
+            if not changed:
+                continue
+            body = local
+            theirs_raw = current.get(item.remote_id)  # type: ignore[arg-type]
+            if theirs_raw is not None:
+                try:
+                    theirs = self.remote_doc(wire, theirs_raw)
+                except Unreadable as exc:
+                    item.fail(f"Userbot's copy cannot be read: {exc}", transient=True)
+                    continue
+                if theirs != base:
+                    merge = three_way(base, local, theirs, prefer=None)
+                    if merge.conflicts:
+                        keys = ", ".join(c.key for c in merge.conflicts)
+                        item.fail(
+                            f"Changed on Userbot as well ({keys}); the next pull settles it.", transient=True
+                        )
+                        continue
+                    body = merge.doc
+            try:
+                parts.append((item, self.update_request(wire, item.remote_id, body, changed)))  # type: ignore[arg-type]
+            except Unsendable as exc:
+                item.fail(exc.message, transient=exc.transient)
+                continue
+            sent[id(item)] = (base, changed)
+        for item, remote in self._send(wire, parts):
+            base, changed = sent[id(item)]
+            local = item.local or {}
+            # The snapshot follows only what we sent as changed: a field Userbot changed
+            # meanwhile (and we carried along) stays a change for the next pull to apply here.
+            snapshot = dict(base)
+            for key in changed:
+                if key in local:
+                    snapshot[key] = local[key]
+                else:
+                    snapshot.pop(key, None)
+            item.confirm(snapshot=snapshot)
+            try:
+                shown = self.remote_doc(wire, remote)
+            except Unreadable:
+                continue
+            if shown == snapshot:
+                item.confirm(updated_at=remote["updated_at"])
+
+
+class Pull:
+    """One reconciliation of a kind with Userbot's complete (or not) list of it."""
+
+    def __init__(self, kind: ObjectKind, ctx: PullContext, wire: Wire) -> None:
+        self.kind, self.ctx, self.wire = kind, ctx, wire
+        self.model = kind.model
+        self.bot = ctx.bot
+        self.policy = ctx.settings.conflict_policy
+        self.actor = sync_actor()
+
+    def count(self, what: str, n: int = 1) -> None:
+        self.ctx.count(self.kind.noun, what, n)
+
+    def run(self, listing: RemoteList) -> None:
+        label = self.kind.label
+        entries = OutboxEntry.objects.filter(object_type=label, object_id=OuterRef("pk"))
+        locals_ = list(
+            self.model.objects.filter(bot=self.bot).annotate(
+                in_flight=Exists(entries.filter(state=OutboxEntry.State.IN_FLIGHT)),
+                pending=Exists(
+                    entries.filter(
+                        state__in=[OutboxEntry.State.PENDING, OutboxEntry.State.DEAD], deleted=False
+                    )
+                ),
+            )
+        )
+        # Objects deleted here whose deletion has not reached Userbot yet: not to be
+        # brought back as new.
+        doomed_ids, doomed_refs = set(), set()
+        for rid, ref in OutboxEntry.objects.filter(bot=self.bot, object_type=label, deleted=True).values_list(
+            "remote_id", "client_ref"
+        ):
+            doomed_ids.add(rid)
+            doomed_refs.add(ref)
+        doomed_ids.discard("")
+        doomed_refs.discard("")
+        by_remote = {o.remote_id: o for o in locals_ if o.remote_id}
+        by_ref = {o.client_ref: o for o in locals_ if not o.remote_id}
+        refs = {o.client_ref for o in locals_}
+        seen: set[str] = set()
+        new: list[_Found] = []
+        changed: list[_Found] = []
+        for remote in listing.objects:
+            rid = remote["id"]
+            seen.add(rid)
+            ref = remote.get("client_ref") or ""
+            if rid in doomed_ids or ref in doomed_refs:
+                continue
+            local = by_remote.get(rid) or by_ref.pop(ref, None)
+            try:
+                doc = self.kind.remote_doc(self.wire, remote)
+            except Unreadable as exc:
+                logger.warning("%s %s of %s cannot be read: %s", label, rid, self.bot.sitekey, exc)
+                self.count("unreadable")
+                continue
+            stamp = parse_time(remote.get("updated_at"))
+            if local is None:
+                new.append(_Found(None, remote, doc, stamp))
+                continue
+            if local.in_flight:
+                self.count("skipped_in_flight")
+                continue
+            if local.remote_id == rid and local.remote_updated_at == stamp:
+                continue
+            changed.append(_Found(local, remote, doc, stamp))
+        self._insert(new, refs)
+        self._update(changed)
+        if listing.complete:
+            missing = [
+                o
+                for o in locals_
+                if o.remote_id
+                and o.remote_id not in seen
+                and not o.in_flight
+                and o.synced_at is not None
+                and o.synced_at < self.ctx.started_at
+            ]
+            self._gone(missing)
+        else:
+            self.count("deletions_deferred")
+
+    def _insert(self, found: list[_Found], refs: set[str]) -> None:
+        now = timezone.now()
+        rows, added = [], []
+        for item in found:
+            ref = item.remote.get("client_ref") or ""
+            obj = self.model(
+                bot=self.bot,
+                remote_id=item.remote["id"],
+                client_ref=ref if ref and ref not in refs else new_client_ref(),
+                sync_state=SyncState.SYNCED,
+            )
+            if not self._write(obj, item.doc):
+                continue
+            refs.add(obj.client_ref)
+            rows.append(
+                db.SyncedRow(
+                    pk=obj.pk, remote_id=obj.remote_id, snapshot=item.doc, remote_updated_at=item.stamp
+                )
+            )
+            added.append(obj)
+        db.record_synced(self.model, rows, now=now)
+        record_many(actor=self.actor, objects=added, action="add", message="Added on Userbot")
+        self.count("created", len(added))
+
+    def _update(self, found: list[_Found]) -> None:
+        if not found:
+            return
+        now = timezone.now()
+        docs = self.kind.local_docs([f.local for f in found])
+        prefer = prefer_for(self.policy)
+        conflicts = []
+        rows = []
+        for item in found:
+            local = item.local
+            before = docs[local.pk]
+            after = before
+            state = None
+            if item.doc == local.synced_snapshot:
+                pass  # an echo of our own push: only the bookkeeping moves
+            elif not local.pending:
+                after = item.doc
+            else:
+                # Our create whose answer was lost has no snapshot: what Userbot holds is what
+                # we sent, so our later changes go on top of it.
+                base = local.synced_snapshot if local.synced_snapshot is not None else item.doc
+                merge = three_way(base, before, item.doc, prefer=prefer)
+                after = merge.doc
+                if merge.conflicts:
+                    conflicts.append((local.pk, str(local), merge.conflicts))
+                    if prefer is None:
+                        state = SyncState.CONFLICT
+            keys = changed_keys(before, after)
+            if keys and not self._write(local, after):
+                continue
+            item.keys = keys
+            rows.append(
+                db.SyncedRow(
+                    pk=local.pk,
+                    remote_id=item.remote["id"],
+                    snapshot=item.doc,
+                    remote_updated_at=item.stamp,
+                    state=state,
+                )
+            )
+        with transaction.atomic():
+            db.record_synced(self.model, rows, now=now)
+            record_conflicts(
+                bot_id=self.bot.pk, object_type=self.kind.label, found=conflicts, policy=self.policy
+            )
+        touched = [f for f in found if f.keys]
+        for keys in {tuple(f.keys) for f in touched}:
+            record_many(
+                actor=self.actor,
+                objects=[f.local for f in touched if tuple(f.keys) == keys],
+                action="change",
+                message=f"Changed on Userbot: {', '.join(keys)}",
+            )
+        self.count("updated", len(touched))
+        self.count("conflicts", sum(len(c) for _, _, c in conflicts))
+
+    def _write(self, obj: Any, doc: Doc) -> bool:
+        """Write one object in its own transaction; a row the database refuses is counted and
+        flagged (on the object if it exists), and the rest go on."""
+        try:
+            with transaction.atomic():
+                self.kind.write_local(obj, doc)
+        except DatabaseError as exc:
+            logger.warning("Writing %s %s from Userbot failed: %s", self.kind.label, obj.remote_id, exc)
+            self.count("errors")
+            if obj.pk is not None and not obj._state.adding:
+                self.model.objects.filter(pk=obj.pk).update(
+                    sync_state=SyncState.ERROR, sync_error=f"Userbot's version cannot be stored here: {exc}"
+                )
+            return False
+        return True
+
+    def _gone(self, objects: list[Any]) -> None:
+        """Objects deleted on Userbot: deleted here too, or kept and flagged, by the bot's policy.
+
+        A local change still waiting for them is recorded as a conflict closed by the
+        deletion, so it is not lost without a trace.
+        """
+        keep = self.ctx.settings.on_remote_delete == BotSync.RemoteDeletePolicy.KEEP
+        if keep:
+            objects = [
+                o for o in objects if not (o.sync_state == SyncState.ERROR and o.sync_error == KEPT_MESSAGE)
+            ]
+        if not objects:
+            return
+        pks = [o.pk for o in objects]
+        label = self.kind.label
+        with transaction.atomic():
+            SyncConflict.objects.bulk_create(
+                SyncConflict(
+                    bot_id=self.bot.pk,
+                    object_type=label,
+                    object_id=o.pk,
+                    object_repr=str(o)[:200],
+                    field="(deleted on Userbot)",
+                    resolution=SyncConflict.Resolution.GONE,
+                    resolved_at=timezone.now(),
+                )
+                for o in objects
+                if o.pending
+            )
+            if keep:
+                self.model.objects.filter(pk__in=pks).update(
+                    sync_state=SyncState.ERROR, sync_error=KEPT_MESSAGE
+                )
+                record_many(
+                    actor=self.actor,
+                    objects=objects,
+                    action="change",
+                    message="Deleted on Userbot; kept here",
+                )
+                self.count("kept", len(objects))
+                return
+            OutboxEntry.objects.filter(object_type=label, object_id__in=pks, deleted=False).delete()
+            SyncConflict.objects.filter(
+                object_type=label, object_id__in=pks, resolution=SyncConflict.Resolution.OPEN
+            ).update(resolution=SyncConflict.Resolution.GONE, resolved_at=timezone.now())
+            record_many(actor=self.actor, objects=objects, action="delete", message="Deleted on Userbot")
+            self.model.objects.filter(pk__in=pks).delete()
+        self.count("deleted", len(objects))
