@@ -10,6 +10,7 @@ from backoffice.sync.merge import Doc
 from backoffice.userbot import api
 from backoffice.userbot.client import UserbotClient
 from chatusers.models import ChatUser, ChatUserTag, Variable
+from chatusers.sync import catalogue, segments  # noqa: F401  (registers the segment and read-only kinds)
 from chatusers.sync.documents import FIELDS, VAR, TagBook, local_docs
 from chatusers.sync.pull import Scan
 from chatusers.sync.push import push_chatusers
