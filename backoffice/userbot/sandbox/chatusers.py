@@ -8,6 +8,7 @@ announced to subscribers as ``chatusers.changed``.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from backoffice.userbot.iso639 import LANGUAGES
@@ -23,10 +24,7 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 PHONE = re.compile(r"\+[1-9][0-9]{1,14}")
 COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_CREATE_KEYS = frozenset({
-    "client_ref", "name", "surname", "email", "phone", "channel", "language", "tags", "variables",
-    "last_seen_at",
-})
+CANONICAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
 
 
 # --- field rules shared with the CSV import ------------------------------------------------
@@ -58,8 +56,8 @@ def tag_names(names: list[str]) -> list[str]:
     seen: dict[str, str] = {}
     for raw in names:
         name = raw.strip()
-        if name and name.lower() not in seen:
-            seen[name.lower()] = name
+        if name:
+            seen.setdefault(name.lower(), name)
     return list(seen.values())
 
 
@@ -88,7 +86,7 @@ def variable_id(ctx: Context, name: str) -> str:
 
 def touch(ctx: Context, user: JSONDict, op: str = "updated") -> None:
     """Mark one chat user changed by this request and announce it."""
-    user["updated_at"] = iso_ms(ctx.stamp())
+    user["updated_at"] = ctx.stamp_iso()
     ctx.emit("chatusers", "chatusers.changed", {"op": op, "id": user["id"], "updated_at": user["updated_at"]})
 
 
@@ -170,6 +168,24 @@ def _canonical_time(value: str | None) -> str | None:
     return iso_ms(segments.parse_instant(value))  # type: ignore[arg-type]
 
 
+def canonical_time_or_none(value: Any) -> str | None:
+    """A time as the wire writes it (``2026-11-24T09:30:00.000Z``), or None if it is not one.
+
+    A time already written that way is its own canonical form once it names a real
+    instant, which spares formatting it again (the costly step) for every chat user.
+    """
+    if not isinstance(value, str):
+        return None
+    if CANONICAL_TIME.fullmatch(value) and value >= "1000":
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return value
+    at = segments.parse_instant(value)
+    return None if at is None else iso_ms(at)
+
+
 # --- reading -------------------------------------------------------------------------------
 
 
@@ -224,7 +240,11 @@ def insights(ctx: Context, payload: Any) -> JSONDict:
         by_channel[user["channel"]] = by_channel.get(user["channel"], 0) + 1
         by_language[user["language"]] = by_language.get(user["language"], 0) + 1
     return {
-        "total": total, "new": new, "active": active, "by_channel": by_channel, "by_language": by_language,
+        "total": total,
+        "new": new,
+        "active": active,
+        "by_channel": by_channel,
+        "by_language": by_language,
     }
 
 
@@ -274,146 +294,10 @@ def bot_get_vars(ctx: Context, payload: Any) -> JSONDict:
 # --- creating and deleting -------------------------------------------------------------------
 
 
-def _clean_item(item: Any) -> tuple[JSONDict, list[str]]:
-    """One ``chatusers.create`` item as stored fields, and what is wrong with it."""
-    if not isinstance(item, dict):
-        return {}, ["must be an object"]
-    problems = [f"{key}: unknown field" for key in item if key not in _CREATE_KEYS]
-    clean: JSONDict = {}
-    for key, rule in (("client_ref", client_ref_problem), ("email", email_problem), ("phone", phone_problem)):
-        value = item.get(key)
-        if value is not None and not isinstance(value, str):
-            problems.append(f"{key}: must be a string or null")
-        elif value is not None and (problem := rule(value)):
-            problems.append(f"{key}: {problem}")
-        clean[key] = value
-    for key in ("name", "surname"):
-        value = item.get(key, "")
-        if value is None:
-            value = ""
-        if not isinstance(value, str):
-            problems.append(f"{key}: must be a string")
-        clean[key] = value
-    channel, language = item.get("channel", "api"), item.get("language", "")
-    if not isinstance(channel, str) or (problem := channel_problem(channel)):
-        problems.append(f"channel: must be one of {', '.join(CHANNELS)}")
-    if language is None:
-        language = ""
-    if not isinstance(language, str) or (problem := language_problem(language)):
-        problems.append("language: not an ISO 639-1 code")
-    clean["channel"], clean["language"] = channel, language
-    tags = item.get("tags", [])
-    if not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):
-        problems.append("tags: must be an array of tag names")
-        tags = []
-    clean["tags"] = tag_names(tags)
-    variables = item.get("variables", [])
-    names: list[str] = []
-    if not isinstance(variables, list):
-        problems.append("variables: must be an array of {name, value}")
-        variables = []
-    for variable in variables:
-        if (
-            not isinstance(variable, dict)
-            or set(variable) - {"name", "value"}
-            or not isinstance(variable.get("name"), str)
-            or not variable["name"]
-            or not isinstance(variable.get("value"), str)
-        ):
-            problems.append("variables: each must be {name, value} with string values")
-            break
-        if not variable["name"].strip():
-            problems.append("variables: a name must not be only blanks")
-            break
-        if variable["name"] in names:
-            problems.append(f"variables: {variable['name']} is set twice")
-            break
-        names.append(variable["name"])
-    clean["variables"] = variables
-    seen = item.get("last_seen_at")
-    if seen is not None and (not isinstance(seen, str) or segments.parse_instant(seen) is None):
-        problems.append("last_seen_at: must be an ISO 8601 time or null")
-        seen = None
-    clean["last_seen_at"] = _canonical_time(seen)
-    return clean, problems
-
-
-@operation("chatusers.create")
-def create(ctx: Context, payload: Any) -> JSONDict:
-    """Create 1 to 1000 chat users, all or none; a known ``client_ref`` returns its chat user as it is."""
-    bot = ctx.bot
-    if not isinstance(payload, list) or not 1 <= len(payload) <= MAX_PAGE:
-        raise invalid(f"payload must be an array of 1 to {MAX_PAGE} chat users", {"payload": "1..1000 items"})
-    errors: dict[str, list[str]] = {}
-    cleaned: list[JSONDict] = []
-    existing: dict[int, str] = {}
-    claimed: dict[tuple[str, str], int] = {}
-    for i, item in enumerate(payload):
-        clean, problems = _clean_item(item)
-        cleaned.append(clean)
-        if problems:
-            errors[str(i)] = problems
-            continue
-        held = owner_of(bot, "client_ref", clean["client_ref"])
-        if held is not None:
-            existing[i] = held
-            continue
-        for key in ("client_ref", "email", "phone"):
-            value = clean[key]
-            if not value:
-                continue
-            claim = (key, value.lower() if key == "email" else value)
-            if owner_of(bot, key, value) is not None:
-                errors.setdefault(str(i), []).append(f"{key}: already belongs to another chat user")
-            elif claim in claimed:
-                errors.setdefault(str(i), []).append(f"{key}: repeats item {claimed[claim]}")
-            else:
-                claimed[claim] = i
-    if errors:
-        fields = {index: "; ".join(problems) for index, problems in errors.items()}
-        first = next(iter(fields.items()))
-        raise invalid(f"item {first[0]}: {first[1]}", fields)
-    created: list[JSONDict] = []
-    stamp = iso_ms(ctx.stamp()) if len(existing) < len(cleaned) else ""
-    for i, clean in enumerate(cleaned):
-        if i in existing:
-            created.append(bot.chatusers[existing[i]])
-            continue
-        cid = ctx.store.new_id()
-        user: JSONDict = {
-            "id": cid,
-            "client_ref": None,
-            "name": clean["name"],
-            "surname": clean["surname"],
-            "email": None,
-            "phone": None,
-            "channel": clean["channel"],
-            "language": clean["language"],
-            "tags": [ensure_tag(ctx, name) for name in clean["tags"]],
-            "variables": [
-                {"id": variable_id(ctx, v["name"]), "name": v["name"], "value": v["value"]}
-                for v in clean["variables"]
-            ],
-            "created_at": stamp,
-            "updated_at": stamp,
-            "last_seen_at": clean["last_seen_at"],
-        }
-        add_chatuser(bot, user)
-        for key in ("client_ref", "email", "phone"):
-            set_unique_key(bot, user, key, clean[key])
-        ctx.emit("chatusers", "chatusers.changed", {"op": "created", "id": cid, "updated_at": stamp})
-        created.append(user)
-    return {"chatusers": created}
-
-
 def add_chatuser(bot: BotState, user: JSONDict) -> None:
     """Store a new chat user and keep the ordered id list without a full sort."""
-    order = bot.ordered_chatuser_ids()
-    if order and (bot.chatusers[order[-1]]["created_at"], order[-1]) > (user["created_at"], user["id"]):
-        bot.order_stale = True
     bot.chatusers[user["id"]] = user
-    if not bot.order_stale:
-        order.append(user["id"])
+    bot.append_to_order([user["id"]])
     bot.note_chatusers_count()
 
 
@@ -424,21 +308,30 @@ def delete(ctx: Context, payload: Any) -> JSONDict:
     errors: dict[str, str] = {}
     ids = _ids(_object(payload), "ids", errors)
     _raise(errors)
-    deleted = 0
+    # The indexes are fetched before the first deletion: fetching one checks that it
+    # accounts for every chat user, which stops being true until the deletions are noted.
+    indexes = [(key, bot.chatuser_index(key)) for key in ("client_ref", "email", "phone")]
+    users = bot.chatusers
+    removed: list[JSONDict] = []
     for cid in ids:
-        user = bot.chatusers.get(cid)
+        user = users.pop(cid, None)
         if user is None:
             continue
-        for key in ("client_ref", "email", "phone"):
-            set_unique_key(bot, user, key, None)
-        del bot.chatusers[cid]
-        deleted += 1
-        event = {"op": "deleted", "id": cid, "updated_at": iso_ms(ctx.stamp())}
-        ctx.emit("chatusers", "chatusers.changed", event)
-    if deleted:
-        bot.order_stale = True
+        for key, index in indexes:
+            old = user.get(key)
+            if old:
+                index.pop(old.lower() if key == "email" else old, None)
+            user[key] = None
+        removed.append(user)
+    if removed:
+        stamp = ctx.stamp_iso()
+        ctx.events.extend(
+            ("chatusers", "chatusers.changed", {"op": "deleted", "id": user["id"], "updated_at": stamp})
+            for user in removed
+        )
+        bot.remove_from_order(removed)
         bot.note_chatusers_count()
-    return {"deleted": deleted}
+    return {"deleted": len(removed)}
 
 
 # --- tags and variables ----------------------------------------------------------------------
@@ -505,9 +398,7 @@ def put_variable(ctx: Context, user: JSONDict, name: str, value: str) -> bool:
         if variable["name"] == name:
             if variable["value"] == value:
                 return False
-            user["variables"] = [
-                {**v, "value": value} if v["name"] == name else v for v in user["variables"]
-            ]
+            user["variables"] = [{**v, "value": value} if v["name"] == name else v for v in user["variables"]]
             return True
     user["variables"] = [*user["variables"], {"id": variable_id(ctx, name), "name": name, "value": value}]
     return True

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from typing import Any
 
 from backoffice.userbot.sandbox import chatusers as cu
 from backoffice.userbot.sandbox.registry import Context, SandboxError, invalid, operation
-from backoffice.userbot.sandbox.store import JSONDict, iso_ms
+from backoffice.userbot.sandbox.store import JSONDict
 
 MAX_CSV_BYTES = 10 * 1024 * 1024
 FIELD_COLUMNS = ("id", "client_ref", "name", "surname", "email", "phone", "channel", "language", "tags")
@@ -68,14 +69,16 @@ def _match(ctx: Context, row: dict[str, str]) -> JSONDict | None:
     return bot.chatusers[target] if target is not None else None
 
 
+_CELL_RULES = (
+    ("client_ref", cu.client_ref_problem),
+    ("email", cu.email_problem),
+    ("phone", cu.phone_problem),
+    ("language", cu.language_problem),
+)
+
+
 def _check_cells(row: dict[str, str]) -> None:
-    rules = {
-        "client_ref": cu.client_ref_problem,
-        "email": cu.email_problem,
-        "phone": cu.phone_problem,
-        "language": cu.language_problem,
-    }
-    for key, rule in rules.items():
+    for key, rule in _CELL_RULES:
         value = row.get(key)
         if value and (problem := rule(value)):
             raise RowError(f"{key}: {problem}")
@@ -86,19 +89,42 @@ def _check_cells(row: dict[str, str]) -> None:
             raise RowError(f"channel: {problem}")
 
 
-def _apply_row(ctx: Context, row: dict[str, str], changed: dict[str, str]) -> tuple[str, str]:
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """What a header sets, worked out once per request rather than once per row."""
+
+    fields: tuple[str, ...]  # of name, surname, channel, language
+    keys: tuple[str, ...]  # of client_ref, email, phone
+    tags: bool
+    variables: tuple[tuple[str, str], ...]  # (column, variable name), in header order
+
+    @classmethod
+    def of(cls, header: list[str]) -> Columns:
+        return cls(
+            fields=tuple(key for key in ("name", "surname", "channel", "language") if key in header),
+            keys=tuple(key for key in ("client_ref", "email", "phone") if key in header),
+            tags="tags" in header,
+            variables=tuple(
+                (column, column[len(VARIABLE_PREFIX) :])
+                for column in header
+                if column.startswith(VARIABLE_PREFIX)
+            ),
+        )
+
+
+def _apply_row(
+    ctx: Context, row: dict[str, str], columns: Columns, changed: dict[str, str]
+) -> tuple[str, str]:
     """Apply one valid row; (``created`` | ``updated`` | ``unchanged``, chat user id)."""
     bot = ctx.bot
     _check_cells(row)
     user = _match(ctx, row)
-    fields = {key: row[key] for key in ("name", "surname", "channel", "language") if key in row}
-    keys = {key: row[key] or None for key in ("client_ref", "email", "phone") if key in row}
-    new_tags = cu.tag_names(row["tags"].split("|")) if "tags" in row else None
-    variables = {
-        col[len(VARIABLE_PREFIX) :]: value for col, value in row.items() if col.startswith(VARIABLE_PREFIX)
-    }
+    fields = {key: row[key] for key in columns.fields}
+    keys = {key: row[key] or None for key in columns.keys}
+    new_tags = cu.tag_names(row["tags"].split("|")) if columns.tags else None
+    variables = {name: row[column] for column, name in columns.variables}
     if user is None:
-        stamp = iso_ms(ctx.stamp())
+        stamp = ctx.stamp_iso()
         user = {
             "id": ctx.store.new_id(),
             "client_ref": None,
@@ -122,33 +148,37 @@ def _apply_row(ctx: Context, row: dict[str, str], changed: dict[str, str]) -> tu
             cu.set_unique_key(bot, user, key, value)
         changed[user["id"]] = "created"
         return "created", user["id"]
-    before = (
-        {key: user[key] for key in (*fields, *keys)},
-        frozenset(user["tags"]),
-        {v["name"]: v["value"] for v in user["variables"]},
-    )
-    after_tags = frozenset(before[1])
+    # Unchanged when every cell already holds (tags compare as a set; an empty variable
+    # cell holds when the chat user lacks that variable).
+    tags_before = frozenset(user["tags"])
+    tags_after = tags_before
     if new_tags is not None:
-        after_tags = frozenset(bot.chatuser_index("tag_name").get(n.lower(), f"new:{n}") for n in new_tags)
-    after_vars = dict(before[2])
-    for name, value in variables.items():
-        if value:
-            after_vars[name] = value
-        else:
-            after_vars.pop(name, None)
-    if ({**fields, **keys}, after_tags, after_vars) == before:
+        by_name = bot.chatuser_index("tag_name")
+        tags_after = frozenset(by_name.get(n.lower(), f"new:{n}") for n in new_tags)
+    same = (
+        tags_after == tags_before
+        and all(user[key] == value for key, value in fields.items())
+        and all(user[key] == value for key, value in keys.items())
+    )
+    if same and variables:
+        held = {v["name"]: v["value"] for v in user["variables"]}
+        same = all(
+            held.get(name) == value if value else name not in held for name, value in variables.items()
+        )
+    if same:
         return "unchanged", user["id"]
     user.update(fields)
     for key, value in keys.items():
-        cu.set_unique_key(bot, user, key, value)
-    if after_tags != before[1]:
+        if user[key] != value:  # a key kept as it was is already indexed to this chat user
+            cu.set_unique_key(bot, user, key, value)
+    if tags_after != tags_before:
         user["tags"] = [cu.ensure_tag(ctx, name) for name in new_tags or ()]
     for name, value in variables.items():
         if value:
             cu.put_variable(ctx, user, name, value)
         else:
             cu.drop_variable(user, name)
-    user["updated_at"] = iso_ms(ctx.stamp())
+    user["updated_at"] = ctx.stamp_iso()
     changed.setdefault(user["id"], "updated")
     return "updated", user["id"]
 
@@ -169,6 +199,7 @@ def import_csv(ctx: Context, payload: Any) -> JSONDict:
     if len(text) > MAX_CSV_BYTES or (len(text) * 4 > MAX_CSV_BYTES and len(text.encode()) > MAX_CSV_BYTES):
         raise SandboxError(413, "too_large", "a CSV is at most 10 MiB; split a larger file")
     header, rows = read_csv(text)
+    columns = Columns.of(header)
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     row_errors: list[JSONDict] = []
     ids: list[str | None] = []
@@ -177,7 +208,7 @@ def import_csv(ctx: Context, payload: Any) -> JSONDict:
         try:
             if len(cells) != len(header):
                 raise RowError(f"the row has {len(cells)} cells; the header has {len(header)}")
-            outcome, cid = _apply_row(ctx, dict(zip(header, cells, strict=True)), changed)
+            outcome, cid = _apply_row(ctx, dict(zip(header, cells, strict=True)), columns, changed)
         except RowError as exc:
             row_errors.append({"row": number, "message": str(exc)})
             ids.append(None)

@@ -28,8 +28,13 @@ from websockets.exceptions import ConnectionClosed
 from backoffice.userbot import codec
 from backoffice.userbot.errors import PayloadInvalid, UnknownChannel
 from backoffice.userbot.operations import OPERATIONS, SUBSCRIBE_TOPICS
-from backoffice.userbot.sandbox import chatusers, csv_import, segments  # noqa: F401  (they register)
-from backoffice.userbot.sandbox.registry import HANDLERS, Context, SandboxError
+from backoffice.userbot.sandbox import (  # noqa: F401  (they register)
+    chatusers,
+    chatusers_create,
+    csv_import,
+    segments,
+)
+from backoffice.userbot.sandbox.registry import CHECKS_OWN_SCHEMA, HANDLERS, Context, SandboxError
 from backoffice.userbot.sandbox.store import Account, BotState, SandboxStore, iso_ms
 
 try:
@@ -223,11 +228,20 @@ class SandboxServer:
         self._broadcast(sitekey, [(topic, event, payload)])
 
     def _broadcast(self, sitekey: str, events: list[tuple[str, str, Any]]) -> None:
+        # A create of a thousand chat users brings a thousand events: the connections that
+        # listen are found once per topic, not once per event.
+        listeners: dict[str, list[Session]] = {}
         for topic, event, payload in events:
-            frame: bytes | None = None
-            for session in self.sessions:
-                if topic in session.topics and session.bot is not None and session.bot.sitekey == sitekey:
-                    frame = frame or orjson.dumps({"event": event, "payload": payload})
+            sessions = listeners.get(topic)
+            if sessions is None:
+                sessions = listeners[topic] = [
+                    session
+                    for session in self.sessions
+                    if topic in session.topics and session.bot is not None and session.bot.sitekey == sitekey
+                ]
+            if sessions:
+                frame = orjson.dumps({"event": event, "payload": payload})
+                for session in sessions:
                     session.outbox.put_nowait((0.0, frame))
 
     # --- connections ---------------------------------------------------------------------
@@ -332,10 +346,11 @@ class SandboxServer:
             return _error(channel, 401, "unauthenticated", "log in with apiLogin first")
         if op.bot_scoped and session.bot is None:
             return _error(channel, 403, "forbidden", "choose a bot with sitekey first")
+        validate = _validate_request
         try:
             payload = codec.parse_payload(raw)
-            if _validate_request is not None:
-                _validate_request(channel, payload)
+            if validate is not None and channel not in CHECKS_OWN_SCHEMA:
+                validate(channel, payload)
         except PayloadInvalid as exc:
             return _error(channel, 400, "invalid", exc.message, fields=exc.fields)
         now_ms = int(time.time() * 1000)
@@ -346,8 +361,12 @@ class SandboxServer:
             return _error(channel, 500, "server_error", f"the sandbox does not implement {channel}")
         assert session.account is not None
         ctx = Context(store=self.store, account=session.account, bot=session.bot, now_ms=now_ms)  # type: ignore[arg-type]
+        if validate is not None and channel in CHECKS_OWN_SCHEMA:
+            ctx.check_schema = lambda: validate(channel, payload)
         try:
             result = handler(ctx, payload)
+        except PayloadInvalid as exc:  # the schema's verdict, asked for by the handler
+            return _error(channel, 400, "invalid", exc.message, fields=exc.fields)
         except SandboxError as exc:
             return _error(channel, exc.status, exc.code, exc.message, fields=exc.fields)
         except Exception:
