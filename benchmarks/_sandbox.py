@@ -12,6 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT_S = 120.0
+# A sandbox seeded with --seed-chatusers listens only once the chat users are made: allow
+# for a slow machine doing it (a million take a few seconds on an idle one).
+SEED_TIMEOUT_S_PER_MILLION = 60.0
 
 
 def free_port() -> int:
@@ -22,8 +26,9 @@ def free_port() -> int:
 
 @contextmanager
 def sandbox_process(*, apikey: str, sitekey: str, extra: list[str] | None = None) -> Iterator[str]:
-    """A sandbox on a free loopback port in a separate process; yields its URL."""
+    """A sandbox on a free loopback port in a separate process; yields its URL once it listens."""
     port = free_port()
+    timeout = START_TIMEOUT_S + SEED_TIMEOUT_S_PER_MILLION * _seeded_chatusers(extra or []) / 1_000_000
     process = subprocess.Popen(
         [
             sys.executable,
@@ -43,16 +48,28 @@ def sandbox_process(*, apikey: str, sitekey: str, extra: list[str] | None = None
         env={**os.environ, "LOG_LEVEL": "WARNING"},
     )
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + timeout
         while True:
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                     break
             except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the sandbox did not start") from None
+                if process.poll() is not None:
+                    raise RuntimeError("the sandbox exited before it listened") from None
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the sandbox did not listen within {timeout:.0f} s") from None
                 time.sleep(0.1)
         yield f"ws://127.0.0.1:{port}/"
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def _seeded_chatusers(extra: list[str]) -> int:
+    """How many chat users ``--seed-chatusers`` asks each bot for, if the arguments say."""
+    for i, argument in enumerate(extra):
+        if argument == "--seed-chatusers" and i + 1 < len(extra):
+            return int(extra[i + 1])
+        if argument.startswith("--seed-chatusers="):
+            return int(argument.partition("=")[2])
+    return 0

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
+import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from backoffice.runtime import tune_gc_for_bulk_work
 from backoffice.userbot.sandbox.server import SandboxServer, build_store
+from backoffice.userbot.sandbox.store import SandboxStore
 
 
 class Command(BaseCommand):
@@ -22,7 +26,9 @@ class Command(BaseCommand):
         "--drop-every N applies every Nth and then drops the connection without a close frame and "
         "without answering it (when both fall on one request, the 429 wins). --latency-ms N sends "
         "each answer N ms after it is ready, like a network in between; answers keep their order "
-        "and requests keep being applied meanwhile."
+        "and requests keep being applied meanwhile. --seed-chatusers N fills every --sitekey bot that "
+        "has no chat users with N synthetic ones before listening (for benchmarks; a million takes "
+        "seconds), so --seed-demo then leaves those bots alone."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -35,18 +41,28 @@ class Command(BaseCommand):
         parser.add_argument("--drop-every", type=int, default=0, metavar="N")
         parser.add_argument("--rate-limit-every", type=int, default=0, metavar="N")
         parser.add_argument("--latency-ms", type=int, default=0, metavar="N")
+        parser.add_argument("--seed-chatusers", type=int, default=0, metavar="N")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        for name in ("drop_every", "rate_limit_every", "latency_ms", "port"):
+        for name in ("drop_every", "rate_limit_every", "latency_ms", "port", "seed_chatusers"):
             if options[name] < 0:
                 raise CommandError(f"--{name.replace('_', '-')} must not be negative")
         logging.basicConfig(
             level=os.environ.get("LOG_LEVEL", "INFO").upper(),
             format="%(asctime)s %(levelname)s %(name)s %(message)s",
         )
+        tune_gc_for_bulk_work()
+        # Loading or seeding makes up to millions of objects that live as long as the process
+        # and form no cycles: the cycle collector is kept out of it, and afterwards out of
+        # their reach (frozen), so a full collection walks only what requests made since.
+        gc.disable()
         store = build_store(
             apikeys=options["apikey"], sitekeys=options["sitekey"], state_path=options["state"]
         )
+        if options["seed_chatusers"]:
+            self._seed_chatusers(store, options["sitekey"], options["seed_chatusers"])
+        gc.freeze()
+        gc.enable()
         server = SandboxServer(
             store,
             state_path=options["state"],
@@ -56,6 +72,20 @@ class Command(BaseCommand):
             latency_ms=options["latency_ms"],
         )
         asyncio.run(self._serve(server, options["host"], options["port"]))
+
+    def _seed_chatusers(self, store: SandboxStore, sitekeys: list[str], count: int) -> None:
+        from backoffice.userbot.sandbox.seed import seed_chatusers
+
+        for sitekey in dict.fromkeys(sitekeys):
+            bot = store.bots[sitekey]
+            if bot.chatusers:
+                continue
+            started = time.perf_counter()
+            seed_chatusers(store, bot, count)
+            self.stdout.write(
+                f"Seeded {count} chat users into {sitekey} in {time.perf_counter() - started:.1f} s",
+                ending="\n",
+            )
 
     async def _serve(self, server: SandboxServer, host: str, port: int) -> None:
         stop = asyncio.Event()
