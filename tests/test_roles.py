@@ -47,6 +47,9 @@ def test_the_migration_creates_each_role_with_exactly_its_permissions():
         {("chatusers", code) for code in _codes(CHAT_USER_MODELS, ALL)}
         | {("chatusers", "view_feedback")}
         | view_content
+        | {("sync", code) for code in ("view_botsync", "change_botsync", "view_syncconflict")}
+        | {("sync", code) for code in ("change_syncconflict", "view_outboxentry", "change_outboxentry")}
+        | {("sync", "delete_outboxentry")}
     )
     assert _granted("knowledge editor") == {("knowledge", code) for code in _codes(["interaction"], ALL)} | (
         view_chat_users

@@ -33,11 +33,26 @@ def _grants(apps):
         "operator": every("chatusers", chatusers, ALL)
         | every("chatusers", ["feedback"], ["view"])
         | view_knowledge
-        | view_automation,
+        | view_automation
+        | _operate_sync(apps, every),
         "knowledge editor": every("knowledge", models_of("knowledge"), ALL) | view_chat_users,
         "automation editor": every("automation", models_of("automation"), ALL) | view_chat_users,
         "viewer": set().union(*(every(label, models_of(label), ["view"]) for label in APPS)),
     }
+
+
+def _operate_sync(apps, every):
+    """Operators keep the sync running: bots' sync settings, conflicts, and the dead-letter
+    list (ignoring a dead letter deletes it). Only once the sync's models exist."""
+    present = {model._meta.model_name for model in apps.get_app_config("sync").get_models()}
+    wanted = {
+        "botsync": ["view", "change"],
+        "syncconflict": ["view", "change"],
+        "outboxentry": ["view", "change", "delete"],
+    }
+    return set().union(
+        *(every("sync", [model], actions) for model, actions in wanted.items() if model in present)
+    )
 
 
 def create_roles(apps, schema_editor):
