@@ -10,8 +10,10 @@ from django.contrib.admin.models import LogEntry
 from backoffice.sync.models import BotSync, OutboxEntry, SyncConflict
 from backoffice.sync.pull import pull_bot
 from backoffice.sync.relay import push_pending
+from backoffice.userbot.errors import ConnectionLost
 from chatusers import services
-from chatusers.models import ChatUser, Tag
+from chatusers.models import ChatUser, Segment, Tag
+from chatusers.sync import ChatUserKind
 from tests.conftest import RawWs
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -247,3 +249,18 @@ def test_a_create_refused_for_a_taken_email_is_linked_to_userbots_chat_user_by_t
         "Held",
     )
     assert ChatUser.objects.count() == 1
+
+
+def test_a_list_userbot_fails_to_give_does_not_stop_the_pull_of_the_others(bot, raw_ws, monkeypatch):
+    raw_ws.ok("chatusers.create-segment", {"name": "Everyone", "match": "all", "filters": []})
+
+    def refuse(self: Any, ctx: Any) -> None:
+        raise ConnectionLost("chatusers.get: the connection dropped")
+
+    monkeypatch.setattr(ChatUserKind, "pull", refuse)
+    report = pull_bot(bot)
+
+    state = BotSync.objects.get(bot=bot)
+    assert state.pull_error == "chatusers.chatuser: chatusers.get: the connection dropped"
+    assert report["errors"] == {"kinds": 1}
+    assert list(Segment.objects.values_list("name", flat=True)) == ["Everyone"]

@@ -19,6 +19,7 @@ from django.utils import timezone
 from backoffice.sync.kinds import PullContext, all_kinds
 from backoffice.sync.models import BotSync
 from backoffice.userbot.connections import client_for
+from backoffice.userbot.errors import TransportError, UserbotError
 from backoffice.userbot.models import Bot
 
 logger = logging.getLogger(__name__)
@@ -54,17 +55,26 @@ def pull_bot(bot: Bot) -> dict[str, Any] | None:
     ctx = PullContext(
         bot=bot, settings=state, client=client, started_at=state.pull_started_at, renew_lease=renew
     )
-    error = ""
+    errors: list[str] = []
     try:
         client.connect()
         for kind in all_kinds():
-            kind.pull(ctx)
+            # One list Userbot fails to give (a drop too many, a 500) does not keep the
+            # others from being read; the next pull tries it again.
+            try:
+                kind.pull(ctx)
+            except (TransportError, UserbotError, RuntimeError) as exc:
+                errors.append(f"{kind.label}: {exc}")
+                logger.warning("Pull of %s from %s failed: %s", kind.label, bot.sitekey, exc)
             renew()
     except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        logger.warning("Pull of %s failed: %s", bot.sitekey, error)
+        errors.append(f"{type(exc).__name__}: {exc}")
+        logger.warning("Pull of %s failed: %s", bot.sitekey, exc)
         raise
     finally:
+        error = "; ".join(errors)
+        if errors:
+            ctx.report["errors"] = {"kinds": len(errors)}
         client.close()
         BotSync.objects.filter(bot=bot).update(
             pull_lease_until=None,
