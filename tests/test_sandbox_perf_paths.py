@@ -268,3 +268,40 @@ def test_an_import_that_keeps_a_key_leaves_it_with_its_chat_user(raw_ws):
         "0": "email: already belongs to another chat user",
         "1": "phone: already belongs to another chat user",
     }
+
+
+def test_deletes_keep_an_order_that_is_not_in_id_order(raw_ws, sandbox):
+    ids = [u["id"] for u in raw_ws.ok("chatusers.create", [{"name": f"n{i}"} for i in range(6)])["chatusers"]]
+    bot: BotState = sandbox.store.bots["test-bot"]
+    bot.chatusers[ids[1]]["created_at"] = "2100-01-01T00:00:00.000Z"  # written as a seed would
+    bot.order_stale = True
+    assert [u["id"] for u in raw_ws.ok("chatusers.get", PAGE)["chatusers"]] == [*ids[:1], *ids[2:], ids[1]]
+    assert bot.order_by_id is False
+
+    assert raw_ws.ok("chatusers.delete", {"ids": [ids[3], ids[1]]}) == {"deleted": 2}
+
+    assert bot.order_stale is False
+    assert [u["id"] for u in raw_ws.ok("chatusers.get", PAGE)["chatusers"]] == [
+        ids[0],
+        ids[2],
+        ids[4],
+        ids[5],
+    ]
+    late = raw_ws.ok("chatusers.create", [{"name": "late"}])["chatusers"][0]["id"]
+    assert bot.chatuser_order == [ids[0], ids[2], ids[4], ids[5], late]
+    assert bot.order_by_id is False
+
+
+def test_a_sandbox_made_order_is_in_id_order_and_stays_so(raw_ws, sandbox):
+    first = [
+        u["id"] for u in raw_ws.ok("chatusers.create", [{"name": f"n{i}"} for i in range(4)])["chatusers"]
+    ]
+    raw_ws.ok("chatusers.get", PAGE)
+    bot: BotState = sandbox.store.bots["test-bot"]
+    assert bot.order_by_id is True
+
+    second = [u["id"] for u in raw_ws.ok("chatusers.create", [{"name": "a"}, {"name": "b"}])["chatusers"]]
+    assert raw_ws.ok("chatusers.delete", {"ids": [first[2], second[0]]}) == {"deleted": 2}
+
+    assert (bot.order_by_id, bot.order_stale) == (True, False)
+    assert bot.chatuser_order == [first[0], first[1], first[3], second[1]]

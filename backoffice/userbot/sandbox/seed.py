@@ -61,6 +61,7 @@ def seed_chatusers(
         # Times never decrease and ids rise along the list, so it already is the order.
         bot.chatuser_order = list(ids)
         bot.order_stale = False
+        bot.order_by_id = True
     bot.last_stamp_ms = max(bot.last_stamp_ms, now)
     return ids
 
