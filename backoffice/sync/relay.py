@@ -21,8 +21,6 @@ import random
 import socket
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,6 +33,7 @@ from django.utils import timezone
 from backoffice.sync import db
 from backoffice.sync.kinds import PushItem, kind_for
 from backoffice.sync.models import BotSync, OutboxEntry, SyncedModel, SyncState
+from backoffice.sync.stage import Stage
 from backoffice.userbot.connections import client_for
 from backoffice.userbot.errors import ConnectFailed
 from backoffice.userbot.models import Bot
@@ -165,7 +164,7 @@ def push_pending(bot: Bot, *, batch: int | None = None, max_batches: int | None 
     client = None
     error = ""
     threaded = connection.vendor == "postgresql"
-    loader, completer = _Stage(threaded=threaded), _Stage(threaded=threaded)
+    loader, completer = Stage(threaded=threaded), Stage(threaded=threaded)
     prepared: list[_Group] | None = None
     try:
         done = 0
@@ -234,43 +233,6 @@ def _prepare(bot: Bot, limit: int, worker: str, report: PushReport) -> list[_Gro
             report.parked += len(parked)
         groups.append(_Group(kind, label, [i.entry for i in items], items))
     return groups
-
-
-class _Stage:
-    """One step of the push pipeline run beside the main thread (or inline when not
-    threaded), holding at most one piece of work; its thread's connection is closed at the end."""
-
-    def __init__(self, *, threaded: bool) -> None:
-        self.executor = ThreadPoolExecutor(max_workers=1) if threaded else None
-        self.future: Future[Any] | None = None
-        self.value: Any = None
-
-    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
-        if self.executor is None:
-            self.value = fn(*args)
-            return
-        self.result()
-        self.future = self.executor.submit(fn, *args)
-
-    def result(self) -> Any:
-        if self.executor is None:
-            value, self.value = self.value, None
-            return value
-        future, self.future = self.future, None
-        return None if future is None else future.result()
-
-    def close(self) -> Any:
-        """Wait for the work in hand and return its result."""
-        try:
-            return self.result()
-        finally:
-            if self.executor is not None:
-                self.executor.submit(_close_connection).result()
-                self.executor.shutdown()
-
-
-def _close_connection() -> None:
-    connection.close()  # the stage thread's own connection (``connection`` is per thread)
 
 
 def _items(kind: Any, entries: list[OutboxEntry]) -> tuple[list[PushItem], list[OutboxEntry]]:

@@ -36,6 +36,7 @@ from backoffice.sync.conflicts import prefer_for, record_conflicts
 from backoffice.sync.kinds import PullContext, failure_of, parse_time
 from backoffice.sync.merge import Doc, changed_keys, three_way
 from backoffice.sync.models import BotSync, OutboxEntry, SyncConflict, SyncState, new_client_ref
+from backoffice.sync.stage import Stage
 from backoffice.userbot import api
 from chatusers.models import ChatUser, ChatUserTag, Variable
 from chatusers.sync.documents import FIELDS, VAR, TagBook, local_docs, remote_doc
@@ -57,27 +58,47 @@ class Scan:
         # Read once: a bot whose chat users all came from Userbot (a first load) needs no
         # adoption lookups, which would cost an OR of three index scans a batch.
         self.has_unlinked = ChatUser.objects.filter(bot=self.bot, remote_id__isnull=True).exists()
+        self.first_load = False  # set by ``run`` for a scan into an empty bot
 
     # reading ---------------------------------------------------------------------------
 
     def run(self) -> None:
         checkpoint = self.ctx.settings.pull_checkpoint or {}
         start = int(checkpoint.get("chatusers_offset", 0))
+        # A first load into a bot with nothing here yet has nothing to look up: every
+        # chat user is new (a repeat met twice while paging is skipped by the insert).
+        self.first_load = start == 0 and not ChatUser.objects.filter(bot=self.bot).exists()
+        # On PostgreSQL a batch is applied in a thread of its own while the next pages
+        # are read: the database works in its own process, the socket waits let go of
+        # the interpreter.
+        applier = Stage(threaded=connection.vendor == "postgresql")
         batch: list[dict[str, Any]] = []
-        offset = start
-        for offset, users in self._pages(start):
-            batch.extend(users)
-            if len(batch) >= APPLY_BATCH:
-                self._apply(batch)
-                batch = []
-                self._checkpoint(offset + PAGE)
-        if batch:
-            self._apply(batch)
+        try:
+            for offset, users in self._pages(start):
+                batch.extend(users)
+                if len(batch) >= APPLY_BATCH:
+                    self._learn_tags(batch)
+                    applier.submit(self._apply_and_checkpoint, batch, offset + PAGE)
+                    batch = []
+            if batch:
+                self._learn_tags(batch)
+                applier.submit(self._apply, batch)
+        finally:
+            applier.close()
         if start == 0:
             self._remove_missing()
         else:
             self.ctx.count("chatusers", "resumed_at", start)
         self._checkpoint(None)
+
+    def _apply_and_checkpoint(self, users: list[dict[str, Any]], next_offset: int) -> None:
+        self._apply(users)
+        self._checkpoint(next_offset)
+
+    def _learn_tags(self, users: list[dict[str, Any]]) -> None:
+        """Read the bot's tags again if these chat users carry one we do not know yet."""
+        if any(tag_id not in self.book.names for u in users for tag_id in u["tags"]):
+            self.book.learn(self.ctx.client.call(api.chatusers_get_bot_tags())["tags"])
 
     def _pages(self, start: int) -> Iterator[tuple[int, list[dict[str, Any]]]]:
         """(offset, chat users) of every page from ``start``; a page that fails is asked again."""
@@ -114,8 +135,10 @@ class Scan:
     def _apply(self, users: list[dict[str, Any]]) -> None:
         remote = {u["id"]: u for u in users}
         self.seen.extend(_key(rid) for rid in remote)
-        if any(tag_id not in self.book.names for u in remote.values() for tag_id in u["tags"]):
-            self.book.learn(self.ctx.client.call(api.chatusers_get_bot_tags())["tags"])
+        if self.first_load:
+            with transaction.atomic():
+                self._insert(list(remote.values()))
+            return
         in_flight = OutboxEntry.objects.filter(
             object_type=LABEL, object_id=OuterRef("pk"), state=OutboxEntry.State.IN_FLIGHT
         )
@@ -433,18 +456,18 @@ def _insert_links(links: list[tuple[int, int]], variables: list[tuple[int, str, 
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             if links:
-                a, b = zip(*links, strict=True)
                 cursor.execute(
                     "INSERT INTO chatusers_chatusertag (chatuser_id, tag_id)"
-                    " SELECT * FROM unnest(%s::bigint[], %s::bigint[]) ON CONFLICT DO NOTHING",
-                    [list(a), list(b)],
+                    " SELECT v.c, v.t FROM jsonb_to_recordset(%s::jsonb) AS v(c bigint, t bigint)"
+                    " ON CONFLICT DO NOTHING",
+                    [orjson.dumps([{"c": c, "t": t} for c, t in links]).decode()],
                 )
             if variables:
-                a, b, c = zip(*variables, strict=True)
                 cursor.execute(
                     "INSERT INTO chatusers_variable (chatuser_id, name, value)"
-                    " SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[]) ON CONFLICT DO NOTHING",
-                    [list(a), list(b), list(c)],
+                    " SELECT v.c, v.n, v.v FROM jsonb_to_recordset(%s::jsonb) AS v(c bigint, n text, v text)"
+                    " ON CONFLICT DO NOTHING",
+                    [orjson.dumps([{"c": c, "n": n, "v": v} for c, n, v in variables]).decode()],
                 )
         return
     ChatUserTag.objects.bulk_create(

@@ -1,0 +1,50 @@
+"""A one-slot pipeline stage: database work overlapped with the main thread's socket work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from django.db import connection
+
+
+class Stage:
+    """One step of a pipeline run beside the main thread (or inline when not threaded),
+    holding at most one piece of work; its thread's connection is closed at the end.
+
+    Used where the work is mostly the database's (in its own process), so a thread of
+    our own overlaps it with the socket work of the main thread.
+    """
+
+    def __init__(self, *, threaded: bool) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=1) if threaded else None
+        self.future: Future[Any] | None = None
+        self.value: Any = None
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        if self.executor is None:
+            self.value = fn(*args)
+            return
+        self.result()
+        self.future = self.executor.submit(fn, *args)
+
+    def result(self) -> Any:
+        if self.executor is None:
+            value, self.value = self.value, None
+            return value
+        future, self.future = self.future, None
+        return None if future is None else future.result()
+
+    def close(self) -> Any:
+        """Wait for the work in hand and return its result."""
+        try:
+            return self.result()
+        finally:
+            if self.executor is not None:
+                self.executor.submit(_close_connection).result()
+                self.executor.shutdown()
+
+
+def _close_connection() -> None:
+    connection.close()  # the stage thread's own connection (``connection`` is per thread)
