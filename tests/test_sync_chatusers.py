@@ -14,6 +14,8 @@ from backoffice.userbot.errors import ConnectionLost
 from chatusers import services
 from chatusers.models import ChatUser, Segment, Tag
 from chatusers.sync import ChatUserKind
+from chatusers.sync import pull as pull_module
+from chatusers.sync.documents import TagBook
 from tests.conftest import RawWs
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -264,3 +266,45 @@ def test_a_list_userbot_fails_to_give_does_not_stop_the_pull_of_the_others(bot, 
     assert state.pull_error == "chatusers.chatuser: chatusers.get: the connection dropped"
     assert report["errors"] == {"kinds": 1}
     assert list(Segment.objects.values_list("name", flat=True)) == ["Everyone"]
+
+
+def test_a_first_load_that_dies_resumes_at_its_checkpoint(bot, raw_ws, monkeypatch):
+    for start in range(0, 2500, 500):
+        raw_ws.ok("chatusers.create", [{"name": f"U{n}"} for n in range(start, start + 500)])
+    monkeypatch.setattr(pull_module, "APPLY_BATCH", 1000)
+    real_apply = pull_module.Scan._apply
+    applied: list[int] = []
+
+    def dies_on_the_second_batch(self: Any, users: list[dict[str, Any]]) -> None:
+        if applied:
+            raise ConnectionLost("the worker died")
+        applied.append(len(users))
+        real_apply(self, users)
+
+    monkeypatch.setattr(pull_module.Scan, "_apply", dies_on_the_second_batch)
+    with pytest.raises(ConnectionLost):
+        pull_module.Scan(_context(bot), TagBook(bot)).run()
+    assert BotSync.objects.get(bot=bot).pull_checkpoint == {"chatusers_offset": 1000}
+    assert ChatUser.objects.count() == 1000
+
+    monkeypatch.setattr(pull_module.Scan, "_apply", real_apply)
+    resumed = pull_bot(bot)
+    complete = pull_bot(bot)
+
+    assert resumed["chatusers"] == {"created": 1500, "resumed_at": 1000}
+    assert complete.get("chatusers", {}) == {}
+    assert ChatUser.objects.count() == 2500
+    assert BotSync.objects.get(bot=bot).pull_checkpoint == {}
+
+
+def _context(bot: Any) -> Any:
+    from django.utils import timezone
+
+    from backoffice.sync.kinds import PullContext
+    from backoffice.sync.pull import bot_sync
+    from backoffice.userbot.connections import client_for
+
+    client = client_for(bot)
+    return PullContext(
+        bot=bot, settings=bot_sync(bot), client=client, started_at=timezone.now(), renew_lease=lambda: None
+    )

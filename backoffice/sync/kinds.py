@@ -8,6 +8,7 @@ Each domain app declares its kinds in its ``sync.py``, registered when the app i
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -78,11 +79,14 @@ class PullContext:
     started_at: datetime
     renew_lease: Callable[[], None]
     report: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count(self, kind: str, what: str, n: int = 1) -> None:
+        """Add to the run's report; batches applied in threads of their own count here too."""
         if n:
-            counts = self.report.setdefault(kind, {})
-            counts[what] = counts.get(what, 0) + n
+            with self._lock:
+                counts = self.report.setdefault(kind, {})
+                counts[what] = counts.get(what, 0) + n
 
 
 class SyncKind:

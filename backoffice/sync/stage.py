@@ -1,7 +1,9 @@
-"""A one-slot pipeline stage: database work overlapped with the main thread's socket work."""
+"""Pipeline stages: database work overlapped with the main thread's socket work."""
 
 from __future__ import annotations
 
+import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -48,3 +50,40 @@ class Stage:
 
 def _close_connection() -> None:
     connection.close()  # the stage thread's own connection (``connection`` is per thread)
+
+
+class Workers:
+    """Up to ``size`` pieces of database work at once, each in a thread with its own
+    connection (inline when not threaded); ``submit`` waits while all are busy, and
+    ``close`` waits for the rest, raises the first failure, and closes the connections."""
+
+    def __init__(self, size: int, *, threaded: bool) -> None:
+        self.size = size
+        self.executor = ThreadPoolExecutor(max_workers=size) if threaded else None
+        self.futures: deque[Future[Any]] = deque()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        if self.executor is None:
+            fn(*args)
+            return
+        while len(self.futures) >= self.size:
+            self.futures.popleft().result()
+        self.futures.append(self.executor.submit(fn, *args))
+
+    def close(self) -> None:
+        try:
+            while self.futures:
+                self.futures.popleft().result()
+        finally:
+            if self.executor is not None:
+                # One closing task per thread: each waits for the others, so none runs twice.
+                barrier = threading.Barrier(self.size)
+                closing = [self.executor.submit(_close_after, barrier) for _ in range(self.size)]
+                for future in closing:
+                    future.result()
+                self.executor.shutdown()
+
+
+def _close_after(barrier: threading.Barrier) -> None:
+    barrier.wait(timeout=30)
+    connection.close()

@@ -18,6 +18,7 @@ there, and leaves deletions to the next complete one.
 from __future__ import annotations
 
 import logging
+import threading
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterator
@@ -36,7 +37,7 @@ from backoffice.sync.conflicts import prefer_for, record_conflicts
 from backoffice.sync.kinds import PullContext, failure_of, parse_time
 from backoffice.sync.merge import Doc, changed_keys, three_way
 from backoffice.sync.models import BotSync, OutboxEntry, SyncConflict, SyncState, new_client_ref
-from backoffice.sync.stage import Stage
+from backoffice.sync.stage import Workers
 from backoffice.userbot import api
 from chatusers.models import ChatUser, ChatUserTag, Variable
 from chatusers.sync.documents import FIELDS, VAR, TagBook, local_docs, remote_doc
@@ -45,6 +46,7 @@ logger = logging.getLogger(__name__)
 LABEL = "chatusers.chatuser"
 PAGE = 1000
 APPLY_BATCH = 5000
+APPLIERS = 2  # batches applied at once on PostgreSQL: one per core of a small database host
 PAGE_ATTEMPTS = 8
 
 
@@ -59,6 +61,7 @@ class Scan:
         # adoption lookups, which would cost an OR of three index scans a batch.
         self.has_unlinked = ChatUser.objects.filter(bot=self.bot, remote_id__isnull=True).exists()
         self.first_load = False  # set by ``run`` for a scan into an empty bot
+        self._lock = threading.Lock()
 
     # reading ---------------------------------------------------------------------------
 
@@ -68,32 +71,46 @@ class Scan:
         # A first load into a bot with nothing here yet has nothing to look up: every
         # chat user is new (a repeat met twice while paging is skipped by the insert).
         self.first_load = start == 0 and not ChatUser.objects.filter(bot=self.bot).exists()
-        # On PostgreSQL a batch is applied in a thread of its own while the next pages
-        # are read: the database works in its own process, the socket waits let go of
-        # the interpreter.
-        applier = Stage(threaded=connection.vendor == "postgresql")
+        # On PostgreSQL batches are applied by threads of their own while the next pages
+        # are read: the database works in its own processes, the socket waits let go of
+        # the interpreter. Batches may finish out of order; the checkpoint only moves
+        # past a batch once every batch before it is in.
+        appliers = Workers(APPLIERS, threaded=connection.vendor == "postgresql")
         batch: list[dict[str, Any]] = []
+        self._sequence: dict[int, int] = {}  # batch number -> offset after it, until applied
+        self._applied = 0
         try:
+            number = 0
             for offset, users in self._pages(start):
                 batch.extend(users)
                 if len(batch) >= APPLY_BATCH:
                     self._learn_tags(batch)
-                    applier.submit(self._apply_and_checkpoint, batch, offset + PAGE)
+                    number += 1
+                    self._sequence[number] = offset + PAGE
+                    appliers.submit(self._apply_and_checkpoint, batch, number)
                     batch = []
             if batch:
                 self._learn_tags(batch)
-                applier.submit(self._apply, batch)
+                appliers.submit(self._apply, batch)
         finally:
-            applier.close()
+            appliers.close()
         if start == 0:
             self._remove_missing()
         else:
             self.ctx.count("chatusers", "resumed_at", start)
         self._checkpoint(None)
 
-    def _apply_and_checkpoint(self, users: list[dict[str, Any]], next_offset: int) -> None:
+    def _apply_and_checkpoint(self, users: list[dict[str, Any]], number: int) -> None:
         self._apply(users)
-        self._checkpoint(next_offset)
+        with self._lock:
+            done = self._sequence.pop(number)
+            self._sequence[number] = -done  # applied, waiting for the batches before it
+            offset = None
+            while self._sequence.get(self._applied + 1, 0) < 0:
+                self._applied += 1
+                offset = -self._sequence.pop(self._applied)
+            if offset is not None:
+                self._checkpoint(offset)
 
     def _learn_tags(self, users: list[dict[str, Any]]) -> None:
         """Read the bot's tags again if these chat users carry one we do not know yet."""
@@ -134,9 +151,12 @@ class Scan:
 
     def _apply(self, users: list[dict[str, Any]]) -> None:
         remote = {u["id"]: u for u in users}
-        self.seen.extend(_key(rid) for rid in remote)
+        keys = [_key(rid) for rid in remote]
+        with self._lock:
+            self.seen.extend(keys)
         if self.first_load:
             with transaction.atomic():
+                _commit_without_waiting()
                 self._insert(list(remote.values()))
             return
         in_flight = OutboxEntry.objects.filter(
@@ -375,6 +395,14 @@ def chatusers_gone(*, bot_id: int, pks: list[int], policy: str, actor: Any) -> N
             waiting.filter(object_id__in=chunk).delete()
             record_many(actor=actor, objects=objects, action="delete", message="Deleted on Userbot")
             ChatUser.objects.filter(pk__in=chunk).delete()
+
+
+def _commit_without_waiting() -> None:
+    """A first load's batch need not wait for its commit to reach the disk: a crash loses
+    at most the last batches, which the checkpoint (committed after them) reads again."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def _key(remote_id: str) -> int:
