@@ -38,7 +38,7 @@ class FileFormat:
     header: list[str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Row:
     """One data row: its number (1 = the first row after the header), its cells, or why it
     could not be parsed (then ``cells`` is what was read of it, maybe nothing)."""

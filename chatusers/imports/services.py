@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,10 @@ __all__ = [
 ]
 
 CHUNK_ROWS = 5000
+# Connections that write chunks side by side on PostgreSQL (see ``_Writers``); 1 writes
+# each chunk on the connection that decides it.
+WRITERS = 2
+TURN_CHECK_SECONDS = 0.2
 # The first key of the advisory lock a running import holds (the second is the job's id).
 RUN_LOCK_NAMESPACE = 5_0001
 TAG_NAME_MAX = Tag._meta.get_field("name").max_length
@@ -318,6 +323,8 @@ def _run(job_id: int, progress: Callable[[ImportJob, float, float | None], None]
                 overwrite=job.overwrite == ImportJob.Overwrite.OVERWRITE,
                 extra_tags=tuple(job.extra_tags),
                 dry_run=job.dry_run,
+                # A resumed run finds the chat users its first part created: not fresh.
+                fresh=job.rows_done == 0 and not ChatUser.objects.filter(bot_id=job.bot_id).exists(),
             )
         )
         rejected_rows = _RejectedRows(job, job.rows_done)
@@ -346,7 +353,6 @@ def _run_chunks(
 ) -> bool:
     """Apply the file chunk by chunk; True when stopped by a cancel."""
     resume_after = job.rows_done
-    started, done_here = time.monotonic(), 0
     # Counting the rows is a pass over the file of its own: it runs beside the import, and
     # the total (hence the time left) is shown from the first chunk after it is known.
     counted: list[int] = []
@@ -354,40 +360,269 @@ def _run_chunks(
     if job.rows_total is None:
         counter = threading.Thread(target=lambda: counted.append(_count_rows(job)), daemon=True)
         counter.start()
-    with _ValidatedChunks(job) as chunks:
+    books = _Books(job, rejected_rows, counted, progress)
+    writers = WRITERS if _may_write_in_parallel(job) else 0
+    with _ValidatedChunks(job) as chunks, _Writers(upserter, books, writers) as pipeline:
         for chunk, parsed, rejected in chunks:
             if chunk[-1].number <= resume_after:
                 upserter.register(parsed)
                 continue
             if ImportJob.objects.filter(pk=job.pk, cancel_requested=True).exists():
+                pipeline.settle()
                 return True
+            if not writers:
+                with transaction.atomic():
+                    prepare_chunk()
+                    result = upserter.apply(parsed) if parsed else ChunkResult()
+                    books.commit(len(chunk), result, rejected)
+                books.published(len(chunk))
+                continue
             with transaction.atomic():
                 prepare_chunk()
-                result = upserter.apply(parsed) if parsed else ChunkResult()
-                rejected += result.rejected
-                rejected.sort(key=lambda item: item[0])
-                rejected_rows.write(rejected)
-                job.rows_done += len(chunk)
-                job.created += result.created
-                job.updated += result.updated
-                job.unchanged += result.unchanged
-                job.rejected += len(rejected)
-                if counted and job.rows_total is None:
-                    job.rows_total = counted[0]
-                job.save(
-                    update_fields=["rows_done", "created", "updated", "unchanged", "rejected", "rows_total"]
-                )
-            done_here += len(chunk)
-            rate = done_here / max(time.monotonic() - started, 1e-6)
-            eta = (job.rows_total - job.rows_done) / rate if job.rows_total is not None and rate else None
-            _publish(job, round(rate, 1), None if eta is None else round(eta, 1))
-            if progress is not None:
-                progress(job, rate, eta)
+                result, plan = upserter.plan(parsed, pipeline) if parsed else (ChunkResult(), None)
+            if plan is not None and plan.creates_tags:
+                # Its new tags must be committed before a later chunk links to them: it
+                # goes alone, after the chunks before it, on this connection.
+                pipeline.settle()
+                with transaction.atomic():
+                    prepare_chunk()
+                    upserter.write(plan, result, upserter.writer, upserter.tag_ids)
+                    books.commit(len(chunk), result, rejected)
+                books.published(len(chunk))
+                continue
+            pipeline.submit(len(chunk), plan, result, rejected, dict(upserter.tag_ids))
+        pipeline.settle()
     if counter is not None:
         counter.join()
         job.rows_total = counted[0] if counted else job.rows_done
         job.save(update_fields=["rows_total"])
     return False
+
+
+def _may_write_in_parallel(job: ImportJob) -> bool:
+    """Chunks are written on connections of their own only where they can commit on their
+    own: on PostgreSQL, for a real run, outside a caller's transaction (the other
+    connections would not see what it holds)."""
+    return (
+        WRITERS > 1
+        and connection.vendor == "postgresql"
+        and not job.dry_run
+        and not connection.in_atomic_block
+    )
+
+
+class _Books:
+    """A chunk's counters, rejected rows and progress, kept in file order; ``commit`` runs
+    inside the chunk's transaction so that its counters commit with its rows."""
+
+    def __init__(
+        self,
+        job: ImportJob,
+        rejected_rows: _RejectedRows,
+        counted: list[int],
+        progress: Callable[[ImportJob, float, float | None], None] | None,
+    ) -> None:
+        self.job, self.rejected_rows, self.counted, self.progress = job, rejected_rows, counted, progress
+        self.started, self.done_here = time.monotonic(), 0
+
+    def commit(self, rows: int, result: ChunkResult, rejected: list[tuple[int, str, list[str]]]) -> None:
+        job = self.job
+        rejected = sorted(rejected + result.rejected, key=lambda item: item[0])
+        self.rejected_rows.write(rejected)
+        job.rows_done += rows
+        job.created += result.created
+        job.updated += result.updated
+        job.unchanged += result.unchanged
+        job.rejected += len(rejected)
+        if self.counted and job.rows_total is None:
+            job.rows_total = self.counted[0]
+        job.save(update_fields=["rows_done", "created", "updated", "unchanged", "rejected", "rows_total"])
+
+    def published(self, rows: int) -> None:
+        """Tell who follows the job, once the chunk has committed."""
+        job = self.job
+        self.done_here += rows
+        rate = self.done_here / max(time.monotonic() - self.started, 1e-6)
+        eta = (job.rows_total - job.rows_done) / rate if job.rows_total is not None and rate else None
+        _publish(job, round(rate, 1), None if eta is None else round(eta, 1))
+        if self.progress is not None:
+            self.progress(job, rate, eta)
+
+
+@dataclass
+class _Chunk:
+    sequence: int
+    rows: int
+    plan: Any
+    result: ChunkResult
+    rejected: list[tuple[int, str, list[str]]]
+    tag_ids: dict[str, int]
+    backend_pid: int | None = None
+
+
+class _YieldTurn(Exception):
+    """The chunk before is waiting on a lock: roll back, so it can never be ours."""
+
+
+class _Writers:
+    """Writes decided chunks on connections of their own, committing them in file order.
+
+    A chunk's rows, counters and outbox entries still commit in one transaction, and chunk
+    n+1 commits only after chunk n, so ``rows_done`` still marks where a crashed run
+    resumes. What overlaps is the work: the database inserts and checks one chunk while
+    the next is written and this thread reads and decides the one after (PostgreSQL works
+    a connection on one core).
+
+    Chunks cannot lock each other out: the keys a chunk takes were claimed by its rows
+    alone, and a chat user is changed by one row of a file. A chunk waiting for its turn
+    holds locks, though, which someone the chunk before waits on might want: so while it
+    waits it watches the chunk before, and if that one waits on a lock it rolls back and
+    writes again once that one has committed.
+    """
+
+    def __init__(self, upserter: Upserter, books: _Books, width: int) -> None:
+        self.upserter, self.books, self.width = upserter, books, width
+        self.queue: queue.Queue[_Chunk | None] = queue.Queue()
+        # A chunk is handed over only to a free writer: the next one waits, decided, in the
+        # deciding thread, so at most width + 1 decided chunks are held at a time.
+        self.free = threading.Semaphore(width)
+        self.turn = threading.Condition()
+        self.submitted = 0
+        self.committed = 0
+        self.failure: BaseException | None = None
+        # The chunk that failed (0: the run itself): the chunks before it may still commit.
+        self.failed_at = 0
+        self.in_flight: dict[int, _Chunk] = {}
+        self.threads = [
+            threading.Thread(target=self._work, name=f"import-writer-{n}", daemon=True) for n in range(width)
+        ]
+
+    def __enter__(self) -> _Writers:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.threads:
+            return
+        with self.turn:
+            if self.failure is None and exc[0] is not None:
+                # Chunks waiting for their turn roll back: the run stops at the last commit.
+                self.failure = RuntimeError("the import stopped")
+            self.turn.notify_all()
+        for _ in self.threads:
+            self.queue.put(None)
+        for thread in self.threads:
+            thread.join()
+
+    def touched(self) -> set[int]:
+        with self.turn:
+            return {pk for chunk in self.in_flight.values() if chunk.plan for pk in chunk.plan.touched()}
+
+    def submit(
+        self,
+        rows: int,
+        plan: Any,
+        result: ChunkResult,
+        rejected: list[tuple[int, str, list[str]]],
+        tag_ids: dict[str, int],
+    ) -> None:
+        while not self.free.acquire(timeout=TURN_CHECK_SECONDS):
+            with self.turn:
+                self._raise_failure()
+        with self.turn:
+            try:
+                self._raise_failure()
+            except BaseException:
+                self.free.release()
+                raise
+            self.submitted += 1
+            chunk = _Chunk(self.submitted, rows, plan, result, rejected, tag_ids)
+            self.in_flight[chunk.sequence] = chunk
+        self.queue.put(chunk)
+
+    def settle(self) -> None:
+        """Wait until every chunk submitted has committed; raise what made one fail."""
+        with self.turn:
+            while self.committed < self.submitted and self.failure is None:
+                self.turn.wait()
+            self._raise_failure()
+
+    def _raise_failure(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+    def _raise_failure_before(self, chunk: _Chunk) -> None:
+        """A chunk after one that failed never gets its turn: it rolls back."""
+        if self.failure is not None and self.failed_at < chunk.sequence:
+            raise self.failure
+
+    def _work(self) -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                backend_pid = cursor.fetchone()[0]
+            writer = self.upserter.new_writer()
+            while (chunk := self.queue.get()) is not None:
+                chunk.backend_pid = backend_pid
+                try:
+                    self._write(chunk, writer)
+                except BaseException as error:
+                    self._fail(error, chunk.sequence)
+                    raise
+                finally:
+                    self.free.release()
+        except BaseException as error:
+            self._fail(error, 0)
+        finally:
+            connection.close()
+
+    def _fail(self, error: BaseException, sequence: int) -> None:
+        with self.turn:
+            if self.failure is None:
+                self.failure, self.failed_at = error, sequence
+            self.turn.notify_all()
+
+    def _write(self, chunk: _Chunk, writer: Any) -> None:
+        while True:
+            result = replace(chunk.result, rejected=list(chunk.result.rejected))
+            try:
+                with transaction.atomic():
+                    prepare_chunk()
+                    if chunk.plan is not None:
+                        self.upserter.write(chunk.plan, result, writer, chunk.tag_ids)
+                    self._wait_turn(chunk)
+                    self.books.commit(chunk.rows, result, chunk.rejected)
+            except _YieldTurn:
+                with self.turn:
+                    while self.committed < chunk.sequence - 1:
+                        self._raise_failure_before(chunk)
+                        self.turn.wait()
+                continue
+            break
+        with self.turn:
+            self.committed = chunk.sequence
+            del self.in_flight[chunk.sequence]
+            self.turn.notify_all()
+        self.books.published(chunk.rows)
+
+    def _wait_turn(self, chunk: _Chunk) -> None:
+        while True:
+            with self.turn:
+                if self.committed >= chunk.sequence - 1:
+                    return
+                self._raise_failure_before(chunk)
+                if self.turn.wait(timeout=TURN_CHECK_SECONDS):
+                    continue
+                before = self.in_flight.get(chunk.sequence - 1)
+            if before is not None and before.backend_pid is not None and _blocked(before.backend_pid):
+                raise _YieldTurn
+
+
+def _blocked(backend_pid: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT cardinality(pg_blocking_pids(%s)) > 0", [backend_pid])
+        return bool(cursor.fetchone()[0])
 
 
 _Prepared = tuple[list[Any], list[ParsedRow], list[tuple[int, str, list[str]]]]

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
-from django.db import connection
-from django.db.models import Q
+import psycopg
+from django.db import IntegrityError, connection, transaction
+from django.db.models import NOT_PROVIDED, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -35,6 +36,8 @@ from chatusers.models import ChatUser, ChatUserTag, Tag, Variable
 
 CHUNK_ANALYZE_MIN = 5000
 FIELDS = ("name", "surname", "email", "phone", "channel", "language")
+CREATE_COLUMNS = ("client_ref", *FIELDS)
+LOST_KEY = "Another chat user took this row's email or phone while the import ran."
 KEY_LABELS = {"e": "email", "p": "phone", "c": "client_ref", "r": "Userbot id"}
 NEW_CHATUSER_DEFAULTS: dict[str, Any] = {
     "name": "",
@@ -55,6 +58,8 @@ class Options:
     overwrite: bool
     extra_tags: tuple[str, ...]
     dry_run: bool
+    # The bot had no chat user when the run began (see ``Upserter.apply``).
+    fresh: bool = False
 
 
 @dataclass
@@ -73,16 +78,44 @@ class _Existing:
     values: dict[str, Any]
 
 
+@dataclass(slots=True)
+class _Create:
+    """A chat user to create: the row's number and cells (to report it, should it lose a
+    key), its column values (``CREATE_COLUMNS``), tag names (lower case) and variables.
+    Small on purpose: a few planned chunks wait for the database at a time."""
+
+    number: int
+    cells: list[str]
+    values: tuple[Any, ...]
+    tag_names: tuple[str, ...]
+    variables: dict[str, str]
+
+
 @dataclass
 class _Plan:
     """What the chunk will write, decided before anything is written."""
 
-    creates: list[tuple[ParsedRow, dict[str, Any], set[str], dict[str, str]]] = field(default_factory=list)
+    creates: list[_Create] = field(default_factory=list)
     updates: list[tuple[int, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
     tags_added: list[tuple[int, str]] = field(default_factory=list)
     tags_removed: list[tuple[int, str]] = field(default_factory=list)
     variables_set: list[tuple[int, str, str]] = field(default_factory=list)
     changed_before: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # It names a tag the bot lacks: the writer creates it, so the chunk must commit before
+    # a later chunk can link to it.
+    creates_tags: bool = False
+
+    def touched(self) -> set[int]:
+        """The existing chat users this chunk changes."""
+        return {pk for pk, _, _ in self.updates}
+
+
+class InFlight(Protocol):
+    """Chunks decided but not yet committed, as ``Upserter.plan`` sees them."""
+
+    def touched(self) -> set[int]: ...
+
+    def settle(self) -> None: ...
 
 
 def _keys(row: ParsedRow) -> list[tuple[str, str]]:
@@ -105,17 +138,38 @@ def _keys(row: ParsedRow) -> list[tuple[str, str]]:
 class SeenKeys:
     """The keys earlier rows of the file claimed, in a temporary table so memory stays flat
     however long the file is. It lives as long as the database session and rolls back with
-    a chunk that fails."""
+    a chunk that fails.
+
+    A Bloom filter in memory (4 MiB, two bits per key) answers "never claimed" for almost
+    every key of a file without duplicates, so only the few keys it may have seen are looked
+    up: the table stays the one exact answer. A chunk that rolls back leaves its bits set,
+    which costs a lookup and never a wrong answer."""
 
     TABLE = "chatusers_import_seen_keys"
+    FILTER_BITS = 1 << 25
 
     def __init__(self) -> None:
         self.postgres = connection.vendor == "postgresql"
+        self.filter = bytearray(self.FILTER_BITS // 8)
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {self.TABLE}")
             cursor.execute(f"CREATE TEMPORARY TABLE {self.TABLE} (key TEXT PRIMARY KEY, row_number BIGINT)")
 
+    def _maybe_claimed(self, key: str) -> bool:
+        digest = hash(key)
+        bits = self.filter
+        first, second = digest & (self.FILTER_BITS - 1), (digest >> 32) & (self.FILTER_BITS - 1)
+        return bool(bits[first >> 3] & (1 << (first & 7))) and bool(bits[second >> 3] & (1 << (second & 7)))
+
+    def _remember(self, key: str) -> None:
+        digest = hash(key)
+        bits = self.filter
+        first, second = digest & (self.FILTER_BITS - 1), (digest >> 32) & (self.FILTER_BITS - 1)
+        bits[first >> 3] |= 1 << (first & 7)
+        bits[second >> 3] |= 1 << (second & 7)
+
     def claimed(self, keys: Sequence[str]) -> dict[str, int]:
+        keys = [key for key in keys if self._maybe_claimed(key)]
         if not keys:
             return {}
         with connection.cursor() as cursor:
@@ -123,7 +177,7 @@ class SeenKeys:
                 cursor.execute(
                     f"SELECT s.key, s.row_number FROM unnest(%s::text[]) AS k(value)"  # noqa: S608
                     f" JOIN {self.TABLE} s ON s.key = k.value",
-                    [list(keys)],
+                    [keys],
                 )
                 return dict(cursor.fetchall())
             found: dict[str, int] = {}
@@ -138,6 +192,8 @@ class SeenKeys:
     def claim(self, pairs: Sequence[tuple[str, int]]) -> None:
         if not pairs:
             return
+        for key, _ in pairs:
+            self._remember(key)
         with connection.cursor() as cursor:
             if self.postgres:
                 with cursor.cursor.copy(f"COPY {self.TABLE} (key, row_number) FROM STDIN") as copy:
@@ -158,27 +214,25 @@ class Upserter:
     def __init__(self, options: Options) -> None:
         self.options = options
         self.seen = SeenKeys()
-        self.writer: Writer = (
-            PostgresWriter(options) if connection.vendor == "postgresql" else PortableWriter(options)
-        )
+        self.writer = self.new_writer()
         self.tag_ids: dict[str, int] = {}
+        self.extra_tag_names = {name.lower() for name in options.extra_tags}
         self.new_tag_names: dict[str, str] = {}
         self.rows_applied = 0
         self.analyzed_at = 0
 
     def _keep_statistics_fresh(self) -> None:
-        """ANALYZE the tables this import grows each time they have doubled since the last
-        time. Autovacuum lags behind a bulk load and never sees a temporary table; without
-        row counts the planner takes a whole-table index for a probe (see ``prepare_chunk``)."""
-        if not self.seen.postgres:
+        """ANALYZE the chat user table each time this import has doubled it since the last
+        time. Autovacuum lags behind a bulk load; without row counts the planner takes a
+        whole-bot index for a key lookup (see ``prepare_chunk``). Only the lookups need it,
+        and a fresh run makes none."""
+        if not self.seen.postgres or self.options.dry_run or self.options.fresh:
             return
         grown = self.rows_applied
         if grown < max(CHUNK_ANALYZE_MIN, 2 * self.analyzed_at):
             return
         with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {SeenKeys.TABLE}")
-            if not self.options.dry_run:
-                cursor.execute("ANALYZE chatusers_chatuser")
+            cursor.execute("ANALYZE chatusers_chatuser")
         self.analyzed_at = grown
 
     def register(self, rows: Sequence[ParsedRow]) -> None:
@@ -192,10 +246,27 @@ class Upserter:
 
     def apply(self, rows: Sequence[ParsedRow]) -> ChunkResult:
         """Decide and (unless a dry run) write one chunk; the caller holds the transaction."""
+        result, plan = self.plan(rows)
+        if not self.options.dry_run:
+            self.write(plan, result, self.writer, self.tag_ids)
+        return result
+
+    def plan(self, rows: Sequence[ParsedRow], in_flight: InFlight | None = None) -> tuple[ChunkResult, _Plan]:
+        """Decide one chunk without writing it (but for claiming its keys). ``in_flight``
+        tells which chat users chunks decided earlier but not yet committed change: a
+        lookup that finds one of those waits for them and looks again, so a row is decided
+        on the state every earlier row of the file left."""
         self._keep_statistics_fresh()
         result = ChunkResult()
         rows = self._without_duplicates(rows, result)
-        existing = self._existing(rows)
+        # Into a bot that had no chat user when the run began, a row can only match one this
+        # run created, and that one claimed the row's key first: the row is a duplicate, already
+        # set aside. One created meanwhile by someone else makes the insert lose the row, which
+        # is then reported (see ``Writer.write``), as it would be had it come a moment later.
+        existing = [] if self.options.fresh else self._existing(rows)
+        if in_flight is not None and existing and in_flight.touched() & {user.id for user in existing}:
+            in_flight.settle()
+            existing = self._existing(rows)
         plan = _Plan()
         by_key = {}
         for user in existing:
@@ -212,19 +283,31 @@ class Upserter:
             reason = self._decide(row, by_key, tags, variables, plan, result)
             if reason:
                 result.rejected.append((row.number, reason, row.cells))
+        plan.creates_tags = bool(self.new_tag_names)
         self.rows_applied += len(rows)
-        if not self.options.dry_run:
-            lost = self.writer.write(plan, self.tag_ids, self.new_tag_names)
-            for row in lost:
-                result.created -= 1
-                result.rejected.append(
-                    (
-                        row.number,
-                        "Another chat user took this row's email or phone while the import ran.",
-                        row.cells,
-                    )
+        return result, plan
+
+    def write(self, plan: _Plan, result: ChunkResult, writer: Writer, tag_ids: dict[str, int]) -> None:
+        """Write a decided chunk with ``writer`` (on the calling thread's connection, in its
+        transaction), and count as rejected the rows that lost a key to someone else."""
+        lost = writer.write(plan, tag_ids, self.new_tag_names)
+        for row in lost:
+            result.created -= 1
+            result.rejected.append(
+                (
+                    row.number,
+                    "Another chat user took this row's email or phone while the import ran.",
+                    row.cells,
                 )
-        return result
+            )
+
+    def new_writer(self) -> Writer:
+        """A writer for the calling thread's connection."""
+        return (
+            PostgresWriter(self.options)
+            if connection.vendor == "postgresql"
+            else PortableWriter(self.options)
+        )
 
     def _without_duplicates(self, rows: Sequence[ParsedRow], result: ChunkResult) -> list[ParsedRow]:
         keys_of = {row.number: [f"{kind}:{value}" for kind, value in _keys(row)] for row in rows}
@@ -373,10 +456,13 @@ class Upserter:
                 return f"No chat user of this bot has the Userbot id {keys['r']}."
             if options.mode == ImportJob.Mode.UPDATE:
                 return f"No chat user has this {KEY_LABELS[key_kind]} (the mode is update only)."
-            values = {**NEW_CHATUSER_DEFAULTS, **{f: row.fields[f] for f in FIELDS if f in row.fields}}
-            values["client_ref"] = row.fields.get("client_ref") or new_client_ref()
-            tag_names = {name.lower() for name in (row.tags or ())} | {t.lower() for t in options.extra_tags}
-            plan.creates.append((row, values, tag_names, dict(row.variables)))
+            fields = row.fields
+            values = (
+                fields.get("client_ref") or new_client_ref(),
+                *(fields.get(name, NEW_CHATUSER_DEFAULTS[name]) for name in FIELDS),
+            )
+            tag_names = {name.lower() for name in (row.tags or ())} | self.extra_tag_names
+            plan.creates.append(_Create(row.number, row.cells, values, tuple(tag_names), row.variables))
             result.created += 1
             return ""
         if "c" in keys and keys["c"] != matched.client_ref:
@@ -463,36 +549,36 @@ class Writer:
     def __init__(self, options: Options) -> None:
         self.options = options
 
-    def write(self, plan: _Plan, tag_ids: dict[str, int], new_tag_names: dict[str, str]) -> list[ParsedRow]:
+    def write(self, plan: _Plan, tag_ids: dict[str, int], new_tag_names: dict[str, str]) -> list[_Create]:
         self._create_tags(tag_ids, new_tag_names)
         lost, created_ids = self.insert_chatusers(plan)
         now = timezone.now()
+        created = [
+            (pk, create.tag_names, create.variables)
+            for create, pk in zip(plan.creates, created_ids, strict=True)
+            if pk is not None
+        ]
+        new_ids = [pk for pk, _, _ in created]
         updated_ids = [pk for pk, _, _ in plan.updates]
         self.update_chatusers([(pk, changes) for pk, changes, _ in plan.updates if changes], now)
-        tag_pairs = [
-            (pk, tag_ids[name])
-            for (_, _, names, _), pk in zip(plan.creates, created_ids, strict=True)
-            if pk
-            for name in names
-        ]
-        tag_pairs += [(pk, tag_ids_of(tag, tag_ids)) for pk, tag in plan.tags_added]
-        removed = [(pk, tag_ids_of(tag, tag_ids)) for pk, tag in plan.tags_removed]
-        variables = [
-            (pk, name, value)
-            for (_, _, _, values), pk in zip(plan.creates, created_ids, strict=True)
-            if pk
-            for name, value in values.items()
-        ] + plan.variables_set
-        self.remove_tags(removed)
-        self.add_tags(tag_pairs)
-        self.set_variables(variables)
+        self.link_created(
+            [(pk, tag_ids[name]) for pk, names, _ in created for name in names],
+            [(pk, name, value) for pk, _, values in created for name, value in values.items()],
+        )
+        self.remove_tags([(pk, tag_ids_of(tag, tag_ids)) for pk, tag in plan.tags_removed])
+        self.add_tags([(pk, tag_ids_of(tag, tag_ids)) for pk, tag in plan.tags_added])
+        self.set_variables(plan.variables_set)
         self.touch(updated_ids, now)
-        new_ids = [pk for pk in created_ids if pk]
         self.queue(new_ids, updated_ids)
         changes = [(pk, True, None) for pk in new_ids]
         changes += [(pk, False, before) for pk, before in plan.changed_before.items()]
         self.record(changes)
         return lost
+
+    def link_created(self, tags: list[tuple[int, int]], variables: list[tuple[int, str, str]]) -> None:
+        """Tags and variables of chat users this chunk created, which can hold none yet."""
+        self.add_tags(tags)
+        self.set_variables(variables)
 
     def _create_tags(self, tag_ids: dict[str, int], new_tag_names: dict[str, str]) -> None:
         if not new_tag_names:
@@ -512,7 +598,7 @@ class Writer:
             tag_ids[str(stand_in)] = tag_id
         new_tag_names.clear()
 
-    def insert_chatusers(self, plan: _Plan) -> tuple[list[ParsedRow], list[int | None]]:
+    def insert_chatusers(self, plan: _Plan) -> tuple[list[_Create], list[int | None]]:
         raise NotImplementedError
 
     def update_chatusers(self, rows: list[tuple[int, dict[str, Any]]], now: Any) -> None:
@@ -546,6 +632,21 @@ class Writer:
         raise NotImplementedError
 
 
+def _outbox_columns() -> tuple[list[str], list[Any]]:
+    """The outbox columns a new pending entry takes its model default in, with those defaults
+    as the database stores them: taken from the model, so a field the sync engine adds with
+    a default is filled as ``OutboxEntry.objects.create`` would fill it (the state is always
+    pending). Fields with a database default are left to the database."""
+    given = {"id", "bot", "object_type", "object_id", "state", "created_at", "updated_at"}
+    columns, defaults = ["state"], [str(OutboxEntry.State.PENDING)]
+    for model_field in OutboxEntry._meta.concrete_fields:
+        if model_field.name in given or model_field.db_default is not NOT_PROVIDED:
+            continue
+        columns.append(model_field.column)
+        defaults.append(model_field.get_db_prep_save(model_field.get_default(), connection))
+    return columns, defaults
+
+
 def tag_ids_of(tag: int, tag_ids: dict[str, int]) -> int:
     """A real tag id for ``tag``, which may be the stand-in of a tag created since."""
     return tag_ids.get(str(tag), tag) if tag < 0 else tag
@@ -554,8 +655,11 @@ def tag_ids_of(tag: int, tag_ids: dict[str, int]) -> int:
 class PortableWriter(Writer):
     """bulk_create / bulk_update: any database Django supports."""
 
-    def insert_chatusers(self, plan: _Plan) -> tuple[list[ParsedRow], list[int | None]]:
-        objects = [ChatUser(bot_id=self.options.bot_id, **values) for _, values, _, _ in plan.creates]
+    def insert_chatusers(self, plan: _Plan) -> tuple[list[_Create], list[int | None]]:
+        objects = [
+            ChatUser(bot_id=self.options.bot_id, **dict(zip(CREATE_COLUMNS, create.values, strict=True)))
+            for create in plan.creates
+        ]
         ChatUser.objects.bulk_create(objects, batch_size=500)
         if objects and objects[0].pk is None:
             ids = dict(
@@ -632,38 +736,54 @@ class PostgresWriter(Writer):
             for row in rows:
                 copy.write_row(row)
 
-    def insert_chatusers(self, plan: _Plan) -> tuple[list[ParsedRow], list[int | None]]:
+    def insert_chatusers(self, plan: _Plan) -> tuple[list[_Create], list[int | None]]:
+        """COPY straight into the chat user table, with ids drawn beforehand so that the
+        tags, variables, outbox and undo rows can be COPied too. A key someone else took
+        meanwhile fails the COPY: then the chunk's creates go again through
+        ``INSERT ... ON CONFLICT DO NOTHING``, which reports the rows that lost."""
         if not plan.creates:
             return [], []
         now = timezone.now()
         with connection.cursor() as cursor:
-            self._stage(
-                cursor,
-                "import_new_chatusers",
-                (
-                    (
-                        v["client_ref"],
-                        v["name"],
-                        v["surname"],
-                        v["email"],
-                        v["phone"],
-                        v["channel"],
-                        v["language"],
-                    )
-                    for _, v, _, _ in plan.creates
-                ),
-            )
             cursor.execute(
-                "INSERT INTO chatusers_chatuser (bot_id, client_ref, name, surname, email, phone, channel,"
-                " language,"
-                " sync_state, sync_error, created_at, updated_at)"
-                " SELECT %s, client_ref, name, surname, email, phone, channel, language, %s, '', %s, %s"
-                " FROM import_new_chatusers ON CONFLICT DO NOTHING RETURNING client_ref, id",
-                [self.options.bot_id, SyncState.PENDING, now, now],
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                [ChatUser._meta.db_table, len(plan.creates)],
             )
-            ids = dict(cursor.fetchall())
-        lost = [row for row, values, _, _ in plan.creates if values["client_ref"] not in ids]
-        return lost, [ids.get(values["client_ref"]) for _, values, _, _ in plan.creates]
+            ids = [pk for (pk,) in cursor.fetchall()]
+            try:
+                with transaction.atomic():
+                    self._copy_chatusers(cursor, plan, ids, now)
+            except (IntegrityError, psycopg.errors.UniqueViolation):
+                return self._insert_chatusers_skipping_taken(cursor, plan, now)
+        return [], list(ids)
+
+    def _copy_chatusers(self, cursor: Any, plan: _Plan, ids: list[int], now: Any) -> None:
+        bot_id, pending = self.options.bot_id, SyncState.PENDING
+        with cursor.cursor.copy(
+            f"COPY {ChatUser._meta.db_table} (id, bot_id, client_ref, name, surname, email, phone,"
+            " channel, language, sync_state, sync_error, created_at, updated_at) FROM STDIN"
+        ) as copy:
+            for pk, create in zip(ids, plan.creates, strict=True):
+                copy.write_row((pk, bot_id, *create.values, pending, "", now, now))
+
+    def _insert_chatusers_skipping_taken(
+        self, cursor: Any, plan: _Plan, now: Any
+    ) -> tuple[list[_Create], list[int | None]]:
+        self._stage(
+            cursor,
+            "import_new_chatusers",
+            (create.values for create in plan.creates),
+        )
+        cursor.execute(
+            "INSERT INTO chatusers_chatuser (bot_id, client_ref, name, surname, email, phone, channel,"
+            " language, sync_state, sync_error, created_at, updated_at)"
+            " SELECT %s, client_ref, name, surname, email, phone, channel, language, %s, '', %s, %s"
+            " FROM import_new_chatusers ON CONFLICT DO NOTHING RETURNING client_ref, id",
+            [self.options.bot_id, SyncState.PENDING, now, now],
+        )
+        ids = dict(cursor.fetchall())
+        lost = [create for create in plan.creates if create.values[0] not in ids]
+        return lost, [ids.get(create.values[0]) for create in plan.creates]
 
     def update_chatusers(self, rows: list[tuple[int, dict[str, Any]]], now: Any) -> None:
         if not rows:
@@ -709,22 +829,48 @@ class PostgresWriter(Writer):
             with connection.cursor() as cursor:
                 cursor.execute("UPDATE chatusers_chatuser SET updated_at = %s WHERE id = ANY(%s)", [now, ids])
 
-    def queue(self, created: list[int], updated: list[int]) -> None:
-        """What ``mark_changed`` does, set-based (a created chat user is pending already)."""
-        ids = created + updated
-        if not ids:
-            return
-        now = timezone.now()
+    def link_created(self, tags: list[tuple[int, int]], variables: list[tuple[int, str, str]]) -> None:
+        """Plain COPY: a chat user created in this transaction has no tag or variable to
+        conflict with, so no staging table and no ``ON CONFLICT`` are needed."""
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {OutboxEntry._meta.db_table} (bot_id, object_type, object_id, deleted,"  # noqa: S608
-                " remote_id,"
-                " state, attempts, claimed_by, last_error, created_at, updated_at)"
-                " SELECT %s, %s, id, false, '', %s, 0, '', '', %s, %s FROM unnest(%s::bigint[]) AS id"
-                " ON CONFLICT DO NOTHING",
-                [self.options.bot_id, ChatUser._meta.label_lower, OutboxEntry.State.PENDING, now, now, ids],
-            )
+            if tags:
+                with cursor.cursor.copy(
+                    f"COPY {ChatUserTag._meta.db_table} (chatuser_id, tag_id) FROM STDIN"
+                ) as copy:
+                    for pair in tags:
+                        copy.write_row(pair)
+            if variables:
+                with cursor.cursor.copy(
+                    f"COPY {Variable._meta.db_table} (chatuser_id, name, value) FROM STDIN"
+                ) as copy:
+                    for row in variables:
+                        copy.write_row(row)
+
+    def queue(self, created: list[int], updated: list[int]) -> None:
+        """What ``mark_changed`` does, set-based. A created chat user is pending already and,
+        being new, has no outbox entry: its entries are COPied. A changed one keeps the
+        pending entry it may have (``ON CONFLICT DO NOTHING``) and turns pending unless it
+        is in conflict."""
+        now = timezone.now()
+        columns, defaults = _outbox_columns()
+        with connection.cursor() as cursor:
+            if created:
+                bot_id, object_type = self.options.bot_id, ChatUser._meta.label_lower
+                with cursor.cursor.copy(
+                    f"COPY {OutboxEntry._meta.db_table} (bot_id, object_type, object_id, created_at,"
+                    f" updated_at, {', '.join(columns)}) FROM STDIN"
+                ) as copy:
+                    for pk in created:
+                        copy.write_row((bot_id, object_type, pk, now, now, *defaults))
             if updated:
+                marks = ", ".join("%s" for _ in columns)
+                cursor.execute(
+                    f"INSERT INTO {OutboxEntry._meta.db_table} (bot_id, object_type, object_id,"  # noqa: S608
+                    f" created_at, updated_at, {', '.join(columns)})"
+                    f" SELECT %s, %s, id, %s, %s, {marks} FROM unnest(%s::bigint[]) AS id"
+                    " ON CONFLICT DO NOTHING",
+                    [self.options.bot_id, ChatUser._meta.label_lower, now, now, *defaults, updated],
+                )
                 cursor.execute(
                     "UPDATE chatusers_chatuser SET sync_state = %s"
                     " WHERE id = ANY(%s) AND sync_state NOT IN (%s, %s)",

@@ -35,7 +35,7 @@ _TAG_MAX = Tag._meta.get_field("name").max_length
 TAG_SEPARATOR = "|"
 
 
-@dataclass
+@dataclass(slots=True)
 class ParsedRow:
     """A valid row: the fields it gives a value (an empty cell gives none), its tags (None
     when the file gives none) and variables."""
