@@ -308,3 +308,26 @@ def _context(bot: Any) -> Any:
     return PullContext(
         bot=bot, settings=bot_sync(bot), client=client, started_at=timezone.now(), renew_lease=lambda: None
     )
+
+
+def test_a_push_holds_back_a_field_userbot_changed_too_and_the_pull_makes_it_a_conflict(
+    bot, operator, raw_ws
+):
+    chatuser = services.chatuser_create(bot=bot, actor=operator, name="Ada", email="ada@example.com")
+    push_pending(bot)
+    chatuser.refresh_from_db()
+    raw_ws.ok("chatusers.import", {"filename": "x.csv", "csv": f"id,name\r\n{chatuser.remote_id},Theirs\r\n"})
+    services.chatuser_update(chatuser=chatuser, actor=operator, name="Ours")
+
+    held = push_pending(bot)
+
+    assert (held.sent, held.retrying, held.needs_pull) == (0, 1, True)
+    assert remote_users(raw_ws)[0]["name"] == "Theirs"
+    entry = OutboxEntry.objects.get()
+    assert entry.last_error == "Changed on Userbot as well (name); the next pull settles it."
+
+    pull_bot(bot)
+
+    chatuser.refresh_from_db()
+    assert (chatuser.name, chatuser.sync_state) == ("Ours", "conflict")
+    assert SyncConflict.objects.get().remote_value == "Theirs"

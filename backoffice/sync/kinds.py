@@ -45,6 +45,8 @@ class PushItem:
     remote_updated_at: datetime | None = None
     error: str = ""
     transient: bool = False
+    # Set when Userbot's copy changed under a pending change: a pull must merge it first.
+    needs_pull: bool = False
 
     @property
     def deleted(self) -> bool:

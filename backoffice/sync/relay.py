@@ -52,6 +52,7 @@ class PushReport:
     retrying: int = 0
     dead: int = 0
     parked: int = 0
+    needs_pull: bool = False
     by_kind: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def __str__(self) -> str:
@@ -203,6 +204,10 @@ def push_pending(bot: Bot, *, batch: int | None = None, max_batches: int | None 
         BotSync.objects.filter(bot=bot).update(
             push_finished_at=timezone.now(), push_error=error, reconnects=F("reconnects") + reconnects
         )
+    if report.needs_pull and settings.SYNC_WAKE_ON_COMMIT:
+        from backoffice.sync.tasks import pull
+
+        pull.delay(bot.pk)
     return report
 
 
@@ -285,6 +290,8 @@ def _complete(model: type[SyncedModel], items: list[PushItem], report: PushRepor
                 state=Dead, last_error=item.error, claimed_by="", claimed_at=None
             )
             logger.warning("Sync of %s #%s failed for good: %s", label, item.entry.object_id, item.error)
+    if any(i.needs_pull for i in items):
+        report.needs_pull = True
     report.sent += len(done)
     report.retrying += len(retry)
     report.dead += len(dead)

@@ -26,6 +26,8 @@ from chatusers.models import Tag
 from chatusers.sync.documents import FIELDS, VAR, TagBook, remote_doc
 
 PAGE = 1000
+READ_FIRST_MAX = 200  # chat users read before an update; a bulk change is not read first
+SEARCH_LIMIT = 50
 IMPORT_MAX_BYTES = 8 * 1024 * 1024  # under the 10 MiB frame limit, with room for the JSON around it
 
 
@@ -34,8 +36,46 @@ def push_chatusers(client: UserbotClient, items: list[PushItem]) -> None:
     book = TagBook(items[0].entry.bot)
     _delete(client, [i for i in items if i.deleted])
     live = [i for i in items if not i.deleted and i.obj is not None]
+    existing = [i for i in live if i.remote_id]
     _create(client, [i for i in live if not i.remote_id], book)
+    _hold_changed_on_both_sides(client, existing, book)
     _update(client, [i for i in live if i.remote_id and not i.error], book)
+
+
+def _hold_changed_on_both_sides(client: UserbotClient, items: list[PushItem], book: TagBook) -> None:
+    """Keep back a change to a field Userbot also changed since the last sync.
+
+    The protocol has no conditional write, so a field changed on both sides would
+    otherwise be overwritten without a trace. For the handful of chat users an operator
+    edits at a time, each is read first (a search on the email or phone Userbot had);
+    one whose same field moved there too fails for now and asks for a pull, which merges
+    it under the bot's conflict policy. A bulk change (an import, an action on thousands)
+    is not read first: there the next pull records what it finds.
+    """
+    edited = [i for i in items if any(k != "tags" for k in changed_keys(i.snapshot or {}, i.local or {}))]
+    if not edited or len(edited) > READ_FIRST_MAX:
+        return
+    searches = [(i, (i.snapshot or {}).get("email") or (i.snapshot or {}).get("phone")) for i in edited]
+    searches = [(i, term) for i, term in searches if term]
+    requests = (api.chatusers_get(offset=0, limit=SEARCH_LIMIT, search=term) for _, term in searches)
+    for (item, _), outcome in zip(searches, client.iter_many(requests), strict=True):
+        if failure_of(outcome) is not None:
+            continue  # no worse off than without the read: the pull still compares
+        user = next((u for u in outcome.payload["chatusers"] if u["id"] == item.remote_id), None)  # type: ignore[union-attr]
+        if user is None:
+            continue
+        base, local = item.snapshot or {}, item.local or {}
+        remote = remote_doc(user, _tag_names(book, client, user))
+        both = [
+            k
+            for k in changed_keys(base, local)
+            if k != "tags" and remote.get(k) != base.get(k) and remote.get(k) != local.get(k)
+        ]
+        if both:
+            item.fail(
+                f"Changed on Userbot as well ({', '.join(both)}); the next pull settles it.", transient=True
+            )
+            item.needs_pull = True
 
 
 def _draft(item: PushItem, book: TagBook) -> dict[str, Any]:
