@@ -292,7 +292,7 @@ def test_changelist_shows_sync_columns_and_filters_by_sync_state(client, operato
 
 
 def test_delete_action_deletes_through_the_service(client, operator):
-    doomed = AutomatedMessageFactory.create_batch(2)
+    doomed = [AutomatedMessageFactory(remote_id=f"remote-{n}") for n in range(2)]  # on Userbot
     kept = AutomatedMessageFactory()
     selected = [message.pk for message in doomed]
 

@@ -201,7 +201,7 @@ def test_enable_and_disable_actions_report_exact_counts(client, operator):
 
 
 def test_delete_action_deletes_through_the_service(client, operator):
-    doomed = InteractionFactory.create_batch(2, remote_id=None)
+    doomed = [InteractionFactory(remote_id=f"remote-{n}") for n in range(2)]  # on Userbot: deletions to send
     kept = InteractionFactory()
     OutboxEntry.objects.all().delete()
     selected = [item.pk for item in doomed]
