@@ -136,9 +136,12 @@ class Command(BaseCommand):
         self.stdout.write("Stopping...")
 
     def _stop(self, processes: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
-        for _, process in processes:
+        for name, process in processes:
             if process.poll() is None:
-                process.terminate()
+                # A worker's warm shutdown waits for its tasks, and a sync task whose
+                # sandbox just stopped keeps reconnecting; a cold one ends its pool now
+                # (the task's message and the relay's claims are given back, not lost).
+                process.send_signal(signal.SIGQUIT if name == "worker" else signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_S
         for _, process in processes:
             try:
