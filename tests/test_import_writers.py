@@ -145,15 +145,15 @@ def test_a_failed_chunk_rolls_back_the_chunks_after_it_and_the_job_stops_at_the_
     actor: Any, monkeypatch: Any
 ) -> None:
     bot = BotFactory()
-    record = PostgresWriter.record
+    finish_created = PostgresWriter.finish_created
 
-    def failing_on_row_5(self: PostgresWriter, changes: Any) -> None:
+    def failing_on_row_5(self: PostgresWriter, ids: list[int], *links: Any) -> None:
         # Seen on the writer's own connection, in its chunk's transaction.
-        if ChatUser.objects.filter(pk__in=[pk for pk, _, _ in changes], email="u5@example.com").exists():
+        if ChatUser.objects.filter(pk__in=ids, email="u5@example.com").exists():
             raise RuntimeError("disk full")
-        record(self, changes)
+        finish_created(self, ids, *links)
 
-    monkeypatch.setattr(PostgresWriter, "record", failing_on_row_5)
+    monkeypatch.setattr(PostgresWriter, "finish_created", failing_on_row_5)
     rows = "\n".join(f"u{n}@example.com" for n in range(1, 11))
 
     job = run_import(bot, actor, f"email\n{rows}\n")

@@ -629,18 +629,18 @@ _Prepared = tuple[list[Any], list[ParsedRow], list[tuple[int, str, list[str]]]]
 
 
 class _ValidatedChunks:
-    """The file's chunks, read and validated by a thread one or two chunks ahead.
+    """The file's chunks, read and validated by a thread one chunk ahead.
 
     Reading and validating is pure Python and the upsert mostly waits on the database,
-    which releases the GIL: overlapping them keeps both busy. The queue is bounded, so
-    memory stays at a few chunks whatever the file's size.
+    which releases the GIL: overlapping them keeps both busy. The thread starts a chunk only
+    once the one before has been taken, so memory stays at two chunks whatever the file's
+    size.
     """
-
-    DEPTH = 1
 
     def __init__(self, job: ImportJob) -> None:
         self.job = job
-        self.queue: queue.Queue[_Prepared | BaseException | None] = queue.Queue(maxsize=self.DEPTH)
+        self.queue: queue.Queue[_Prepared | BaseException | None] = queue.Queue(maxsize=1)
+        self.wanted = threading.Semaphore(1)
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._produce, name=f"import-{job.pk}-reader", daemon=True)
 
@@ -658,6 +658,7 @@ class _ValidatedChunks:
     def _consume(self) -> Iterator[_Prepared]:
         while True:
             item = self.queue.get()
+            self.wanted.release()
             if item is None:
                 return
             if isinstance(item, BaseException):
@@ -671,15 +672,24 @@ class _ValidatedChunks:
                 return True
         return False
 
+    def _wait_until_wanted(self) -> bool:
+        while not self.stopping.is_set():
+            if self.wanted.acquire(timeout=0.2):
+                return True
+        return False
+
     def _produce(self) -> None:
         validator = RowValidator(self.job.header, self.job.mapping)
         try:
             # Its own file handle: the row counter reads the same file at the same time.
             with default_storage.open(self.job.file.name, "rb") as stream:
-                for chunk in _chunks(read_rows(stream, _file_format(self.job)), CHUNK_ROWS):
+                chunks = _chunks(read_rows(stream, _file_format(self.job)), CHUNK_ROWS)
+                while self._wait_until_wanted() and (chunk := next(chunks, None)) is not None:
                     rejected: list[tuple[int, str, list[str]]] = []
                     if not self._put((chunk, _parsed(validator, chunk, rejected), rejected)):
                         return
+                if self.stopping.is_set():
+                    return
         except BaseException as error:  # handed to the consumer, which fails the job with it
             self._put(error)
             return

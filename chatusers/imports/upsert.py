@@ -17,7 +17,8 @@ exactly, and re-importing the same file finds every row unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -28,7 +29,7 @@ from django.db.models import NOT_PROVIDED, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from backoffice.sync.models import OutboxEntry, SyncState, new_client_ref
+from backoffice.sync.models import OutboxEntry, SyncState
 from backoffice.sync.outbox import mark_changed
 from chatusers.import_models import ImportChange, ImportJob
 from chatusers.imports.validation import ParsedRow
@@ -116,6 +117,17 @@ class InFlight(Protocol):
     def touched(self) -> set[int]: ...
 
     def settle(self) -> None: ...
+
+
+def new_client_refs(count: int) -> Iterator[str]:
+    """``count`` values of ``new_client_ref()`` (a version 4 UUID's 32 hex characters) from
+    one draw of random bytes: a draw per chat user cost more than the rest of its decision."""
+    raw = bytearray(os.urandom(16 * count))
+    for start in range(0, 16 * count, 16):
+        raw[start + 6] = (raw[start + 6] & 0x0F) | 0x40  # version 4
+        raw[start + 8] = (raw[start + 8] & 0x3F) | 0x80  # the RFC 4122 variant
+    text = raw.hex()
+    return (text[start : start + 32] for start in range(0, 32 * count, 32))
 
 
 def _keys(row: ParsedRow) -> list[tuple[str, str]]:
@@ -217,6 +229,7 @@ class Upserter:
         self.writer = self.new_writer()
         self.tag_ids: dict[str, int] = {}
         self.extra_tag_names = {name.lower() for name in options.extra_tags}
+        self.client_refs: Iterator[str] = iter(())
         self.new_tag_names: dict[str, str] = {}
         self.rows_applied = 0
         self.analyzed_at = 0
@@ -279,6 +292,7 @@ class Upserter:
                 by_key[f"r:{user.remote_id}"] = user
         tags, variables = self._tags_and_variables([u.id for u in existing])
         self._resolve_tags(rows)
+        self.client_refs = new_client_refs(len(rows))
         for row in rows:
             reason = self._decide(row, by_key, tags, variables, plan, result)
             if reason:
@@ -458,7 +472,7 @@ class Upserter:
                 return f"No chat user has this {KEY_LABELS[key_kind]} (the mode is update only)."
             fields = row.fields
             values = (
-                fields.get("client_ref") or new_client_ref(),
+                fields.get("client_ref") or next(self.client_refs),
                 *(fields.get(name, NEW_CHATUSER_DEFAULTS[name]) for name in FIELDS),
             )
             tag_names = {name.lower() for name in (row.tags or ())} | self.extra_tag_names
@@ -552,33 +566,37 @@ class Writer:
     def write(self, plan: _Plan, tag_ids: dict[str, int], new_tag_names: dict[str, str]) -> list[_Create]:
         self._create_tags(tag_ids, new_tag_names)
         lost, created_ids = self.insert_chatusers(plan)
-        now = timezone.now()
         created = [
-            (pk, create.tag_names, create.variables)
-            for create, pk in zip(plan.creates, created_ids, strict=True)
-            if pk is not None
+            (pk, create) for create, pk in zip(plan.creates, created_ids, strict=True) if pk is not None
         ]
-        new_ids = [pk for pk, _, _ in created]
-        updated_ids = [pk for pk, _, _ in plan.updates]
-        self.update_chatusers([(pk, changes) for pk, changes, _ in plan.updates if changes], now)
-        self.link_created(
-            [(pk, tag_ids[name]) for pk, names, _ in created for name in names],
-            [(pk, name, value) for pk, _, values in created for name, value in values.items()],
-        )
-        self.remove_tags([(pk, tag_ids_of(tag, tag_ids)) for pk, tag in plan.tags_removed])
-        self.add_tags([(pk, tag_ids_of(tag, tag_ids)) for pk, tag in plan.tags_added])
-        self.set_variables(plan.variables_set)
-        self.touch(updated_ids, now)
-        self.queue(new_ids, updated_ids)
-        changes = [(pk, True, None) for pk in new_ids]
-        changes += [(pk, False, before) for pk, before in plan.changed_before.items()]
-        self.record(changes)
+        if created:
+            self.finish_created(
+                [pk for pk, _ in created],
+                [(pk, tag_ids[name]) for pk, create in created for name in create.tag_names],
+                [(pk, name, value) for pk, create in created for name, value in create.variables.items()],
+            )
+        if plan.updates:
+            now = timezone.now()
+            updated_ids = [pk for pk, _, _ in plan.updates]
+            self.update_chatusers([(pk, changes) for pk, changes, _ in plan.updates if changes], now)
+            self.remove_tags([(pk, tag_ids_of(tag, tag_ids)) for pk, tag in plan.tags_removed])
+            self.add_tags([(pk, tag_ids_of(tag, tag_ids)) for pk, tag in plan.tags_added])
+            self.set_variables(plan.variables_set)
+            self.touch(updated_ids, now)
+            self.queue(updated_ids)
+            self.record([(pk, False, before) for pk, before in plan.changed_before.items()])
         return lost
 
-    def link_created(self, tags: list[tuple[int, int]], variables: list[tuple[int, str, str]]) -> None:
-        """Tags and variables of chat users this chunk created, which can hold none yet."""
+    def finish_created(
+        self, ids: list[int], tags: list[tuple[int, int]], variables: list[tuple[int, str, str]]
+    ) -> None:
+        """The tags, variables, outbox entries and undo rows of the chat users this chunk
+        created. Being new, they can hold no tag, variable or outbox entry yet, and they are
+        pending already."""
         self.add_tags(tags)
         self.set_variables(variables)
+        self.queue(ids)
+        self.record([(pk, True, None) for pk in ids])
 
     def _create_tags(self, tag_ids: dict[str, int], new_tag_names: dict[str, str]) -> None:
         if not new_tag_names:
@@ -625,7 +643,8 @@ class Writer:
         if ids:
             ChatUser.objects.filter(pk__in=ids).update(updated_at=now)
 
-    def queue(self, created: list[int], updated: list[int]) -> None:
+    def queue(self, ids: list[int]) -> None:
+        """Queue changed chat users for Userbot, as ``mark_changed`` does."""
         raise NotImplementedError
 
     def record(self, changes: list[tuple[int, bool, dict[str, Any] | None]]) -> None:
@@ -695,8 +714,8 @@ class PortableWriter(Writer):
             batch_size=500,
         )
 
-    def queue(self, created: list[int], updated: list[int]) -> None:
-        mark_changed([ChatUser(pk=pk, bot_id=self.options.bot_id) for pk in created + updated])
+    def queue(self, ids: list[int]) -> None:
+        mark_changed([ChatUser(pk=pk, bot_id=self.options.bot_id) for pk in ids])
 
     def record(self, changes: list[tuple[int, bool, dict[str, Any] | None]]) -> None:
         ImportChange.objects.bulk_create(
@@ -713,7 +732,8 @@ class PostgresWriter(Writer):
 
     STAGING = {
         "import_new_chatusers": (
-            "client_ref text, name text, surname text, email text, phone text, channel text, language text"
+            "id bigint, client_ref text, name text, surname text, email text, phone text, channel text,"
+            " language text"
         ),
         "import_changed_chatusers": "id bigint, "
         + ", ".join(f"{name} text, set_{name} boolean" for name in FIELDS),
@@ -737,24 +757,46 @@ class PostgresWriter(Writer):
                 copy.write_row(row)
 
     def insert_chatusers(self, plan: _Plan) -> tuple[list[_Create], list[int | None]]:
-        """COPY straight into the chat user table, with ids drawn beforehand so that the
-        tags, variables, outbox and undo rows can be COPied too. A key someone else took
-        meanwhile fails the COPY: then the chunk's creates go again through
+        """COPY straight into the chat user table, with ids drawn beforehand by the statement
+        that also writes their outbox entries and undo rows (so those rows are built by the
+        database, and no id travels twice). A key someone else took meanwhile fails the
+        COPY, which takes those rows back with it: then the chunk's creates go again through
         ``INSERT ... ON CONFLICT DO NOTHING``, which reports the rows that lost."""
         if not plan.creates:
             return [], []
         now = timezone.now()
+        columns, defaults = _outbox_columns()
+        marks = ", ".join("%s" for _ in defaults)
+        ids: list[int] = []
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                [ChatUser._meta.db_table, len(plan.creates)],
-            )
-            ids = [pk for (pk,) in cursor.fetchall()]
             try:
                 with transaction.atomic():
+                    cursor.execute(
+                        "WITH ids AS (SELECT nextval(pg_get_serial_sequence(%s, 'id')) AS id"  # noqa: S608
+                        "  FROM generate_series(1, %s)),"
+                        f" outbox AS (INSERT INTO {OutboxEntry._meta.db_table} (bot_id, object_type,"
+                        f"  object_id, created_at, updated_at, {', '.join(columns)})"
+                        f"  SELECT %s, %s, id, %s, %s, {marks} FROM ids),"
+                        f" changes AS (INSERT INTO {ImportChange._meta.db_table}"
+                        "  (job_id, chatuser_id, created) SELECT %s, id, true FROM ids)"
+                        " SELECT id FROM ids",
+                        [
+                            ChatUser._meta.db_table,
+                            len(plan.creates),
+                            self.options.bot_id,
+                            ChatUser._meta.label_lower,
+                            now,
+                            now,
+                            *defaults,
+                            self.options.job_id,
+                        ],
+                    )
+                    ids = [pk for (pk,) in cursor.fetchall()]
                     self._copy_chatusers(cursor, plan, ids, now)
             except (IntegrityError, psycopg.errors.UniqueViolation):
-                return self._insert_chatusers_skipping_taken(cursor, plan, now)
+                if not ids:
+                    raise  # not the COPY: nothing a retry would change
+                return self._insert_chatusers_skipping_taken(cursor, plan, ids, now)
         return [], list(ids)
 
     def _copy_chatusers(self, cursor: Any, plan: _Plan, ids: list[int], now: Any) -> None:
@@ -767,23 +809,28 @@ class PostgresWriter(Writer):
                 copy.write_row((pk, bot_id, *create.values, pending, "", now, now))
 
     def _insert_chatusers_skipping_taken(
-        self, cursor: Any, plan: _Plan, now: Any
+        self, cursor: Any, plan: _Plan, ids: list[int], now: Any
     ) -> tuple[list[_Create], list[int | None]]:
+        """The ids drawn for the COPY that failed are still unused: they serve again."""
         self._stage(
             cursor,
             "import_new_chatusers",
-            (create.values for create in plan.creates),
+            ((pk, *create.values) for pk, create in zip(ids, plan.creates, strict=True)),
         )
         cursor.execute(
-            "INSERT INTO chatusers_chatuser (bot_id, client_ref, name, surname, email, phone, channel,"
+            "INSERT INTO chatusers_chatuser (id, bot_id, client_ref, name, surname, email, phone, channel,"
             " language, sync_state, sync_error, created_at, updated_at)"
-            " SELECT %s, client_ref, name, surname, email, phone, channel, language, %s, '', %s, %s"
-            " FROM import_new_chatusers ON CONFLICT DO NOTHING RETURNING client_ref, id",
+            " SELECT id, %s, client_ref, name, surname, email, phone, channel, language, %s, '', %s, %s"
+            " FROM import_new_chatusers ON CONFLICT DO NOTHING RETURNING id",
             [self.options.bot_id, SyncState.PENDING, now, now],
         )
-        ids = dict(cursor.fetchall())
-        lost = [create for create in plan.creates if create.values[0] not in ids]
-        return lost, [ids.get(create.values[0]) for create in plan.creates]
+        inserted = {pk for (pk,) in cursor.fetchall()}
+        created = [pk for pk in ids if pk in inserted]
+        if created:
+            self.queue(created)
+            self.record([(pk, True, None) for pk in created])
+        lost = [create for pk, create in zip(ids, plan.creates, strict=True) if pk not in inserted]
+        return lost, [pk if pk in inserted else None for pk in ids]
 
     def update_chatusers(self, rows: list[tuple[int, dict[str, Any]]], now: Any) -> None:
         if not rows:
@@ -829,9 +876,12 @@ class PostgresWriter(Writer):
             with connection.cursor() as cursor:
                 cursor.execute("UPDATE chatusers_chatuser SET updated_at = %s WHERE id = ANY(%s)", [now, ids])
 
-    def link_created(self, tags: list[tuple[int, int]], variables: list[tuple[int, str, str]]) -> None:
-        """Plain COPY: a chat user created in this transaction has no tag or variable to
-        conflict with, so no staging table and no ``ON CONFLICT`` are needed."""
+    def finish_created(
+        self, ids: list[int], tags: list[tuple[int, int]], variables: list[tuple[int, str, str]]
+    ) -> None:
+        """Tags and variables, by plain COPY: a chat user created in this transaction has none
+        to conflict with. Its outbox entry and undo row came with its id (see
+        ``insert_chatusers``)."""
         with connection.cursor() as cursor:
             if tags:
                 with cursor.cursor.copy(
@@ -846,36 +896,27 @@ class PostgresWriter(Writer):
                     for row in variables:
                         copy.write_row(row)
 
-    def queue(self, created: list[int], updated: list[int]) -> None:
-        """What ``mark_changed`` does, set-based. A created chat user is pending already and,
-        being new, has no outbox entry: its entries are COPied. A changed one keeps the
-        pending entry it may have (``ON CONFLICT DO NOTHING``) and turns pending unless it
-        is in conflict."""
+    def queue(self, ids: list[int]) -> None:
+        """What ``mark_changed`` does, set-based: a chat user keeps the pending entry it may
+        have (``ON CONFLICT DO NOTHING``) and turns pending unless it is in conflict."""
+        if not ids:
+            return
         now = timezone.now()
         columns, defaults = _outbox_columns()
+        marks = ", ".join("%s" for _ in columns)
         with connection.cursor() as cursor:
-            if created:
-                bot_id, object_type = self.options.bot_id, ChatUser._meta.label_lower
-                with cursor.cursor.copy(
-                    f"COPY {OutboxEntry._meta.db_table} (bot_id, object_type, object_id, created_at,"
-                    f" updated_at, {', '.join(columns)}) FROM STDIN"
-                ) as copy:
-                    for pk in created:
-                        copy.write_row((bot_id, object_type, pk, now, now, *defaults))
-            if updated:
-                marks = ", ".join("%s" for _ in columns)
-                cursor.execute(
-                    f"INSERT INTO {OutboxEntry._meta.db_table} (bot_id, object_type, object_id,"  # noqa: S608
-                    f" created_at, updated_at, {', '.join(columns)})"
-                    f" SELECT %s, %s, id, %s, %s, {marks} FROM unnest(%s::bigint[]) AS id"
-                    " ON CONFLICT DO NOTHING",
-                    [self.options.bot_id, ChatUser._meta.label_lower, now, now, *defaults, updated],
-                )
-                cursor.execute(
-                    "UPDATE chatusers_chatuser SET sync_state = %s"
-                    " WHERE id = ANY(%s) AND sync_state NOT IN (%s, %s)",
-                    [SyncState.PENDING, updated, SyncState.PENDING, SyncState.CONFLICT],
-                )
+            cursor.execute(
+                f"INSERT INTO {OutboxEntry._meta.db_table} (bot_id, object_type, object_id,"  # noqa: S608
+                f" created_at, updated_at, {', '.join(columns)})"
+                f" SELECT %s, %s, id, %s, %s, {marks} FROM unnest(%s::bigint[]) AS id"
+                " ON CONFLICT DO NOTHING",
+                [self.options.bot_id, ChatUser._meta.label_lower, now, now, *defaults, ids],
+            )
+            cursor.execute(
+                "UPDATE chatusers_chatuser SET sync_state = %s"
+                " WHERE id = ANY(%s) AND sync_state NOT IN (%s, %s)",
+                [SyncState.PENDING, ids, SyncState.PENDING, SyncState.CONFLICT],
+            )
 
     def record(self, changes: list[tuple[int, bool, dict[str, Any] | None]]) -> None:
         if not changes:
