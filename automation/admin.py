@@ -26,6 +26,7 @@ from automation.services import (
 )
 from backoffice.synced_admin import (
     SYNC_COLUMNS,
+    ConflictNoticeMixin,
     ServiceWritesMixin,
     SyncColumnsMixin,
     SyncDetailMixin,
@@ -48,7 +49,9 @@ class AnswerInline(admin.StackedInline):
 
 
 @admin.register(AutomatedMessage)
-class AutomatedMessageAdmin(ServiceWritesMixin, SyncColumnsMixin, SyncDetailMixin, admin.ModelAdmin):
+class AutomatedMessageAdmin(
+    ConflictNoticeMixin, ServiceWritesMixin, SyncColumnsMixin, SyncDetailMixin, admin.ModelAdmin
+):
     list_display = ["name", "trigger", "delay_seconds", "enabled", "bot", *SYNC_COLUMNS]
     list_filter = ["bot", "trigger", "enabled", "sync_state"]
     search_fields = ["name"]

@@ -90,3 +90,19 @@ class BotFixedInFormMixin:
         if obj is not None and "bot" in form.base_fields:
             form.base_fields["bot"].disabled = True
         return form
+
+
+class ConflictNoticeMixin:
+    """A change page that warns of the object's open conflicts with Userbot, linking to them."""
+
+    change_form_template = "admin/sync/change_form_with_conflicts.html"
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> Any:
+        from backoffice.sync.admin.conflicts import open_conflicts_context
+
+        if object_id.isdigit():
+            notice = open_conflicts_context(self.model, int(object_id))  # type: ignore[attr-defined]
+            extra_context = {**notice, **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, extra_context)  # type: ignore[misc]

@@ -17,6 +17,7 @@ from django.utils.text import Truncator
 
 from backoffice.synced_admin import (
     SYNC_COLUMNS,
+    ConflictNoticeMixin,
     ServiceWritesMixin,
     SyncColumnsMixin,
     SyncDetailMixin,
@@ -34,7 +35,9 @@ from knowledge.services import (
 
 
 @admin.register(Interaction)
-class InteractionAdmin(ServiceWritesMixin, SyncColumnsMixin, SyncDetailMixin, admin.ModelAdmin):
+class InteractionAdmin(
+    ConflictNoticeMixin, ServiceWritesMixin, SyncColumnsMixin, SyncDetailMixin, admin.ModelAdmin
+):
     list_display = ["label", "short_question", "language", "enabled", "bot", *SYNC_COLUMNS]
     list_filter = ["bot", "language", "enabled", "sync_state"]
     search_fields = ["question", "answer", "label"]

@@ -13,7 +13,9 @@ from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils.html import escape
 
+from backoffice.sync.admin.conflicts import conflicts_url
 from backoffice.sync.models import BotSync, OutboxEntry, SyncConflict
 from chatusers.models import ChatUser
 from tests.factories import BotFactory, ChatUserFactory
@@ -506,3 +508,36 @@ def test_bulk_take_theirs_says_how_many_were_refused(admin_client: Any) -> None:
         blocked.pk: "open",
         free.pk: "theirs",
     }
+
+
+@pytest.mark.parametrize(
+    ("factory", "url"),
+    [
+        ("SegmentFactory", "/admin/chatusers/segment/{}/change/"),
+        ("InteractionFactory", "/admin/knowledge/interaction/{}/change/"),
+        ("AutomatedMessageFactory", "/admin/automation/automatedmessage/{}/change/"),
+    ],
+)
+def test_every_synced_change_page_warns_of_its_open_conflicts(
+    admin_client: Any, factory: str, url: str
+) -> None:
+    from tests import factories, factories_content
+
+    obj = getattr(factories, factory, None) or getattr(factories_content, factory)
+    obj = obj()
+    SyncConflict.objects.create(
+        bot=obj.bot,
+        object_type=obj._meta.label_lower,
+        object_id=obj.pk,
+        object_repr=str(obj),
+        field="name",
+        base_value="a",
+        local_value="b",
+        remote_value="c",
+    )
+
+    page = admin_client.get(url.format(obj.pk)).content.decode()
+
+    assert "has 1 open conflict with Userbot" in page
+    link = conflicts_url(object_type=obj._meta.label_lower, object_id=obj.pk)
+    assert f'href="{escape(link)}"' in page

@@ -25,8 +25,12 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from backoffice.sync import services as sync_services
-from backoffice.sync.admin.conflicts import open_conflicts_context
-from backoffice.synced_admin import BotFixedInFormMixin, ServiceWritesMixin, SyncColumnsMixin
+from backoffice.synced_admin import (
+    BotFixedInFormMixin,
+    ConflictNoticeMixin,
+    ServiceWritesMixin,
+    SyncColumnsMixin,
+)
 from chatusers import services
 from chatusers.admin.pagination import EstimatedCountPaginator
 from chatusers.export import csv_lines
@@ -154,7 +158,9 @@ class BulkActionForm(forms.Form):
 
 
 @admin.register(ChatUser)
-class ChatUserAdmin(ServiceWritesMixin, SyncColumnsMixin, BotFixedInFormMixin, admin.ModelAdmin):
+class ChatUserAdmin(
+    ConflictNoticeMixin, ServiceWritesMixin, SyncColumnsMixin, BotFixedInFormMixin, admin.ModelAdmin
+):
     # Columns are plain methods where the generic cell is costly at 500 rows a page: a
     # choices field flattens its choices for every cell, a date goes through localisation.
     list_display = [
@@ -198,7 +204,6 @@ class ChatUserAdmin(ServiceWritesMixin, SyncColumnsMixin, BotFixedInFormMixin, a
     inlines = [ChatUserTagInline, VariableInline]
     actions = ["add_tag", "remove_tag", "push_now", "delete_chatusers", "export_csv"]
     # Warns of the chat user's open conflicts with Userbot, with a link to them.
-    change_form_template = "admin/sync/change_form_with_conflicts.html"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ChatUser]:
         return (
@@ -213,13 +218,6 @@ class ChatUserAdmin(ServiceWritesMixin, SyncColumnsMixin, BotFixedInFormMixin, a
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)  # replaced by delete_chatusers, which goes through services
         return actions
-
-    def change_view(
-        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
-    ) -> HttpResponse:
-        if object_id.isdigit():
-            extra_context = {**open_conflicts_context(ChatUser, int(object_id)), **(extra_context or {})}
-        return super().change_view(request, object_id, form_url, extra_context)
 
     def action_checkbox(self, obj: ChatUser) -> str:
         # The same markup as the admin's checkbox widget, without a template render per row.

@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from backoffice.synced_admin import (
     SYNC_COLUMNS,
     BotFixedInFormMixin,
+    ConflictNoticeMixin,
     ServiceWritesMixin,
     SyncColumnsMixin,
     adopt_saved,
@@ -41,7 +42,9 @@ class SegmentFilterInline(admin.TabularInline):
 
 
 @admin.register(Segment)
-class SegmentAdmin(ServiceWritesMixin, SyncColumnsMixin, BotFixedInFormMixin, admin.ModelAdmin):
+class SegmentAdmin(
+    ConflictNoticeMixin, ServiceWritesMixin, SyncColumnsMixin, BotFixedInFormMixin, admin.ModelAdmin
+):
     list_display = ["name", "match", "bot", "updated_at", *SYNC_COLUMNS]
     list_select_related = ["bot"]
     list_filter = ["bot", "sync_state"]
