@@ -39,15 +39,8 @@ CHUNK_ANALYZE_MIN = 5000
 FIELDS = ("name", "surname", "email", "phone", "channel", "language")
 CREATE_COLUMNS = ("client_ref", *FIELDS)
 LOST_KEY = "Another chat user took this row's email or phone while the import ran."
+MATCH_KINDS = {"email": "e", "phone": "p", "remote_id": "r"}
 KEY_LABELS = {"e": "email", "p": "phone", "c": "client_ref", "r": "Userbot id"}
-NEW_CHATUSER_DEFAULTS: dict[str, Any] = {
-    "name": "",
-    "surname": "",
-    "email": None,
-    "phone": None,
-    "channel": "api",
-    "language": "",
-}
 
 
 @dataclass(frozen=True)
@@ -130,19 +123,20 @@ def new_client_refs(count: int) -> Iterator[str]:
     return (text[start : start + 32] for start in range(0, 32 * count, 32))
 
 
-def _keys(row: ParsedRow) -> list[tuple[str, str]]:
+def _keys(row: ParsedRow) -> list[str]:
+    """The row's match keys, each its kind's letter (``KEY_LABELS``), a colon and its value."""
     if row.keys is not None:
         return row.keys
     fields = row.fields
     keys = []
-    if fields.get("email"):
-        keys.append(("e", fields["email"].lower()))
-    if fields.get("phone"):
-        keys.append(("p", fields["phone"]))
-    if fields.get("client_ref"):
-        keys.append(("c", fields["client_ref"]))
-    if fields.get("remote_id"):
-        keys.append(("r", fields["remote_id"]))
+    if email := fields.get("email"):
+        keys.append(f"e:{email.lower()}")
+    if phone := fields.get("phone"):
+        keys.append(f"p:{phone}")
+    if client_ref := fields.get("client_ref"):
+        keys.append(f"c:{client_ref}")
+    if remote_id := fields.get("remote_id"):
+        keys.append(f"r:{remote_id}")
     row.keys = keys
     return keys
 
@@ -167,21 +161,19 @@ class SeenKeys:
             cursor.execute(f"DROP TABLE IF EXISTS {self.TABLE}")
             cursor.execute(f"CREATE TEMPORARY TABLE {self.TABLE} (key TEXT PRIMARY KEY, row_number BIGINT)")
 
-    def _maybe_claimed(self, key: str) -> bool:
-        digest = hash(key)
-        bits = self.filter
-        first, second = digest & (self.FILTER_BITS - 1), (digest >> 32) & (self.FILTER_BITS - 1)
-        return bool(bits[first >> 3] & (1 << (first & 7))) and bool(bits[second >> 3] & (1 << (second & 7)))
-
-    def _remember(self, key: str) -> None:
-        digest = hash(key)
-        bits = self.filter
-        first, second = digest & (self.FILTER_BITS - 1), (digest >> 32) & (self.FILTER_BITS - 1)
-        bits[first >> 3] |= 1 << (first & 7)
-        bits[second >> 3] |= 1 << (second & 7)
+    def maybe_claimed(self, keys: Iterable[str]) -> list[str]:
+        """Those of ``keys`` an earlier row may have claimed (the others it did not)."""
+        bits, mask, found = self.filter, self.FILTER_BITS - 1, []
+        for key in keys:
+            digest = hash(key)
+            first, second = digest & mask, (digest >> 32) & mask
+            if bits[first >> 3] & (1 << (first & 7)) and bits[second >> 3] & (1 << (second & 7)):
+                found.append(key)
+        return found
 
     def claimed(self, keys: Sequence[str]) -> dict[str, int]:
-        keys = [key for key in keys if self._maybe_claimed(key)]
+        """The row that claimed each of ``keys`` that was claimed (give it the keys
+        ``maybe_claimed`` lets through: the others were not)."""
         if not keys:
             return {}
         with connection.cursor() as cursor:
@@ -204,8 +196,12 @@ class SeenKeys:
     def claim(self, pairs: Sequence[tuple[str, int]]) -> None:
         if not pairs:
             return
+        bits, mask = self.filter, self.FILTER_BITS - 1
         for key, _ in pairs:
-            self._remember(key)
+            digest = hash(key)
+            first, second = digest & mask, (digest >> 32) & mask
+            bits[first >> 3] |= 1 << (first & 7)
+            bits[second >> 3] |= 1 << (second & 7)
         with connection.cursor() as cursor:
             if self.postgres:
                 with cursor.cursor.copy(f"COPY {self.TABLE} (key, row_number) FROM STDIN") as copy:
@@ -252,9 +248,9 @@ class Upserter:
         """Claim the keys of rows an earlier run already applied (resuming after a crash)."""
         pairs: dict[str, int] = {}
         for row in rows:
-            for kind, value in _keys(row):
-                pairs.setdefault(f"{kind}:{value}", row.number)
-        claimed = self.seen.claimed(list(pairs))
+            for key in _keys(row):
+                pairs.setdefault(key, row.number)
+        claimed = self.seen.claimed(self.seen.maybe_claimed(pairs))
         self.seen.claim([(key, number) for key, number in pairs.items() if key not in claimed])
 
     def apply(self, rows: Sequence[ParsedRow]) -> ChunkResult:
@@ -324,30 +320,31 @@ class Upserter:
         )
 
     def _without_duplicates(self, rows: Sequence[ParsedRow], result: ChunkResult) -> list[ParsedRow]:
-        keys_of = {row.number: [f"{kind}:{value}" for kind, value in _keys(row)] for row in rows}
-        claimed = self.seen.claimed(sorted({key for keys in keys_of.values() for key in keys}))
+        seen = self.seen
+        keyed = [(row, _keys(row)) for row in rows]
+        claimed = seen.claimed(seen.maybe_claimed([key for _, keys in keyed for key in keys]))
         kept, new_claims = [], []
-        for row in rows:
-            first = next(((key, claimed[key]) for key in keys_of[row.number] if key in claimed), None)
+        for row, keys in keyed:
+            number = row.number
+            first = next((key for key in keys if key in claimed), None) if claimed else None
             if first is not None:
-                key, number = first
-                label = KEY_LABELS[key[0]]
+                label = KEY_LABELS[first[0]]
                 result.rejected.append(
-                    (row.number, f"Same {label} as row {number}: a duplicate in the file.", row.cells)
+                    (number, f"Same {label} as row {claimed[first]}: a duplicate in the file.", row.cells)
                 )
                 continue
-            for key in keys_of[row.number]:
-                claimed[key] = row.number
-                new_claims.append((key, row.number))
+            for key in keys:
+                claimed[key] = number
+                new_claims.append((key, number))
             kept.append(row)
-        self.seen.claim(new_claims)
+        seen.claim(new_claims)
         return kept
 
     def _existing(self, rows: Sequence[ParsedRow]) -> list[_Existing]:
         emails, phones, refs, remote_ids = set(), set(), set(), set()
         for row in rows:
-            for kind, value in _keys(row):
-                {"e": emails, "p": phones, "c": refs, "r": remote_ids}[kind].add(value)
+            for key in _keys(row):
+                {"e": emails, "p": phones, "c": refs, "r": remote_ids}[key[0]].add(key[2:])
         condition = Q()
         if emails:
             condition |= Q(email__isnull=False, email_lower__in=emails)
@@ -455,31 +452,38 @@ class Upserter:
         result: ChunkResult,
     ) -> str:
         options = self.options
-        key_kind = {"email": "e", "phone": "p", "remote_id": "r"}[options.match_key]
-        keys = dict(_keys(row))
-        if key_kind not in keys:
+        key_kind = MATCH_KINDS[options.match_key]
+        keys = _keys(row)
+        by_kind = {key[0]: key[2:] for key in keys}
+        if key_kind not in by_kind:
             label = KEY_LABELS[key_kind]
             return f"The row has no {label} to match on."
-        matched = by_key.get(f"{key_kind}:{keys[key_kind]}")
-        for kind, value in keys.items():
-            other = by_key.get(f"{kind}:{value}")
+        matched = by_key.get(f"{key_kind}:{by_kind[key_kind]}") if by_key else None
+        for key in keys if by_key else ():
+            other = by_key.get(key)
             if other is not None and (matched is None or other.id != matched.id):
-                return f"Its {KEY_LABELS[kind]} {value} belongs to another chat user (#{other.id})."
+                return f"Its {KEY_LABELS[key[0]]} {key[2:]} belongs to another chat user (#{other.id})."
         if matched is None:
-            if "r" in keys:
-                return f"No chat user of this bot has the Userbot id {keys['r']}."
+            if "r" in by_kind:
+                return f"No chat user of this bot has the Userbot id {by_kind['r']}."
             if options.mode == ImportJob.Mode.UPDATE:
                 return f"No chat user has this {KEY_LABELS[key_kind]} (the mode is update only)."
             fields = row.fields
-            values = (
-                fields.get("client_ref") or next(self.client_refs),
-                *(fields.get(name, NEW_CHATUSER_DEFAULTS[name]) for name in FIELDS),
+            get = fields.get
+            values = (  # CREATE_COLUMNS, a field the row leaves empty at its default
+                get("client_ref") or next(self.client_refs),
+                get("name", ""),
+                get("surname", ""),
+                get("email"),
+                get("phone"),
+                get("channel", "api"),
+                get("language", ""),
             )
             tag_names = {name.lower() for name in (row.tags or ())} | self.extra_tag_names
             plan.creates.append(_Create(row.number, row.cells, values, tuple(tag_names), row.variables))
             result.created += 1
             return ""
-        if "c" in keys and keys["c"] != matched.client_ref:
+        if "c" in by_kind and by_kind["c"] != matched.client_ref:
             return "A chat user's client_ref cannot change."
         if options.mode == ImportJob.Mode.CREATE:
             result.unchanged += 1  # create only: an existing chat user is left as it is

@@ -45,7 +45,7 @@ class ParsedRow:
     fields: dict[str, str] = field(default_factory=dict)
     tags: list[str] | None = None
     variables: dict[str, str] = field(default_factory=dict)
-    keys: list[tuple[str, str]] | None = None  # the upsert's match keys, worked out once
+    keys: list[str] | None = None  # the upsert's match keys ("e:<email>", ...), worked out once
 
 
 def unquoted(text: str) -> str:
