@@ -15,6 +15,10 @@ variables), then in one run times, each into an empty table of a database of its
 Targets: at least 50% of raw COPY's rate, at least 20 times django-import-export's, peak
 memory at most 150 MB. The last line holds the figures as ``key=value`` words.
 
+``--breakdown`` runs our import alone, its chunks written one after another on one
+connection, and prints what each part cost per chunk: seconds, and the database server's
+CPU seconds for the part when the server runs on this machine.
+
     DATABASE_URL=postgres://user@127.0.0.1:5432/name python -m benchmarks.import_csv [--rows 1000000]
 """
 
@@ -98,7 +102,85 @@ def _bot_and_user() -> tuple[Any, Any]:
     return bot, user
 
 
-def run_our_import(path: Path, url: str) -> None:
+# Timed parts of a chunk, for --breakdown: (label, class path, method).
+PARTS = (
+    ("duplicate keys in the file", "chatusers.imports.upsert.Upserter", "_without_duplicates"),
+    ("existing chat users by key", "chatusers.imports.upsert.Upserter", "_existing"),
+    ("their tags and variables", "chatusers.imports.upsert.Upserter", "_tags_and_variables"),
+    ("statistics (ANALYZE)", "chatusers.imports.upsert.Upserter", "_keep_statistics_fresh"),
+    ("decide (the rest)", "chatusers.imports.upsert.Upserter", "plan"),
+    ("new tags", "chatusers.imports.upsert.Writer", "_create_tags"),
+    ("insert chat users + outbox + undo rows", "chatusers.imports.upsert.PostgresWriter", "insert_chatusers"),
+    ("their tags and variables", "chatusers.imports.upsert.PostgresWriter", "finish_created"),
+    ("update changed chat users", "chatusers.imports.upsert.PostgresWriter", "update_chatusers"),
+    ("their tags (removed)", "chatusers.imports.upsert.Writer", "remove_tags"),
+    ("their tags (added)", "chatusers.imports.upsert.PostgresWriter", "add_tags"),
+    ("their variables", "chatusers.imports.upsert.PostgresWriter", "set_variables"),
+    ("their updated_at", "chatusers.imports.upsert.PostgresWriter", "touch"),
+    ("their outbox entries", "chatusers.imports.upsert.PostgresWriter", "queue"),
+    ("their undo rows", "chatusers.imports.upsert.PostgresWriter", "record"),
+    ("job counters, rejected rows", "chatusers.imports.services._Books", "commit"),
+    ("commit (deferred foreign-key checks)", "django.db.backends.base.base.BaseDatabaseWrapper", "commit"),
+)
+
+
+class _Breakdown:
+    """Wraps the parts' methods to add up their seconds (and the database backend's CPU
+    seconds, read from /proc when the server runs here). Nested parts are subtracted from
+    the part that calls them, so each second is counted once."""
+
+    def __init__(self) -> None:
+        import importlib
+
+        self.seconds: dict[str, float] = {}
+        self.db_seconds: dict[str, float] = {}
+        self.stack: list[list[float]] = []
+        self.backend = ""
+        for label, path, name in PARTS:
+            module, _, cls = path.rpartition(".")
+            owner = getattr(importlib.import_module(module), cls)
+            setattr(owner, name, self._timed(f"{label} ({name})", getattr(owner, name)))
+
+    def attach(self) -> None:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            stat = Path(f"/proc/{cursor.fetchone()[0]}/schedstat")
+        self.backend = str(stat) if stat.exists() else ""
+
+    def _db_cpu(self) -> float:
+        return int(Path(self.backend).read_text().split()[0]) / 1e9 if self.backend else 0.0
+
+    def _timed(self, label: str, method: Any) -> Any:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            self.stack.append([0.0, 0.0])
+            started, db_started = time.perf_counter(), self._db_cpu()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                seconds, db = time.perf_counter() - started, self._db_cpu() - db_started
+                inner, inner_db = self.stack.pop()
+                self.seconds[label] = self.seconds.get(label, 0.0) + seconds - inner
+                self.db_seconds[label] = self.db_seconds.get(label, 0.0) + db - inner_db
+                if self.stack:
+                    self.stack[-1][0] += seconds
+                    self.stack[-1][1] += db
+
+        return timed
+
+    def report(self, chunks: int, total: float, reader_cpu: float) -> list[str]:
+        lines = [f"{'part':58} {'s':>7} {'ms/chunk':>9} {'db cpu s':>9}"]
+        lines.append(f"{'read and validate rows (reader thread, CPU)':58} {reader_cpu:7.1f} {'':>9} {'':>9}")
+        for label, seconds in sorted(self.seconds.items(), key=lambda item: -item[1]):
+            db = f"{self.db_seconds[label]:9.1f}" if self.backend else f"{'?':>9}"
+            lines.append(f"{label:58} {seconds:7.1f} {1000 * seconds / max(chunks, 1):9.1f} {db}")
+        rest = total - sum(self.seconds.values())
+        lines.append(f"{'everything else (waits for the reader, progress, ...)':58} {rest:7.1f}")
+        return lines
+
+
+def run_our_import(path: Path, url: str, breakdown: bool = False) -> None:
     """The child process: our import alone; prints its figures as JSON."""
     _setup_django(url)
     from django.core.files import File
@@ -108,6 +190,24 @@ def run_our_import(path: Path, url: str) -> None:
     from chatusers.imports.services import import_job_configure, import_job_create, import_job_run
 
     tune_gc_for_bulk_work()  # as a Celery worker does
+    parts = None
+    if breakdown:
+        from chatusers.imports import services
+
+        services.WRITERS = 1  # one connection, so that each part's time is its own
+        parts = _Breakdown()
+        parts.attach()
+        produce = services._ValidatedChunks._produce
+        reader_cpu: list[float] = []
+
+        def produce_timed(self: Any) -> None:
+            started = time.thread_time()
+            try:
+                produce(self)
+            finally:
+                reader_cpu.append(time.thread_time() - started)
+
+        services._ValidatedChunks._produce = produce_timed  # type: ignore[method-assign]
     bot, user = _bot_and_user()
     started = time.perf_counter()
     with path.open("rb") as handle:
@@ -125,6 +225,12 @@ def run_our_import(path: Path, url: str) -> None:
     import_job_run(job_id=job.pk)
     seconds = time.perf_counter() - started
     job.refresh_from_db()
+    if parts is not None:
+        from chatusers.imports.services import CHUNK_ROWS
+
+        chunks = -(-job.rows_done // CHUNK_ROWS)
+        print(f"breakdown of {job.rows_done} rows in {chunks} chunks, {seconds:.1f} s:")
+        print("\n".join(parts.report(chunks, seconds, sum(reader_cpu))))
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
         json.dumps(
@@ -228,10 +334,11 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--breakdown", action="store_true", help="our import alone, part by part")
     parser.add_argument("--child", metavar="FILE", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        run_our_import(Path(args.child), os.environ["DATABASE_URL"])
+        run_our_import(Path(args.child), os.environ["DATABASE_URL"], args.breakdown)
         return
 
     bench_url, name, admin_url = _bench_url(os.environ.get("DATABASE_URL", ""))
@@ -253,6 +360,13 @@ def main() -> None:
             f" in {time.perf_counter() - started:.1f} s"
         )
 
+        if args.breakdown:
+            subprocess.run(
+                [sys.executable, "-m", "benchmarks.import_csv", "--breakdown", "--child", str(path)],
+                env={**os.environ, "DATABASE_URL": bench_url},
+                check=True,
+            )
+            return
         copy_seconds = raw_copy(fields_path, bench_url, bot.pk)
         copy_rate = args.rows / copy_seconds
         print(f"raw COPY: {copy_rate:,.0f} rows/s ({copy_seconds:.1f} s)")
