@@ -331,3 +331,29 @@ def test_a_push_holds_back_a_field_userbot_changed_too_and_the_pull_makes_it_a_c
     chatuser.refresh_from_db()
     assert (chatuser.name, chatuser.sync_state) == ("Ours", "conflict")
     assert SyncConflict.objects.get().remote_value == "Theirs"
+
+
+def test_a_pull_does_not_bring_back_a_chat_user_whose_deletion_waits_to_be_sent(bot, operator, raw_ws):
+    chatuser = services.chatuser_create(bot=bot, actor=operator, name="Gone")
+    push_pending(bot)
+    chatuser.refresh_from_db()
+    services.chatuser_delete(chatuser=chatuser, actor=operator)
+
+    report = pull_bot(bot)
+
+    assert report.get("chatusers", {}) == {}
+    assert not ChatUser.objects.exists()
+    push_pending(bot)
+    assert remote_users(raw_ws) == []
+
+
+def test_a_deletion_reads_the_userbot_id_a_push_confirmed_after_the_callers_copy(bot, operator, raw_ws):
+    chatuser = services.chatuser_create(bot=bot, actor=operator, name="Stale copy")
+    stale = ChatUser.objects.get(pk=chatuser.pk)  # read before the push confirmed it
+    push_pending(bot)
+
+    services.chatuser_delete(chatuser=stale, actor=operator)
+    push_pending(bot)
+
+    assert remote_users(raw_ws) == []
+    assert not OutboxEntry.objects.exists()

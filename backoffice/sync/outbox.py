@@ -65,31 +65,43 @@ def mark_deleted(objects: Iterable[SyncedModel]) -> int:
     if not objects:
         return 0
     labels = {_label(obj) for obj in objects}
-    waiting = OutboxEntry.objects.filter(
-        object_type__in=labels,
-        object_id__in=[obj.pk for obj in objects],
-        state__in=[OutboxEntry.State.PENDING, OutboxEntry.State.DEAD],
+    # The caller's copies may predate a push that has since confirmed them: what Userbot
+    # holds is read again under a lock, and so are the objects' entries, so a relay
+    # claiming or completing them meanwhile waits for this transaction, or is seen.
+    remote_ids: dict[tuple[str, int], str | None] = {}
+    by_model: dict[type[SyncedModel], list[int]] = {}
+    for obj in objects:
+        by_model.setdefault(type(obj), []).append(obj.pk)
+    for model, pks in by_model.items():
+        for pk, remote_id in (
+            model.objects.select_for_update().filter(pk__in=pks).values_list("pk", "remote_id")
+        ):
+            remote_ids[(model._meta.label_lower, pk)] = remote_id
+    own = list(
+        OutboxEntry.objects.select_for_update()
+        .filter(object_type__in=labels, object_id__in=[obj.pk for obj in objects])
+        .values_list("id", "object_type", "object_id", "state", "attempts")
     )
-    tried = set(
-        OutboxEntry.objects.filter(
-            object_type__in=labels, object_id__in=[o.pk for o in objects if not o.remote_id]
-        )
-        .exclude(state=OutboxEntry.State.PENDING, attempts=0)
-        .values_list("object_type", "object_id")
-    )
-    entries = [
-        OutboxEntry(
-            bot_id=obj.bot_id,
-            object_type=_label(obj),
-            object_id=obj.pk,
-            deleted=True,
-            remote_id=obj.remote_id or "",
-            client_ref=obj.client_ref,
-        )
-        for obj in objects
-        if obj.remote_id or (_label(obj), obj.pk) in tried
-    ]
-    waiting.delete()
+    tried = {
+        (label, pk) for _, label, pk, state, attempts in own if state != OutboxEntry.State.PENDING or attempts
+    }
+    entries = []
+    for obj in objects:
+        key = (_label(obj), obj.pk)
+        remote_id = remote_ids.get(key, obj.remote_id)
+        if remote_id or key in tried:
+            entries.append(
+                OutboxEntry(
+                    bot_id=obj.bot_id,
+                    object_type=key[0],
+                    object_id=obj.pk,
+                    deleted=True,
+                    remote_id=remote_id or "",
+                    client_ref=obj.client_ref,
+                )
+            )
+    waiting = [i for i, _, _, state, _ in own if state in (OutboxEntry.State.PENDING, OutboxEntry.State.DEAD)]
+    OutboxEntry.objects.filter(id__in=waiting).delete()
     OutboxEntry.objects.bulk_create(entries)
     wake_relay(e.bot_id for e in entries)
     return len(entries)

@@ -154,6 +154,9 @@ class Scan:
         keys = [_key(rid) for rid in remote]
         with self._lock:
             self.seen.extend(keys)
+        for rid in self._deleted_here(remote):
+            # Deleted here, its deletion not sent yet: not to be brought back.
+            del remote[rid]
         if self.first_load:
             with transaction.atomic():
                 _commit_without_waiting()
@@ -199,6 +202,19 @@ class Scan:
         with transaction.atomic():
             self._insert(new)
             self._update(changed)
+
+    def _deleted_here(self, remote: dict[str, dict[str, Any]]) -> set[str]:
+        """The chat users of ``remote`` whose local deletion waits in the outbox (in any
+        state: a dead deletion is still the operator's wish), by Userbot id or client_ref."""
+        deletions = OutboxEntry.objects.filter(bot=self.bot, object_type=LABEL, deleted=True)
+        if not deletions.exists():
+            return set()
+        refs = {u["client_ref"]: rid for rid, u in remote.items() if u.get("client_ref")}
+        found = deletions.filter(Q(remote_id__in=list(remote)) | Q(client_ref__in=list(refs)))
+        gone = set()
+        for remote_id, client_ref in found.values_list("remote_id", "client_ref"):
+            gone.add(remote_id if remote_id in remote else refs.get(client_ref, ""))
+        return gone - {""}
 
     def _match_query(self, remote: dict[str, dict[str, Any]]) -> Q:
         query = Q(remote_id__in=list(remote))
