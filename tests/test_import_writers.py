@@ -87,6 +87,7 @@ def pending_entries() -> list[int]:
 def test_a_fresh_import_in_chunks_written_side_by_side_creates_every_row_once(actor: Any) -> None:
     bot = BotFactory()
     rows = [f"User {n},user{n}@example.com,vip|news,Rome" for n in range(1, 10)]
+    rows[7] = "User 8,user8@example.com,vip|late,Rome"  # a tag the bot lacks, chunks after the first
     rows.insert(6, "Again,USER2@example.com,,")  # row 7, a duplicate of row 2 three chunks later
 
     job = run_import(bot, actor, "name,email,tags,var:city\n" + "\n".join(rows) + "\n", extra_tags=["fair"])
@@ -98,7 +99,19 @@ def test_a_fresh_import_in_chunks_written_side_by_side_creates_every_row_once(ac
     assert {u.sync_state for u in users} == {"pending"}
     assert pending_entries() == sorted(u.pk for u in users)
     assert ChatUserTag.objects.filter(chatuser__bot=bot).count() == 27
-    assert sorted(set(ChatUserTag.objects.values_list("tag__name", flat=True))) == ["fair", "news", "vip"]
+    assert sorted(set(ChatUserTag.objects.values_list("tag__name", flat=True))) == [
+        "fair",
+        "late",
+        "news",
+        "vip",
+    ]
+    assert list(
+        ChatUser.objects.get(email="user8@example.com").tags.order_by("name").values_list("name", flat=True)
+    ) == [
+        "fair",
+        "late",
+        "vip",
+    ]
     assert Variable.objects.filter(name="city", value="Rome").count() == 9
     assert sorted(ImportChange.objects.filter(job=job).values_list("chatuser_id", "created", "before")) == [
         (u.pk, True, None) for u in sorted(users, key=lambda u: u.pk)

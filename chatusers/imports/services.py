@@ -590,7 +590,7 @@ class _Writers:
                 with transaction.atomic():
                     prepare_chunk()
                     if chunk.plan is not None:
-                        self.upserter.write(chunk.plan, result, writer, chunk.tag_ids)
+                        self.upserter.write(chunk.plan, result, writer, chunk.tag_ids, {})
                     self._wait_turn(chunk)
                     self.books.commit(chunk.rows, result, chunk.rejected)
             except _YieldTurn:

@@ -297,10 +297,19 @@ class Upserter:
         self.rows_applied += len(rows)
         return result, plan
 
-    def write(self, plan: _Plan, result: ChunkResult, writer: Writer, tag_ids: dict[str, int]) -> None:
+    def write(
+        self,
+        plan: _Plan,
+        result: ChunkResult,
+        writer: Writer,
+        tag_ids: dict[str, int],
+        new_tag_names: dict[str, str] | None = None,
+    ) -> None:
         """Write a decided chunk with ``writer`` (on the calling thread's connection, in its
-        transaction), and count as rejected the rows that lost a key to someone else."""
-        lost = writer.write(plan, tag_ids, self.new_tag_names)
+        transaction), and count as rejected the rows that lost a key to someone else. Only
+        the deciding thread creates tags (``new_tag_names``, by default the names it has
+        met): a chunk written beside it gets none, and names none (``creates_tags``)."""
+        lost = writer.write(plan, tag_ids, self.new_tag_names if new_tag_names is None else new_tag_names)
         for row in lost:
             result.created -= 1
             result.rejected.append(
