@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from django.db import connection
 from django.db.models import Exists, OuterRef
+from django.db.models.expressions import RawSQL
 
 from backoffice.sync.merge import Doc
 from backoffice.sync.models import OutboxEntry, SyncedModel, SyncState
@@ -125,6 +126,15 @@ def record_synced(model: type[SyncedModel], rows: Sequence[SyncedRow], *, now: d
         ["remote_id", "synced_snapshot", "remote_updated_at", "synced_at", "sync_error", "sync_state"],
         batch_size=500,
     )
+
+
+def any_of(ids: Sequence[int]) -> Any:
+    """What ``pk__in=`` (or ``<fk>_id__in=``) takes for many ids: on PostgreSQL one array
+    parameter unnested by the server, where a list is thousands of parameters to compile
+    and adapt one by one."""
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s::bigint[])", [list(ids)])
+    return list(ids)
 
 
 def delete_entries(ids: Sequence[int]) -> None:

@@ -242,7 +242,7 @@ def _prepare(bot: Bot, limit: int, worker: str, report: PushReport) -> list[_Gro
 
 def _items(kind: Any, entries: list[OutboxEntry]) -> tuple[list[PushItem], list[OutboxEntry]]:
     live_ids = [e.object_id for e in entries if not e.deleted]
-    objects = {obj.pk: obj for obj in kind.model.objects.filter(pk__in=live_ids)}
+    objects = {obj.pk: obj for obj in kind.model.objects.filter(pk__in=db.any_of(live_ids))}
     docs = kind.local_docs(list(objects.values())) if objects else {}
     items, parked = [], []
     for entry in entries:

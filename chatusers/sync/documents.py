@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from backoffice.sync.db import any_of
 from backoffice.sync.merge import Doc
 from backoffice.userbot.models import Bot
 from chatusers.models import ChatUser, ChatUserTag, Tag, Variable
@@ -21,7 +22,7 @@ VAR = "var:"
 
 def local_docs(chatusers: Sequence[ChatUser]) -> dict[int, Doc]:
     """Each chat user's document, in three queries whatever their number."""
-    ids = [c.pk for c in chatusers]
+    ids = any_of([c.pk for c in chatusers])
     tags: dict[int, list[str]] = defaultdict(list)
     for chatuser_id, name in ChatUserTag.objects.filter(chatuser_id__in=ids).values_list(
         "chatuser_id", "tag__name"
