@@ -3,9 +3,9 @@
 Three figures, in one run, in a database of its own (the one in ``DATABASE_URL`` with
 ``_syncbench`` appended, made afresh):
 
-- push: 100k new chat users (with tags and variables) queued in the outbox, pushed by the
-  relay (``push_pending``, one process) until the outbox is empty: chat users per second
-  (target at least 20,000/s);
+- push: 100k new chat users (with tags and variables) queued in the outbox, pushed by
+  ``--relays`` relay processes at once (``push_pending``; a worker's pool of 2 by default)
+  until the outbox is empty: chat users per second (target at least 20,000/s);
 - mirror: a sandbox seeded with 1M chat users, pulled into an empty database
   (``pull_bot``): seconds (target at most 60 s);
 - save to remote: on an idle system with a real Celery worker, the delay from a service
@@ -21,6 +21,7 @@ The last line holds the figures as ``key=value`` words.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import random
 import statistics
@@ -119,21 +120,39 @@ def _queue_new_chatusers(bot: Any, count: int) -> None:
             )
 
 
-def measure_push(count: int) -> float:
+def measure_push(count: int, relays: int) -> float:
+    """``relays`` relay processes push the same bot at once, as a worker's pool does."""
+    from django.db import connections
+
     from backoffice.sync.models import OutboxEntry
-    from backoffice.sync.relay import push_pending
 
     with sandbox_process(apikey=APIKEY, sitekey="push-bot") as url:
         bot = _bot(url, "push-bot")
         _queue_new_chatusers(bot, count)
+        connections.close_all()  # each relay process opens its own
+        context = multiprocessing.get_context("fork")
         started = time.perf_counter()
-        report = push_pending(bot)
+        with context.Pool(relays) as pool:
+            reports = pool.map(_push_in_process, [bot.pk] * relays)
         elapsed = time.perf_counter() - started
         left = OutboxEntry.objects.filter(bot=bot).count()
-    print(f"push: {report} in {elapsed:.1f} s; {left} entries left", flush=True)
-    if left or report.sent != count:
+    sent = sum(sent for sent, _ in reports)
+    print(f"push: {relays} relays, {' | '.join(text for _, text in reports)} in {elapsed:.1f} s;", flush=True)
+    print(f"push: {left} entries left", flush=True)
+    if left or sent != count:
         raise SystemExit("the push did not send everything")
     return count / elapsed
+
+
+def _push_in_process(bot_id: int) -> tuple[int, str]:
+    from django.db import connections
+
+    from backoffice.sync.relay import push_pending
+    from backoffice.userbot.models import Bot
+
+    connections.close_all()
+    report = push_pending(Bot.objects.get(pk=bot_id))
+    return report.sent, str(report)
 
 
 def measure_mirror(count: int) -> float:
@@ -229,6 +248,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--push", type=int, default=100_000)
+    parser.add_argument("--relays", type=int, default=2, help="relay processes pushing at once")
     parser.add_argument("--mirror", type=int, default=1_000_000)
     parser.add_argument("--samples", type=int, default=50)
     args = parser.parse_args()
@@ -237,12 +257,13 @@ def main() -> None:
     url = _fresh_database(os.environ["DATABASE_URL"])
     _setup_django(url)
     # A part given 0 is skipped (its figure prints as 0), to measure one part alone.
-    push_per_s = measure_push(args.push) if args.push else 0.0
+    push_per_s = measure_push(args.push, args.relays) if args.push else 0.0
     mirror_s = measure_mirror(args.mirror) if args.mirror else 0.0
     _, p95 = measure_save_to_remote(args.samples, url) if args.samples else (0.0, 0.0)
     print(
         f"push_per_s={push_per_s:.0f} mirror_1m_s={mirror_s * 1_000_000 / max(1, args.mirror):.1f}"
-        f" save_to_remote_p95_s={p95:.3f} push_n={args.push} mirror_n={args.mirror} samples={args.samples}"
+        f" save_to_remote_p95_s={p95:.3f} push_n={args.push} relays={args.relays} mirror_n={args.mirror}"
+        f" samples={args.samples}"
     )
 
 
