@@ -17,7 +17,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -683,13 +683,14 @@ class _ValidatedChunks:
         try:
             # Its own file handle: the row counter reads the same file at the same time.
             with default_storage.open(self.job.file.name, "rb") as stream:
-                chunks = _chunks(read_rows(stream, _file_format(self.job)), CHUNK_ROWS)
-                while self._wait_until_wanted() and (chunk := next(chunks, None)) is not None:
-                    rejected: list[tuple[int, str, list[str]]] = []
-                    if not self._put((chunk, _parsed(validator, chunk, rejected), rejected)):
+                # Closed before the file, when the run stops early: the reader detaches from it.
+                with closing(_chunks(read_rows(stream, _file_format(self.job)), CHUNK_ROWS)) as chunks:
+                    while self._wait_until_wanted() and (chunk := next(chunks, None)) is not None:
+                        rejected: list[tuple[int, str, list[str]]] = []
+                        if not self._put((chunk, _parsed(validator, chunk, rejected), rejected)):
+                            return
+                    if self.stopping.is_set():
                         return
-                if self.stopping.is_set():
-                    return
         except BaseException as error:  # handed to the consumer, which fails the job with it
             self._put(error)
             return
