@@ -90,18 +90,19 @@ class _Plan:
     """What the chunk will write, decided before anything is written."""
 
     creates: list[_Create] = field(default_factory=list)
-    updates: list[tuple[int, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    updates: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (id, fields it changes)
     tags_added: list[tuple[int, str]] = field(default_factory=list)
     tags_removed: list[tuple[int, str]] = field(default_factory=list)
     variables_set: list[tuple[int, str, str]] = field(default_factory=list)
-    changed_before: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # Each changed chat user's before-image as the JSON its undo row keeps, small while it waits.
+    changed_before: dict[int, str] = field(default_factory=dict)
     # It names a tag the bot lacks: the writer creates it, so the chunk must commit before
     # a later chunk can link to it.
     creates_tags: bool = False
 
     def touched(self) -> set[int]:
         """The existing chat users this chunk changes."""
-        return {pk for pk, _, _ in self.updates}
+        return {pk for pk, _ in self.updates}
 
 
 class InFlight(Protocol):
@@ -532,15 +533,17 @@ class Upserter:
             result.unchanged += 1
             return
         result.updated += 1
-        plan.updates.append((matched.id, changes, matched.values))
+        plan.updates.append((matched.id, changes))
         plan.tags_added.extend((matched.id, t) for t in new_tags - current_tags)  # type: ignore[misc]
         plan.tags_removed.extend((matched.id, t) for t in current_tags - new_tags)  # type: ignore[misc]
         plan.variables_set.extend((matched.id, name, value) for name, value in variables_set)
-        plan.changed_before[matched.id] = {
-            "fields": dict(matched.values),
-            "tags": sorted(self.tag_names[t] for t in current_tags),
-            "variables": dict(current_variables),
-        }
+        plan.changed_before[matched.id] = orjson.dumps(
+            {
+                "fields": matched.values,
+                "tags": sorted(self.tag_names[t] for t in current_tags),
+                "variables": current_variables,
+            }
+        ).decode()
 
 
 # Set for each chunk's transaction, in one round trip (see ``prepare_chunk``).
@@ -590,8 +593,8 @@ class Writer:
             )
         if plan.updates:
             now = timezone.now()
-            updated_ids = [pk for pk, _, _ in plan.updates]
-            self.update_chatusers([(pk, changes) for pk, changes, _ in plan.updates if changes], now)
+            updated_ids = [pk for pk, _ in plan.updates]
+            self.update_chatusers([(pk, changes) for pk, changes in plan.updates if changes], now)
             self.remove_tags([(pk, tag_ids_of(tag, tag_ids)) for pk, tag in plan.tags_removed])
             self.add_tags([(pk, tag_ids_of(tag, tag_ids)) for pk, tag in plan.tags_added])
             self.set_variables(plan.variables_set)
@@ -660,7 +663,8 @@ class Writer:
         """Queue changed chat users for Userbot, as ``mark_changed`` does."""
         raise NotImplementedError
 
-    def record(self, changes: list[tuple[int, bool, dict[str, Any] | None]]) -> None:
+    def record(self, changes: list[tuple[int, bool, str | None]]) -> None:
+        """Undo rows: (chat user id, created, the before-image's JSON or None)."""
         raise NotImplementedError
 
 
@@ -730,10 +734,15 @@ class PortableWriter(Writer):
     def queue(self, ids: list[int]) -> None:
         mark_changed([ChatUser(pk=pk, bot_id=self.options.bot_id) for pk in ids])
 
-    def record(self, changes: list[tuple[int, bool, dict[str, Any] | None]]) -> None:
+    def record(self, changes: list[tuple[int, bool, str | None]]) -> None:
         ImportChange.objects.bulk_create(
             [
-                ImportChange(job_id=self.options.job_id, chatuser_id=pk, created=created, before=before)
+                ImportChange(
+                    job_id=self.options.job_id,
+                    chatuser_id=pk,
+                    created=created,
+                    before=None if before is None else orjson.loads(before),
+                )
                 for pk, created, before in changes
             ],
             batch_size=500,
@@ -931,7 +940,7 @@ class PostgresWriter(Writer):
                 [SyncState.PENDING, ids, SyncState.PENDING, SyncState.CONFLICT],
             )
 
-    def record(self, changes: list[tuple[int, bool, dict[str, Any] | None]]) -> None:
+    def record(self, changes: list[tuple[int, bool, str | None]]) -> None:
         if not changes:
             return
         with (
@@ -946,6 +955,6 @@ class PostgresWriter(Writer):
                         self.options.job_id,
                         pk,
                         created,
-                        None if before is None else orjson.dumps(before).decode(),
+                        before,
                     )
                 )
