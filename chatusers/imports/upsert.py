@@ -1,13 +1,17 @@
 """Applying validated rows to the database a chunk at a time, with set-based statements.
 
 Per chunk: one query finds every existing chat user any row's keys name (email, phone,
-client_ref, Userbot id); Python decides each row's fate (create, update, unchanged, or
-rejected with a reason) and the after-state; then a writer applies it. On PostgreSQL the
-writer COPYs each set into a temporary table and runs one ``INSERT ... ON CONFLICT`` or
-``UPDATE ... FROM`` per table; elsewhere it uses ``bulk_create`` / ``bulk_update``. Both
-write the same rows: chat users, their tags and variables, one ``OutboxEntry`` per created
-or changed chat user (never for an unchanged one), and one ``ImportChange`` with the
-before-image for undo.
+client_ref, Userbot id), unless the bot had none when the run began; Python decides each
+row's fate (create, update, unchanged, or rejected with a reason) and the after-state
+(``Upserter.plan``); then a writer applies it (``Upserter.write``), maybe on a connection
+of its own (see ``services._Writers``). On PostgreSQL the writer COPYs new chat users
+straight into their tables, with ids drawn by the statement that also writes their outbox
+entries and undo rows, and COPYs changes into temporary tables for one ``INSERT ... ON
+CONFLICT`` or ``UPDATE ... FROM`` per table; elsewhere it uses ``bulk_create`` /
+``bulk_update``. Both write the same rows: chat users, their tags and variables, one
+pending ``OutboxEntry`` per created or changed chat user (never for an unchanged one, and
+never a second one beside a pending entry), and one ``ImportChange`` (with the
+before-image of a changed one) for undo.
 
 Keys repeated inside the file: the first row that carries an email, phone, client_ref or
 Userbot id claims it, and a later row with the same key is rejected as a duplicate of that
