@@ -354,4 +354,5 @@ def _with_field_errors(validate: Any, exclude: Any, fields_by_code: dict[str, st
             errors[NON_FIELD_ERRORS] = kept
         raise ValidationError(errors) from None
 
+
 from chatusers.import_models import *  # noqa: E402, F403

@@ -96,7 +96,6 @@ def raw_ws(open_ws: Callable[..., RawWs]) -> RawWs:
     return open_ws()
 
 
-
 @pytest.fixture(autouse=True)
 def _relay_not_woken(settings: Any) -> None:
     """Changes queue outbox entries but do not wake a relay: tests push when they mean to."""

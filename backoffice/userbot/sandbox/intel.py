@@ -128,16 +128,18 @@ def meetings_schedule(ctx: Context, payload: Any) -> JSONDict:
         raise invalid("invalid meeting", fields)
     if payload["chatuser_id"] not in ctx.bot.chatusers:
         raise not_found(f"no chat user {payload['chatuser_id']}")
-    ctx.bot.meetings.append({
-        "id": ctx.store.new_id(),
-        "kind": "scheduled",
-        "chatuser_id": payload["chatuser_id"],
-        "event_uri": payload["event_uri"],
-        "start_time": payload["start_time"],
-        "end_time": payload["end_time"],
-        "invitee_email": payload["invitee_email"],
-        "at": iso_ms(ctx.stamp()),
-    })
+    ctx.bot.meetings.append(
+        {
+            "id": ctx.store.new_id(),
+            "kind": "scheduled",
+            "chatuser_id": payload["chatuser_id"],
+            "event_uri": payload["event_uri"],
+            "start_time": payload["start_time"],
+            "end_time": payload["end_time"],
+            "invitee_email": payload["invitee_email"],
+            "at": iso_ms(ctx.stamp()),
+        }
+    )
     return {"ok": True}
 
 
@@ -152,11 +154,13 @@ def meetings_decline(ctx: Context, payload: Any) -> JSONDict:
         raise invalid("invalid decline", fields)
     if payload["chatuser_id"] not in ctx.bot.chatusers:
         raise not_found(f"no chat user {payload['chatuser_id']}")
-    ctx.bot.meetings.append({
-        "id": ctx.store.new_id(),
-        "kind": "declined",
-        "chatuser_id": payload["chatuser_id"],
-        "reason": payload["reason"],
-        "at": iso_ms(ctx.stamp()),
-    })
+    ctx.bot.meetings.append(
+        {
+            "id": ctx.store.new_id(),
+            "kind": "declined",
+            "chatuser_id": payload["chatuser_id"],
+            "reason": payload["reason"],
+            "at": iso_ms(ctx.stamp()),
+        }
+    )
     return {"ok": True}

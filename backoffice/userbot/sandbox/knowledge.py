@@ -253,18 +253,24 @@ def _answers(value: Any, fields: dict[str, str]) -> list[JSONDict] | None:
             result.append({"type": "text", "text": item.get("text")})
             continue
         buttons = item.get("buttons")
-        good = isinstance(buttons, list) and bool(buttons) and all(
-            isinstance(b, dict) and _is_text(b.get("label")) and isinstance(b.get("value"), str)
-            for b in buttons
+        good = (
+            isinstance(buttons, list)
+            and bool(buttons)
+            and all(
+                isinstance(b, dict) and _is_text(b.get("label")) and isinstance(b.get("value"), str)
+                for b in buttons
+            )
         )
         if not good:
             fields[f"{where}.buttons"] = "a non-empty array of {label, value}"
             continue
-        result.append({
-            "type": "buttons",
-            "text": item.get("text"),
-            "buttons": [{"label": b["label"], "value": b["value"]} for b in buttons],
-        })
+        result.append(
+            {
+                "type": "buttons",
+                "text": item.get("text"),
+                "buttons": [{"label": b["label"], "value": b["value"]} for b in buttons],
+            }
+        )
     return None if any(key.startswith("answers") for key in fields) else result
 
 

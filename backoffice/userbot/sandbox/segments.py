@@ -283,4 +283,3 @@ def check_segment_id(bot: BotState, segment_id: str) -> JSONDict:
     if segment is None:
         raise not_found(f"no segment has id {segment_id}")
     return segment
-
