@@ -277,7 +277,7 @@ def _complete(model: type[SyncedModel], items: list[PushItem], report: PushRepor
                 snapshot=i.snapshot,
                 remote_updated_at=i.remote_updated_at,
                 error=i.error,
-                state=SyncState.ERROR if i in dead else None,
+                state=SyncState.ERROR if i.error and not i.transient else None,
             )
             for i in items
             if i.obj is not None
@@ -286,10 +286,12 @@ def _complete(model: type[SyncedModel], items: list[PushItem], report: PushRepor
         db.delete_entries([i.entry.id for i in done])
         _retry_later([i.entry for i in retry], {i.entry.id: i.error for i in retry}, now)
         for item in dead:
-            OutboxEntry.objects.filter(id=item.entry.id).update(
-                state=Dead, last_error=item.error, claimed_by="", claimed_at=None
-            )
-            logger.warning("Sync of %s #%s failed for good: %s", label, item.entry.object_id, item.error)
+            entry = item.entry
+            entry.state, entry.last_error, entry.claimed_by, entry.claimed_at = Dead, item.error, "", None
+            logger.warning("Sync of %s #%s failed for good: %s", label, entry.object_id, item.error)
+        OutboxEntry.objects.bulk_update(
+            [i.entry for i in dead], ["state", "last_error", "claimed_by", "claimed_at"], batch_size=1000
+        )
     if any(i.needs_pull for i in items):
         report.needs_pull = True
     report.sent += len(done)
@@ -306,20 +308,20 @@ def _retry_later(
         return
     newer = set(
         OutboxEntry.objects.filter(
-            state=Pending, object_id__in=[e.object_id for e in entries], object_type=entries[0].object_type
+            state=Pending,
+            object_id__in=db.any_of([e.object_id for e in entries]),
+            object_type=entries[0].object_type,  # callers pass the entries of one kind
         ).values_list("object_id", flat=True)
     )
-    OutboxEntry.objects.filter(id__in=[e.id for e in entries if e.object_id in newer]).delete()
-    for entry in entries:
-        if entry.object_id in newer:
-            continue
-        OutboxEntry.objects.filter(id=entry.id).update(
-            state=Pending,
-            claimed_by="",
-            claimed_at=None,
-            last_error=errors.get(entry.id, ""),
-            next_attempt_at=None if at_once else now + backoff(entry.attempts),
-        )
+    db.delete_entries([e.id for e in entries if e.object_id in newer])
+    again = [e for e in entries if e.object_id not in newer]
+    for entry in again:
+        entry.state, entry.claimed_by, entry.claimed_at = Pending, "", None
+        entry.last_error = errors.get(entry.id, "")
+        entry.next_attempt_at = None if at_once else now + backoff(entry.attempts)
+    OutboxEntry.objects.bulk_update(
+        again, ["state", "claimed_by", "claimed_at", "last_error", "next_attempt_at"], batch_size=1000
+    )
 
 
 def _give_back(entries: list[OutboxEntry], error: str, *, at_once: bool = False) -> None:
