@@ -43,7 +43,7 @@ def refresh_chatusers(bot: Bot, events: list[dict[str, Any]]) -> dict[str, int]:
     ones only a full pull can settle."""
     from chatusers.models import ChatUser
     from chatusers.sync.documents import TagBook
-    from chatusers.sync.pull import Scan, chatusers_gone
+    from chatusers.sync.pull import Scan
 
     latest: dict[str, dict[str, Any]] = {}
     for event in events:
@@ -64,33 +64,23 @@ def refresh_chatusers(bot: Bot, events: list[dict[str, Any]]) -> dict[str, int]:
     counts = {"echoes": len(latest) - len(wanted) - len(gone), "applied": 0, "deleted": 0, "unresolved": 0}
     if not wanted and not gone:
         return counts
-    settings = bot_sync(bot)
     with client_for(bot) as client:
+        ctx = PullContext(
+            bot=bot,
+            settings=bot_sync(bot),
+            client=client,
+            started_at=timezone.now(),
+            renew_lease=lambda: None,
+        )
+        scan = Scan(ctx, TagBook(bot))
         found = _find(client, wanted, known)
         if found:
-            ctx = PullContext(
-                bot=bot, settings=settings, client=client, started_at=timezone.now(), renew_lease=lambda: None
-            )
-            scan = Scan(ctx, TagBook(bot))
-            scan._apply(list(found.values()))
+            scan.apply(list(found.values()))
             counts["applied"] = len(found)
         if gone:
-            probes = client.iter_many(api.chatusers_get_vars(chatuser_id=rid) for rid in gone)
-            confirmed = [
-                known[rid]["pk"]
-                for rid, o in zip(gone, probes, strict=True)
-                if getattr(o, "status", 0) == 404
-            ]
-            chatusers_gone(bot_id=bot.pk, pks=confirmed, policy=settings.on_remote_delete, actor=scan_actor())
-            counts["deleted"] = len(confirmed)
+            counts["deleted"] = scan.remove_gone([(known[rid]["pk"], rid) for rid in gone])
     counts["unresolved"] = len(wanted) - len(found)
     return counts
-
-
-def scan_actor() -> Any:
-    from backoffice.sync.actor import sync_actor
-
-    return sync_actor()
 
 
 def _find(

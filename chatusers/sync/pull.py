@@ -91,7 +91,7 @@ class Scan:
                     batch = []
             if batch:
                 self._learn_tags(batch)
-                appliers.submit(self._apply, batch)
+                appliers.submit(self.apply, batch)
         finally:
             appliers.close()
         if start == 0:
@@ -101,7 +101,7 @@ class Scan:
         self._checkpoint(None)
 
     def _apply_and_checkpoint(self, users: list[dict[str, Any]], number: int) -> None:
-        self._apply(users)
+        self.apply(users)
         with self._lock:
             done = self._sequence.pop(number)
             self._sequence[number] = -done  # applied, waiting for the batches before it
@@ -149,7 +149,8 @@ class Scan:
 
     # applying --------------------------------------------------------------------------
 
-    def _apply(self, users: list[dict[str, Any]]) -> None:
+    def apply(self, users: list[dict[str, Any]]) -> None:
+        """Apply a batch of chat users as Userbot sent them (a scan's, or an event's refresh)."""
         remote = {u["id"]: u for u in users}
         keys = [_key(rid) for rid in remote]
         with self._lock:
@@ -356,16 +357,21 @@ class Scan:
                 missing.append((pk, rid))
         if not missing:
             return
-        requests = (api.chatusers_get_vars(chatuser_id=rid) for _, rid in missing)
-        gone = []
-        for (pk, _), outcome in zip(missing, self.ctx.client.iter_many(requests), strict=True):
-            if getattr(outcome, "status", None) == 404:
-                gone.append(pk)
+        self.remove_gone(missing)
+
+    def remove_gone(self, candidates: list[tuple[int, str]]) -> int:
+        """Of these (pk, Userbot id) pairs, delete here (or flag, by policy) the chat users
+        Userbot answers 404 for; an absence in a scan or a "deleted" event alone proves
+        nothing. Returns how many went."""
+        requests = (api.chatusers_get_vars(chatuser_id=rid) for _, rid in candidates)
+        outcomes = self.ctx.client.iter_many(requests)
+        gone = [pk for (pk, _), o in zip(candidates, outcomes, strict=True) if getattr(o, "status", 0) == 404]
         if gone:
             chatusers_gone(
                 bot_id=self.bot.pk, pks=gone, policy=self.ctx.settings.on_remote_delete, actor=self.actor
             )
         self.ctx.count("chatusers", "deleted", len(gone))
+        return len(gone)
 
 
 def chatusers_gone(*, bot_id: int, pks: list[int], policy: str, actor: Any) -> None:
