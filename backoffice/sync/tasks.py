@@ -14,11 +14,9 @@ from typing import Any
 from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Q
 from django.utils import timezone
 
 from backoffice.sync.listener import refresh_chatusers
-from backoffice.sync.models import BotSync
 from backoffice.sync.pull import bot_sync, pull_bot
 from backoffice.sync.relay import due_entries, push_pending, release_stale
 from backoffice.userbot.errors import ConnectFailed, TransportError, UserbotError
@@ -61,16 +59,13 @@ def sweep() -> str:
     now = timezone.now()
     for bot in Bot.objects.all():
         state = bot_sync(bot)
-        if due_entries(bot).exists() and cache.add(_queued_key(bot.pk), 1, timeout=QUEUED_TTL_S):
-            push.delay(bot.pk)
+        if due_entries(bot).exists():
+            wake(bot.pk)
             pushes += 1
         due = state.pull_started_at is None or state.pull_started_at < now - timedelta(
             seconds=state.pull_interval_s
         )
-        free = BotSync.objects.filter(bot=bot).filter(
-            Q(pull_lease_until__isnull=True) | Q(pull_lease_until__lt=now)
-        )
-        if due and free.exists():
+        if due and (state.pull_lease_until is None or state.pull_lease_until < now):
             pull.delay(bot.pk)
             pulls += 1
     return f"released {released}, queued {pushes} pushes and {pulls} pulls"

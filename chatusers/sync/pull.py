@@ -578,7 +578,3 @@ def _write_fields(writes: list[tuple[ChatUser, dict[str, Any], Doc, Doc]], now: 
     ChatUser.objects.bulk_update(
         objects, [*FIELDS, "created_at", "last_seen_at", "updated_at"], batch_size=1000
     )
-
-
-def orjson_dumps(doc: Doc) -> str:
-    return orjson.dumps(doc).decode()
