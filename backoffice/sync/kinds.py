@@ -98,6 +98,9 @@ class SyncKind:
     model: type[SyncedModel]
     # The order kinds are pulled in: a kind that others refer to (tags) goes first.
     pull_order: int = 100
+    # The fields a push reads of its objects (None: all of them). A kind pushed by the
+    # thousand names them, so the relay does not parse columns it never looks at.
+    push_fields: tuple[str, ...] | None = None
 
     def local_docs(self, objects: Sequence[SyncedModel]) -> dict[int, Doc]:
         """The document of each object, by primary key, in as few queries as possible."""

@@ -109,8 +109,17 @@ class OutboxEntry(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["bot", "state", "next_attempt_at"], name="outbox_due"),
-            # The relay's "nothing of this object in flight" test, and the admin's lookups.
+            # The relay's claim walks a bot's pending entries oldest first and stops at
+            # its batch: only pending rows are in it, so it never steps over the rest.
+            models.Index(fields=["bot", "id"], name="outbox_pending", condition=models.Q(state="pending")),
+            # A bot's entries in flight (what a claim must not overlap, stale leases) and
+            # its dead letters: few rows, whatever the length of the queue.
+            models.Index(
+                fields=["bot", "state", "claimed_at"],
+                name="outbox_held",
+                condition=~models.Q(state="pending"),
+            ),
+            # An object's entries, in any state: the admin's and the services' lookups.
             models.Index(fields=["object_type", "object_id"], name="outbox_object"),
         ]
 

@@ -18,7 +18,7 @@ QUEUED = (OutboxEntry.State.PENDING, OutboxEntry.State.IN_FLIGHT)
 
 def _per_bot(queryset: QuerySet[Any], aggregate: Any, bot_ref: str) -> Subquery:
     # Grouped by bot inside the subquery: each bot's figure is one range of an index that
-    # leads with the bot (outbox_due, syncconflict_bot_open), not a join of the tables.
+    # leads with the bot (outbox_pending, outbox_held, syncconflict_bot_open), not a join of the tables.
     return Subquery(
         queryset.filter(bot=OuterRef(bot_ref)).order_by().values("bot").annotate(v=aggregate).values("v")
     )

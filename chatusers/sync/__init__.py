@@ -20,6 +20,15 @@ class ChatUserKind(SyncKind):
     label = "chatusers.chatuser"
     model = ChatUser
     pull_order = 10  # tags and chat users first: segments refer to tag ids
+    push_fields = (
+        "bot",
+        *FIELDS,
+        "remote_id",
+        "client_ref",
+        "sync_state",
+        "remote_updated_at",
+        "synced_snapshot",
+    )
 
     def local_docs(self, objects: Sequence[Any]) -> dict[int, Doc]:
         return local_docs(objects)

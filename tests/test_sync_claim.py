@@ -1,0 +1,96 @@
+"""The relay's claim: which outbox entries a worker takes, and that no two workers take one."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from backoffice.sync.models import OutboxEntry
+from backoffice.sync.relay import claim
+from tests.factories import BotFactory
+
+pytestmark = pytest.mark.django_db
+LABEL = "chatusers.chatuser"
+
+
+def queue(bot: Any, *object_ids: int, **fields: Any) -> list[OutboxEntry]:
+    return [OutboxEntry.objects.create(bot=bot, object_type=LABEL, object_id=i, **fields) for i in object_ids]
+
+
+def test_a_claim_takes_the_bots_due_entries_oldest_first_up_to_its_limit():
+    bot, other = BotFactory(), BotFactory()
+    first, second, third = queue(bot, 1, 2, 3)
+    queue(other, 4)
+    queue(bot, 5, next_attempt_at=timezone.now() + timedelta(minutes=5))  # backing off
+    queue(bot, 6, state=OutboxEntry.State.DEAD)
+
+    taken = claim(bot, limit=2, worker="w1")
+
+    assert [e.pk for e in taken] == [first.pk, second.pk]
+    assert {e.state for e in taken} == {OutboxEntry.State.IN_FLIGHT}
+    assert [e.pk for e in claim(bot, limit=10, worker="w2")] == [third.pk]
+    assert claim(bot, limit=10, worker="w3") == []
+    stored = OutboxEntry.objects.get(pk=first.pk)
+    assert (stored.state, stored.claimed_by, stored.attempts) == ("in_flight", "w1", 1)
+    assert stored.claimed_at == taken[0].claimed_at
+
+
+def test_an_object_with_a_change_in_flight_waits_for_it_before_its_next_change_is_claimed():
+    bot = BotFactory()
+    [sent] = queue(bot, 7)
+    assert [e.pk for e in claim(bot, limit=10, worker="w1")] == [sent.pk]
+    [again] = queue(bot, 7)  # edited again while the first push is on the wire
+    [other] = queue(bot, 8)
+
+    assert [e.pk for e in claim(bot, limit=10, worker="w2")] == [other.pk]
+
+    OutboxEntry.objects.filter(pk=sent.pk).delete()  # the first push is done
+    assert [e.pk for e in claim(bot, limit=10, worker="w2")] == [again.pk]
+
+
+def test_claimed_entries_read_what_the_claim_did_not_return_on_demand():
+    bot = BotFactory()
+    later = timezone.now() - timedelta(seconds=1)
+    [entry] = queue(bot, 9, next_attempt_at=later)
+
+    [taken] = claim(bot, limit=1, worker="w1")
+
+    assert taken.next_attempt_at == later
+    assert taken.created_at == entry.created_at
+
+
+@pytest.mark.django_db(transaction=True)
+def test_workers_claiming_at_once_never_take_the_same_entry():
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent claims need a database that runs them at once")
+    bot = BotFactory()
+    OutboxEntry.objects.bulk_create(
+        OutboxEntry(bot=bot, object_type=LABEL, object_id=n) for n in range(1, 2001)
+    )
+    taken: dict[str, list[int]] = {}
+    start = threading.Barrier(4)
+
+    def work(name: str) -> None:
+        start.wait()
+        mine: list[int] = []
+        try:
+            while batch := claim(bot, limit=50, worker=name):
+                mine.extend(e.pk for e in batch)
+        finally:
+            connection.close()
+        taken[name] = mine
+
+    threads = [threading.Thread(target=work, args=(f"w{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    every = [pk for mine in taken.values() for pk in mine]
+    assert len(every) == len(set(every)) == 2000
+    assert not OutboxEntry.objects.filter(state=OutboxEntry.State.PENDING).exists()
