@@ -101,15 +101,15 @@ def _claim_postgres(bot: Bot, *, limit: int, worker: str, now: datetime) -> list
     # the queue: the bot's pending entries are walked in id order on their own index
     # (``outbox_pending``) until the batch is full; the objects in flight are read once
     # into a hash (``NOT IN`` of a subquery), never joined row by row; and the rows are
-    # updated by id. Workers skip each other's rows instead of queueing behind them, and
-    # the outer ``state = pending``, checked again on each row, means a row another
-    # worker claimed first is never taken twice.
+    # updated by primary key. Workers skip each other's rows instead of queueing behind
+    # them; a row is locked only once its ``state = pending`` holds on its latest version,
+    # and the lock holds until the update, so no row is taken twice.
     table = OutboxEntry._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"""
             UPDATE {table} SET state = %s, claimed_by = %s, claimed_at = %s, attempts = attempts + 1
-            WHERE state = %s AND id = ANY(ARRAY(
+            WHERE id = ANY(ARRAY(
                 SELECT e.id FROM {table} e
                 WHERE e.bot_id = %s AND e.state = %s
                   AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= %s)
@@ -120,7 +120,7 @@ def _claim_postgres(bot: Bot, *, limit: int, worker: str, now: datetime) -> list
             ))
             RETURNING {", ".join(_CLAIMED_COLUMNS)}
             """,  # noqa: S608 (the table name comes from the model's meta)
-            [InFlight, worker, now, Pending, bot.pk, Pending, now, bot.pk, InFlight, limit],
+            [InFlight, worker, now, bot.pk, Pending, now, bot.pk, InFlight, limit],
         )
         rows = cursor.fetchall()
     # The claim's own values are known here: read back, each timestamp would be parsed
