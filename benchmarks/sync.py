@@ -12,10 +12,16 @@ Three figures, in one run, in a database of its own (the one in ``DATABASE_URL``
   saving a chat user (as the admin does) to the sandbox holding the change, seen as its
   ``chatusers.changed`` event: p50 and p95 over the samples (target p95 at most 1 s).
 
+Beside the push and the mirror, the same run times the database's part of each alone,
+with nothing else running: the relay's own statements for a push (claim, record, delete;
+``push_db_alone_per_s``) and a COPY of the chat user rows a first load writes
+(``mirror_db_alone_1m_s``), each on one connection. They say how far the schema lets the
+two figures go on this machine: the database has the same cores as everything else.
+
 The last line holds the figures as ``key=value`` words.
 
     DATABASE_URL=postgres://user@127.0.0.1:5432/name REDIS_URL=redis://127.0.0.1:6379/13 \\
-        python -m benchmarks.sync [--push 100000] [--mirror 1000000] [--samples 50]
+        python -m benchmarks.sync [--push 100000] [--mirror 1000000] [--samples 50] [--no-floors]
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import orjson
 import psycopg
 
 from benchmarks._sandbox import ROOT, sandbox_process
@@ -155,6 +162,92 @@ def _push_in_process(bot_id: int) -> tuple[int, str]:
     return report.sent, str(report)
 
 
+# A snapshot of the shape a pushed chat user gets (its size, not its values, is what the
+# database's work depends on).
+FLOOR_SNAPSHOT = {
+    "name": "Giulia",
+    "surname": "Esposito",
+    "email": "push12345@example.com",
+    "phone": "+393100012345",
+    "channel": "whatsapp",
+    "language": "it",
+    "tags": ["tag-3", "tag-6"],
+    "var:plan": "pro",
+}
+
+
+def measure_push_floor(count: int) -> float:
+    """The database's part of a push, alone: ``count`` new chat users queued as for the
+    push, then claimed, recorded as synced (a Userbot id, the snapshot, ``updated_at``) and
+    their entries deleted, a batch at a time on one connection, with the relay's own
+    statements and nothing else (no socket, no documents, no reads). Chat users per second."""
+    from django.conf import settings
+    from django.db import transaction
+    from django.utils import timezone
+
+    from backoffice.sync import db
+    from backoffice.sync.relay import claim, worker_name
+    from chatusers.models import ChatUser
+
+    bot = _bot("ws://127.0.0.1:9/", "floor-bot")  # never connected to
+    _queue_new_chatusers(bot, count)
+    worker = worker_name()
+    started = time.perf_counter()
+    while entries := claim(bot, limit=settings.SYNC_PUSH_BATCH, worker=worker):
+        now = timezone.now()
+        rows = [
+            db.SyncedRow(
+                pk=e.object_id,
+                remote_id=f"{e.object_id:024x}",
+                snapshot=FLOOR_SNAPSHOT,
+                remote_updated_at=now,
+            )
+            for e in entries
+        ]
+        with transaction.atomic():
+            db.record_synced(ChatUser, rows, now=now)
+            db.delete_entries([e.id for e in entries])
+    elapsed = time.perf_counter() - started
+    print(f"push, the database alone: {count} chat users in {elapsed:.1f} s", flush=True)
+    return count / elapsed
+
+
+def measure_mirror_floor(count: int) -> float:
+    """The database's part of a first load, alone: ``count`` chat users as a first load
+    writes them (every column, the snapshot; no tags or variables) COPYed into an empty
+    bot, 5000 to a transaction on one connection; only the COPY and its commit are timed.
+    Seconds."""
+    from django.db import connection, transaction
+
+    bot = _bot("ws://127.0.0.1:9/", "floor-mirror-bot")
+    rng = random.Random(11)
+    columns = (
+        "bot_id, remote_id, client_ref, name, surname, email, phone, channel, language, created_at,"
+        " last_seen_at, remote_updated_at, updated_at, sync_state, synced_at, sync_error, synced_snapshot"
+    )
+    stamp = "2026-01-02T03:04:05+00:00"
+    elapsed = 0.0
+    for start in range(0, count, 5000):
+        rows = []
+        for n in range(start, min(count, start + 5000)):
+            name, surname = rng.choice(FIRST), rng.choice(LAST)
+            email, phone = f"mirror{n}@example.com", f"+39{3_200_000_000 + n}" if n % 3 else None
+            channel, language = rng.choice(CHANNELS), rng.choice(("it", "en", "es", ""))
+            doc = {**FLOOR_SNAPSHOT, "name": name, "surname": surname, "email": email, "phone": phone}
+            rows.append(
+                (bot.pk, f"{n:024x}", f"{rng.getrandbits(128):032x}", name, surname, email, phone, channel,
+                 language, stamp, None, stamp, stamp, "synced", stamp, "", orjson.dumps(doc).decode())
+            )  # fmt: skip
+        started = time.perf_counter()
+        with transaction.atomic(), connection.cursor() as cursor:
+            with cursor.copy(f"COPY chatusers_chatuser ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        elapsed += time.perf_counter() - started
+    print(f"mirror, the database alone: {count} chat users in {elapsed:.1f} s", flush=True)
+    return elapsed
+
+
 def measure_mirror(count: int) -> float:
     from backoffice.sync.pull import pull_bot
     from chatusers.models import ChatUser
@@ -251,6 +344,12 @@ def main() -> None:
     parser.add_argument("--relays", type=int, default=2, help="relay processes pushing at once")
     parser.add_argument("--mirror", type=int, default=1_000_000)
     parser.add_argument("--samples", type=int, default=50)
+    parser.add_argument(
+        "--no-floors",
+        dest="floors",
+        action="store_false",
+        help="skip timing the database's part of the push and of the mirror alone",
+    )
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
         raise SystemExit("set DATABASE_URL (PostgreSQL) and REDIS_URL")
@@ -258,12 +357,16 @@ def main() -> None:
     _setup_django(url)
     # A part given 0 is skipped (its figure prints as 0), to measure one part alone.
     push_per_s = measure_push(args.push, args.relays) if args.push else 0.0
+    push_floor_per_s = measure_push_floor(args.push) if args.push and args.floors else 0.0
     mirror_s = measure_mirror(args.mirror) if args.mirror else 0.0
+    mirror_floor_s = measure_mirror_floor(args.mirror) if args.mirror and args.floors else 0.0
     _, p95 = measure_save_to_remote(args.samples, url) if args.samples else (0.0, 0.0)
+    per_million = 1_000_000 / max(1, args.mirror)
     print(
-        f"push_per_s={push_per_s:.0f} mirror_1m_s={mirror_s * 1_000_000 / max(1, args.mirror):.1f}"
-        f" save_to_remote_p95_s={p95:.3f} push_n={args.push} relays={args.relays} mirror_n={args.mirror}"
-        f" samples={args.samples}"
+        f"push_per_s={push_per_s:.0f} mirror_1m_s={mirror_s * per_million:.1f}"
+        f" save_to_remote_p95_s={p95:.3f} push_db_alone_per_s={push_floor_per_s:.0f}"
+        f" mirror_db_alone_1m_s={mirror_floor_s * per_million:.1f} push_n={args.push} relays={args.relays}"
+        f" mirror_n={args.mirror} samples={args.samples}"
     )
 
 
