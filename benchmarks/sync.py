@@ -13,10 +13,11 @@ Three figures, in one run, in a database of its own (the one in ``DATABASE_URL``
   ``chatusers.changed`` event: p50 and p95 over the samples (target p95 at most 1 s).
 
 Beside the push and the mirror, the same run times the database's part of each alone,
-with nothing else running: the relay's own statements for a push (claim, record, delete;
-``push_db_alone_per_s``) and a COPY of the chat user rows a first load writes
-(``mirror_db_alone_1m_s``), each on one connection. They say how far the schema lets the
-two figures go on this machine: the database has the same cores as everything else.
+with nothing else running: the relay's own statements for a push (claim, record, delete)
+on as many connections as the push has relays (``push_db_alone_per_s``), and a COPY of the
+chat user rows a first load writes, on one connection (``mirror_db_alone_1m_s``). They say
+how far the schema lets the two figures go on this machine: the database has the same
+cores as everything else.
 
 The last line holds the figures as ``key=value`` words.
 
@@ -176,23 +177,41 @@ FLOOR_SNAPSHOT = {
 }
 
 
-def measure_push_floor(count: int) -> float:
+def measure_push_floor(count: int, connections_: int) -> float:
     """The database's part of a push, alone: ``count`` new chat users queued as for the
     push, then claimed, recorded as synced (a Userbot id, the snapshot, ``updated_at``) and
-    their entries deleted, a batch at a time on one connection, with the relay's own
-    statements and nothing else (no socket, no documents, no reads). Chat users per second."""
+    their entries deleted, a batch at a time, by ``connections_`` processes at once (as
+    many as the push had relays), with the relay's own statements and nothing else (no
+    socket, no documents, no reads). Chat users per second."""
+    from django.db import connections
+
+    bot = _bot("ws://127.0.0.1:9/", "floor-bot")  # never connected to
+    _queue_new_chatusers(bot, count)
+    connections.close_all()
+    context = multiprocessing.get_context("fork")
+    started = time.perf_counter()
+    with context.Pool(connections_) as pool:
+        done = sum(pool.map(_record_in_process, [bot.pk] * connections_))
+    elapsed = time.perf_counter() - started
+    print(
+        f"push, the database alone: {done} chat users on {connections_} connections in {elapsed:.1f} s",
+        flush=True,
+    )
+    return done / elapsed
+
+
+def _record_in_process(bot_id: int) -> int:
     from django.conf import settings
-    from django.db import transaction
+    from django.db import connections, transaction
     from django.utils import timezone
 
     from backoffice.sync import db
     from backoffice.sync.relay import claim, worker_name
+    from backoffice.userbot.models import Bot
     from chatusers.models import ChatUser
 
-    bot = _bot("ws://127.0.0.1:9/", "floor-bot")  # never connected to
-    _queue_new_chatusers(bot, count)
-    worker = worker_name()
-    started = time.perf_counter()
+    connections.close_all()
+    bot, worker, done = Bot.objects.get(pk=bot_id), worker_name(), 0
     while entries := claim(bot, limit=settings.SYNC_PUSH_BATCH, worker=worker):
         now = timezone.now()
         rows = [
@@ -207,9 +226,9 @@ def measure_push_floor(count: int) -> float:
         with transaction.atomic():
             db.record_synced(ChatUser, rows, now=now)
             db.delete_entries([e.id for e in entries])
-    elapsed = time.perf_counter() - started
-    print(f"push, the database alone: {count} chat users in {elapsed:.1f} s", flush=True)
-    return count / elapsed
+        done += len(entries)
+    connections.close_all()
+    return done
 
 
 def measure_mirror_floor(count: int) -> float:
@@ -357,7 +376,7 @@ def main() -> None:
     _setup_django(url)
     # A part given 0 is skipped (its figure prints as 0), to measure one part alone.
     push_per_s = measure_push(args.push, args.relays) if args.push else 0.0
-    push_floor_per_s = measure_push_floor(args.push) if args.push and args.floors else 0.0
+    push_floor_per_s = measure_push_floor(args.push, args.relays) if args.push and args.floors else 0.0
     mirror_s = measure_mirror(args.mirror) if args.mirror else 0.0
     mirror_floor_s = measure_mirror_floor(args.mirror) if args.mirror and args.floors else 0.0
     _, p95 = measure_save_to_remote(args.samples, url) if args.samples else (0.0, 0.0)
