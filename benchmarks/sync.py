@@ -15,7 +15,8 @@ Three figures, in one run, in a database of its own (the one in ``DATABASE_URL``
 Beside the push and the mirror, the same run times the database's part of each alone,
 with nothing else running: the relay's own statements for a push (claim, record, delete)
 on as many connections as the push has relays (``push_db_alone_per_s``), and a COPY of the
-chat user rows a first load writes, on one connection (``mirror_db_alone_1m_s``). They say
+chat user rows a first load writes, on as many connections as a scan applies batches with
+(``mirror_db_alone_1m_s``). They say
 how far the schema lets the two figures go on this machine: the database has the same
 cores as everything else.
 
@@ -34,6 +35,7 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -231,40 +233,61 @@ def _record_in_process(bot_id: int) -> int:
     return done
 
 
-def measure_mirror_floor(count: int) -> float:
+MIRROR_COLUMNS = (
+    "bot_id, remote_id, client_ref, name, surname, email, phone, channel, language, created_at,"
+    " last_seen_at, remote_updated_at, updated_at, sync_state, synced_at, sync_error, synced_snapshot"
+)
+
+
+def measure_mirror_floor(count: int, connections_: int) -> float:
     """The database's part of a first load, alone: ``count`` chat users as a first load
     writes them (every column, the snapshot; no tags or variables) COPYed into an empty
-    bot, 5000 to a transaction on one connection; only the COPY and its commit are timed.
-    Seconds."""
-    from django.db import connection, transaction
+    bot, 5000 to a transaction, by ``connections_`` processes at once (as many as a scan
+    applies batches with). The rows are written out beforehand, so only the COPYs and
+    their commits are timed. Seconds."""
+    from django.db import connections
 
     bot = _bot("ws://127.0.0.1:9/", "floor-mirror-bot")
     rng = random.Random(11)
-    columns = (
-        "bot_id, remote_id, client_ref, name, surname, email, phone, channel, language, created_at,"
-        " last_seen_at, remote_updated_at, updated_at, sync_state, synced_at, sync_error, synced_snapshot"
-    )
     stamp = "2026-01-02T03:04:05+00:00"
-    elapsed = 0.0
-    for start in range(0, count, 5000):
-        rows = []
-        for n in range(start, min(count, start + 5000)):
-            name, surname = rng.choice(FIRST), rng.choice(LAST)
-            email, phone = f"mirror{n}@example.com", f"+39{3_200_000_000 + n}" if n % 3 else None
-            channel, language = rng.choice(CHANNELS), rng.choice(("it", "en", "es", ""))
-            doc = {**FLOOR_SNAPSHOT, "name": name, "surname": surname, "email": email, "phone": phone}
-            rows.append(
-                (bot.pk, f"{n:024x}", f"{rng.getrandbits(128):032x}", name, surname, email, phone, channel,
-                 language, stamp, None, stamp, stamp, "synced", stamp, "", orjson.dumps(doc).decode())
-            )  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        batches = []
+        for start in range(0, count, 5000):
+            lines = []
+            for n in range(start, min(count, start + 5000)):
+                name, surname = rng.choice(FIRST), rng.choice(LAST)
+                email, phone = f"mirror{n}@example.com", f"+39{3_200_000_000 + n}" if n % 3 else None
+                channel, language = rng.choice(CHANNELS), rng.choice(("it", "en", "es", ""))
+                doc = {**FLOOR_SNAPSHOT, "name": name, "surname": surname, "email": email, "phone": phone}
+                values = (bot.pk, f"{n:024x}", f"{rng.getrandbits(128):032x}", name, surname, email,
+                          phone, channel, language, stamp, None, stamp, stamp, "synced", stamp, "",
+                          orjson.dumps(doc).decode())  # fmt: skip
+                lines.append("\t".join("\\N" if v is None else str(v) for v in values))
+            path = Path(folder) / f"{start}.tsv"
+            path.write_text("\n".join(lines) + "\n")
+            batches.append(str(path))
+        connections.close_all()
+        context = multiprocessing.get_context("fork")
         started = time.perf_counter()
-        with transaction.atomic(), connection.cursor() as cursor:
-            with cursor.copy(f"COPY chatusers_chatuser ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        elapsed += time.perf_counter() - started
-    print(f"mirror, the database alone: {count} chat users in {elapsed:.1f} s", flush=True)
+        with context.Pool(connections_) as pool:
+            pool.map(_copy_in_process, [batches[k::connections_] for k in range(connections_)])
+        elapsed = time.perf_counter() - started
+    print(
+        f"mirror, the database alone: {count} chat users on {connections_} connections in {elapsed:.1f} s",
+        flush=True,
+    )
     return elapsed
+
+
+def _copy_in_process(paths: list[str]) -> None:
+    from django.db import connection, connections, transaction
+
+    connections.close_all()
+    for path in paths:
+        with transaction.atomic(), connection.cursor() as cursor:
+            with cursor.copy(f"COPY chatusers_chatuser ({MIRROR_COLUMNS}) FROM STDIN") as copy:
+                copy.write(Path(path).read_bytes())
+    connections.close_all()
 
 
 def measure_mirror(count: int) -> float:
@@ -374,11 +397,13 @@ def main() -> None:
         raise SystemExit("set DATABASE_URL (PostgreSQL) and REDIS_URL")
     url = _fresh_database(os.environ["DATABASE_URL"])
     _setup_django(url)
+    from chatusers.sync.pull import APPLIERS  # once Django is set up
+
     # A part given 0 is skipped (its figure prints as 0), to measure one part alone.
     push_per_s = measure_push(args.push, args.relays) if args.push else 0.0
     push_floor_per_s = measure_push_floor(args.push, args.relays) if args.push and args.floors else 0.0
     mirror_s = measure_mirror(args.mirror) if args.mirror else 0.0
-    mirror_floor_s = measure_mirror_floor(args.mirror) if args.mirror and args.floors else 0.0
+    mirror_floor_s = measure_mirror_floor(args.mirror, APPLIERS) if args.mirror and args.floors else 0.0
     _, p95 = measure_save_to_remote(args.samples, url) if args.samples else (0.0, 0.0)
     per_million = 1_000_000 / max(1, args.mirror)
     print(
