@@ -7,7 +7,9 @@ makes its creation idempotent, and the bookkeeping an operator sees in the admin
 
 from __future__ import annotations
 
+import os
 import uuid
+from collections.abc import Iterator
 
 from django.conf import settings
 from django.db import models
@@ -16,6 +18,18 @@ from django.db import models
 def new_client_ref() -> str:
     """A fresh ``client_ref``: 32 hex characters, within the contract's 1 to 64."""
     return uuid.uuid4().hex
+
+
+def new_client_refs(count: int) -> Iterator[str]:
+    """``count`` values of ``new_client_ref()`` (a version 4 UUID's 32 hex characters) from
+    one draw of random bytes: a draw per chat user costs a system call each, and with it
+    the interpreter's lock, which the threads of a bulk write then pass back and forth."""
+    raw = bytearray(os.urandom(16 * count))
+    for start in range(0, 16 * count, 16):
+        raw[start + 6] = (raw[start + 6] & 0x0F) | 0x40  # version 4
+        raw[start + 8] = (raw[start + 8] & 0x3F) | 0x80  # the RFC 4122 variant
+    text = raw.hex()
+    return (text[start : start + 32] for start in range(0, 32 * count, 32))
 
 
 def synced_constraints(*, remote_id_unique: str, client_ref_unique: str) -> list[models.BaseConstraint]:

@@ -21,7 +21,6 @@ exactly, and re-importing the same file finds every row unchanged.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -33,7 +32,7 @@ from django.db.models import NOT_PROVIDED, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from backoffice.sync.models import OutboxEntry, SyncState
+from backoffice.sync.models import OutboxEntry, SyncState, new_client_refs
 from backoffice.sync.outbox import mark_changed
 from chatusers.import_models import ImportChange, ImportJob
 from chatusers.imports.validation import ParsedRow
@@ -115,17 +114,6 @@ class InFlight(Protocol):
     def touched(self) -> set[int]: ...
 
     def settle(self) -> None: ...
-
-
-def new_client_refs(count: int) -> Iterator[str]:
-    """``count`` values of ``new_client_ref()`` (a version 4 UUID's 32 hex characters) from
-    one draw of random bytes: a draw per chat user cost more than the rest of its decision."""
-    raw = bytearray(os.urandom(16 * count))
-    for start in range(0, 16 * count, 16):
-        raw[start + 6] = (raw[start + 6] & 0x0F) | 0x40  # version 4
-        raw[start + 8] = (raw[start + 8] & 0x3F) | 0x80  # the RFC 4122 variant
-    text = raw.hex()
-    return (text[start : start + 32] for start in range(0, 32 * count, 32))
 
 
 def _keys(row: ParsedRow) -> list[str]:

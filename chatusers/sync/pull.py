@@ -36,7 +36,7 @@ from backoffice.sync.actor import sync_actor
 from backoffice.sync.conflicts import prefer_for, record_conflicts
 from backoffice.sync.kinds import PullContext, failure_of, parse_time
 from backoffice.sync.merge import Doc, changed_keys, three_way
-from backoffice.sync.models import BotSync, OutboxEntry, SyncConflict, SyncState, new_client_ref
+from backoffice.sync.models import BotSync, OutboxEntry, SyncConflict, SyncState, new_client_refs
 from backoffice.sync.stage import Workers
 from backoffice.userbot import api
 from chatusers.models import ChatUser, ChatUserTag, Variable
@@ -432,10 +432,11 @@ def _key(remote_id: str) -> int:
     return hash(remote_id) & 0xFFFF_FFFF_FFFF_FFFF
 
 
-def _row_values(user: dict[str, Any], doc: Doc) -> tuple[Any, ...]:
+def _row_values(user: dict[str, Any], doc: Doc, new_ref: str) -> tuple[Any, ...]:
+    """A new chat user's columns; ``new_ref`` is its client_ref if Userbot gave none."""
     return (
         user["id"],
-        user.get("client_ref") or new_client_ref(),
+        user.get("client_ref") or new_ref,
         doc["name"],
         doc["surname"],
         doc["email"],
@@ -450,8 +451,12 @@ def _row_values(user: dict[str, Any], doc: Doc) -> tuple[Any, ...]:
 
 def _insert_postgres(bot_id: int, rows: list[tuple[dict[str, Any], Doc]], now: Any) -> list[tuple[int, str]]:
     names = ("remote_id", "client_ref", *FIELDS, "created_at", "last_seen_at", "updated_at")
+    refs = new_client_refs(len(rows))
     batch = orjson.dumps(
-        [{**dict(zip(names, _row_values(user, doc), strict=True)), "snapshot": doc} for user, doc in rows]
+        [
+            {**dict(zip(names, _row_values(user, doc, ref), strict=True)), "snapshot": doc}
+            for (user, doc), ref in zip(rows, refs, strict=True)
+        ]
     )
     with connection.cursor() as cursor:
         # One JSON document for the batch, parsed by PostgreSQL in C; a key another chat
@@ -473,9 +478,9 @@ def _insert_postgres(bot_id: int, rows: list[tuple[dict[str, Any], Doc]], now: A
 
 def _insert_portable(bot_id: int, rows: list[tuple[dict[str, Any], Doc]], now: Any) -> list[tuple[int, str]]:
     inserted = []
-    for user, doc in rows:
+    for (user, doc), new_ref in zip(rows, new_client_refs(len(rows)), strict=True):
         rid, ref, name, surname, email, phone, channel, language, created, seen, updated = _row_values(
-            user, doc
+            user, doc, new_ref
         )
         try:
             with transaction.atomic():
