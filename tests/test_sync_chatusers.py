@@ -297,6 +297,45 @@ def test_a_first_load_that_dies_resumes_at_its_checkpoint(bot, raw_ws, monkeypat
     assert BotSync.objects.get(bot=bot).pull_checkpoint == {}
 
 
+def test_a_first_load_takes_a_chat_user_met_twice_once_with_its_tags_and_variables(bot, raw_ws, monkeypatch):
+    raw_ws.ok(
+        "chatusers.create",
+        [
+            {
+                "name": f"U{n}",
+                "tags": ["lead"] if n % 2 else [],
+                "variables": [{"name": "n", "value": str(n)}],
+            }
+            for n in range(4)
+        ],
+    )
+    monkeypatch.setattr(pull_module, "PAGE", 2)
+    monkeypatch.setattr(pull_module, "APPLY_BATCH", 2)
+    real_pages = pull_module.Scan._pages
+
+    def pages_with_repeats(self: Any, start: int) -> Any:
+        # Paging while Userbot adds chat users meets some twice: within one batch, and in
+        # a later batch, perhaps applied at the same time as the first one.
+        met: list[dict[str, Any]] = []
+        for number, (offset, users) in enumerate(real_pages(self, start)):
+            repeats = [] if not users else [users[-1]] if number == 0 else [met[0]]
+            met.extend(users)
+            yield offset, users + repeats
+
+    monkeypatch.setattr(pull_module.Scan, "_pages", pages_with_repeats)
+
+    report = pull_bot(bot)
+
+    assert report["chatusers"]["created"] == 4
+    assert sorted(ChatUser.objects.values_list("name", flat=True)) == ["U0", "U1", "U2", "U3"]
+    assert sorted(ChatUser.objects.filter(tags__name="lead").values_list("name", flat=True)) == ["U1", "U3"]
+    for chatuser in ChatUser.objects.all():
+        assert [(v.name, v.value) for v in chatuser.variables.all()] == [("n", chatuser.name[1:])]
+        assert chatuser.sync_state == "synced" and chatuser.synced_snapshot["name"] == chatuser.name
+    monkeypatch.setattr(pull_module.Scan, "_pages", real_pages)
+    assert pull_bot(bot).get("chatusers", {}) == {}
+
+
 def _context(bot: Any) -> Any:
     from django.utils import timezone
 
