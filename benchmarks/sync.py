@@ -132,19 +132,13 @@ def _queue_new_chatusers(bot: Any, count: int) -> None:
 
 def measure_push(count: int, relays: int) -> float:
     """``relays`` relay processes push the same bot at once, as a worker's pool does."""
-    from django.db import connections
 
     from backoffice.sync.models import OutboxEntry
 
     with sandbox_process(apikey=APIKEY, sitekey="push-bot") as url:
         bot = _bot(url, "push-bot")
         _queue_new_chatusers(bot, count)
-        connections.close_all()  # each relay process opens its own
-        context = multiprocessing.get_context("fork")
-        started = time.perf_counter()
-        with context.Pool(relays) as pool:
-            reports = pool.map(_push_in_process, [bot.pk] * relays)
-        elapsed = time.perf_counter() - started
+        reports, elapsed = _in_processes(_push_in_process, [bot.pk] * relays)
         left = OutboxEntry.objects.filter(bot=bot).count()
     sent = sum(sent for sent, _ in reports)
     print(f"push: {relays} relays, {' | '.join(text for _, text in reports)} in {elapsed:.1f} s;", flush=True)
@@ -152,6 +146,18 @@ def measure_push(count: int, relays: int) -> float:
     if left or sent != count:
         raise SystemExit("the push did not send everything")
     return count / elapsed
+
+
+def _in_processes(fn: Any, args: list[Any]) -> tuple[list[Any], float]:
+    """``fn`` on each of ``args`` at once, each in a forked process with a database
+    connection of its own; returns the results and the seconds they took."""
+    from django.db import connections
+
+    connections.close_all()  # not to be shared with the children
+    started = time.perf_counter()
+    with multiprocessing.get_context("fork").Pool(len(args)) as pool:
+        results = pool.map(fn, args)
+    return results, time.perf_counter() - started
 
 
 def _push_in_process(bot_id: int) -> tuple[int, str]:
@@ -185,16 +191,10 @@ def measure_push_floor(count: int, connections_: int) -> float:
     their entries deleted, a batch at a time, by ``connections_`` processes at once (as
     many as the push had relays), with the relay's own statements and nothing else (no
     socket, no documents, no reads). Chat users per second."""
-    from django.db import connections
-
     bot = _bot("ws://127.0.0.1:9/", "floor-bot")  # never connected to
     _queue_new_chatusers(bot, count)
-    connections.close_all()
-    context = multiprocessing.get_context("fork")
-    started = time.perf_counter()
-    with context.Pool(connections_) as pool:
-        done = sum(pool.map(_record_in_process, [bot.pk] * connections_))
-    elapsed = time.perf_counter() - started
+    counts, elapsed = _in_processes(_record_in_process, [bot.pk] * connections_)
+    done = sum(counts)
     print(
         f"push, the database alone: {done} chat users on {connections_} connections in {elapsed:.1f} s",
         flush=True,
@@ -245,8 +245,6 @@ def measure_mirror_floor(count: int, connections_: int) -> float:
     bot, 5000 to a transaction, by ``connections_`` processes at once (as many as a scan
     applies batches with). The rows are written out beforehand, so only the COPYs and
     their commits are timed. Seconds."""
-    from django.db import connections
-
     bot = _bot("ws://127.0.0.1:9/", "floor-mirror-bot")
     rng = random.Random(11)
     stamp = "2026-01-02T03:04:05+00:00"
@@ -266,12 +264,7 @@ def measure_mirror_floor(count: int, connections_: int) -> float:
             path = Path(folder) / f"{start}.tsv"
             path.write_text("\n".join(lines) + "\n")
             batches.append(str(path))
-        connections.close_all()
-        context = multiprocessing.get_context("fork")
-        started = time.perf_counter()
-        with context.Pool(connections_) as pool:
-            pool.map(_copy_in_process, [batches[k::connections_] for k in range(connections_)])
-        elapsed = time.perf_counter() - started
+        _, elapsed = _in_processes(_copy_in_process, [batches[k::connections_] for k in range(connections_)])
     print(
         f"mirror, the database alone: {count} chat users on {connections_} connections in {elapsed:.1f} s",
         flush=True,
