@@ -11,7 +11,7 @@ from django.db import connection
 from django.utils import timezone
 
 from backoffice.sync.models import OutboxEntry
-from backoffice.sync.relay import claim
+from backoffice.sync.relay import claim, renew
 from tests.factories import BotFactory
 
 pytestmark = pytest.mark.django_db
@@ -94,3 +94,26 @@ def test_workers_claiming_at_once_never_take_the_same_entry():
     every = [pk for mine in taken.values() for pk in mine]
     assert len(every) == len(set(every)) == 2000
     assert not OutboxEntry.objects.filter(state=OutboxEntry.State.PENDING).exists()
+
+
+def test_a_claim_is_renewed_once_a_quarter_of_its_lease_has_gone(settings):
+    settings.SYNC_CLAIM_LEASE_S = 60
+    bot = BotFactory()
+    queue(bot, 10, 11)
+    taken = claim(bot, limit=10, worker="w1")
+    claimed_at = taken[0].claimed_at
+
+    renew(taken, "w1")  # just claimed: nothing to do
+    assert set(OutboxEntry.objects.values_list("claimed_at", flat=True)) == {claimed_at}
+
+    earlier = claimed_at - timedelta(seconds=20)
+    OutboxEntry.objects.update(claimed_at=earlier)
+    for entry in taken:
+        entry.claimed_at = earlier
+    renew(taken[:1], "someone else")  # not theirs: left alone
+    assert set(OutboxEntry.objects.values_list("claimed_at", flat=True)) == {earlier}
+
+    renew(taken, "w1")
+    renewed = set(OutboxEntry.objects.values_list("claimed_at", flat=True))
+    assert len(renewed) == 1 and renewed.pop() > claimed_at
+    assert {e.claimed_at for e in taken} == {OutboxEntry.objects.first().claimed_at}

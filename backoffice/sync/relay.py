@@ -146,14 +146,15 @@ _CLAIMED_COLUMNS = [f.column for f in _CLAIMED]
 
 def renew(entries: list[OutboxEntry], worker: str) -> None:
     """Extend the lease of a claim still being worked on, once a good part of it has gone."""
+    now = timezone.now()
     claimed = min((e.claimed_at for e in entries if e.claimed_at), default=None)
-    if claimed is not None and timezone.now() - claimed < timedelta(seconds=settings.SYNC_CLAIM_LEASE_S / 4):
+    if claimed is not None and now - claimed < timedelta(seconds=settings.SYNC_CLAIM_LEASE_S / 4):
         return
     for entry in entries:
-        entry.claimed_at = timezone.now()
-    OutboxEntry.objects.filter(id__in=[e.id for e in entries], claimed_by=worker, state=InFlight).update(
-        claimed_at=timezone.now()
-    )
+        entry.claimed_at = now
+    OutboxEntry.objects.filter(
+        id__in=db.any_of([e.id for e in entries]), claimed_by=worker, state=InFlight
+    ).update(claimed_at=now)
 
 
 def release_stale(*, lease_s: float | None = None) -> int:
