@@ -8,13 +8,9 @@ updated, rows Userbot no longer lists removed (when the list read is complete).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 from django.db import transaction
 
 from backoffice.sync.kinds import Failure, PullContext, PushItem, SyncKind, fail_all, parse_time, register
-from backoffice.sync.merge import Doc
 from backoffice.sync.objects import read, read_pages
 from backoffice.userbot import api
 from backoffice.userbot.client import UserbotClient
@@ -25,27 +21,17 @@ FEEDBACK_FIELDS = ("chatuser_id", "chatuser_remote_id", "session_id", "rating", 
 
 
 class ReadOnlyKind(SyncKind):
-    """A kind mirrored from Userbot only."""
+    """A kind mirrored from Userbot only: nothing here queues it or holds conflicts on it,
+    so it has no documents of its own, and a push is refused for good."""
 
     def push(self, client: UserbotClient, items: list[PushItem]) -> None:
         fail_all(items, Failure(f"{self.model._meta.verbose_name} {READ_ONLY}", transient=False))
-
-    def set_local(self, obj: Any, changes: Doc) -> None:
-        known = self.local_docs([obj])[obj.pk]
-        fields = [name for name in changes if name in known]
-        for name in fields:
-            setattr(obj, name, changes[name])
-        if fields:
-            obj.save(update_fields=fields)
 
 
 class BotVariableKind(ReadOnlyKind):
     label = "chatusers.botvariable"
     model = BotVariable  # type: ignore[assignment]
     pull_order = 50
-
-    def local_docs(self, objects: Sequence[Any]) -> dict[int, Doc]:
-        return {obj.pk: {"name": obj.name, "type": obj.type} for obj in objects}
 
     def pull(self, ctx: PullContext) -> None:
         remote = {v["name"]: v["type"] for v in read(ctx.client, api.bot_get_vars())["variables"]}
@@ -72,9 +58,6 @@ class FeedbackKind(ReadOnlyKind):
     label = "chatusers.feedback"
     model = Feedback  # type: ignore[assignment]
     pull_order = 60  # after chat users, whom feedback links to
-
-    def local_docs(self, objects: Sequence[Any]) -> dict[int, Doc]:
-        return {obj.pk: {name: getattr(obj, name) for name in FEEDBACK_FIELDS} for obj in objects}
 
     def pull(self, ctx: PullContext) -> None:
         listing = read_pages(ctx.client, api.chatusers_get_feedback, "feedback")

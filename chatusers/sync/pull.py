@@ -37,6 +37,7 @@ from backoffice.sync.conflicts import prefer_for, record_conflicts
 from backoffice.sync.kinds import PullContext, failure_of, parse_time
 from backoffice.sync.merge import Doc, changed_keys, three_way
 from backoffice.sync.models import BotSync, OutboxEntry, SyncConflict, SyncState, new_client_refs
+from backoffice.sync.objects import KEPT_MESSAGE
 from backoffice.sync.stage import Workers
 from backoffice.userbot import api
 from chatusers.models import ChatUser, ChatUserTag, Variable
@@ -176,17 +177,9 @@ class Scan:
             .alias(email_lower=Lower("email"))
             .filter(self._match_query(remote))
             .annotate(in_flight=Exists(in_flight), pending=Exists(pending))
+            # Every document field: a changed chat user's document is read from these.
             .only(
-                "id",
-                "remote_id",
-                "client_ref",
-                "email",
-                "phone",
-                "remote_updated_at",
-                "synced_snapshot",
-                "sync_state",
-                "name",
-                "surname",
+                "id", "remote_id", "client_ref", "remote_updated_at", "synced_snapshot", "sync_state", *FIELDS
             )
         )
         matched = self._match(remote, locals_)
@@ -407,7 +400,7 @@ def chatusers_gone(*, bot_id: int, pks: list[int], policy: str, actor: Any) -> N
                 # No longer "last synced": later scans do not take it for newly deleted.
                 ChatUser.objects.filter(pk__in=chunk).update(
                     sync_state=SyncState.ERROR,
-                    sync_error="Deleted on Userbot; kept here by the bot's policy.",
+                    sync_error=KEPT_MESSAGE,
                     synced_at=None,
                 )
                 record_many(
@@ -415,6 +408,9 @@ def chatusers_gone(*, bot_id: int, pks: list[int], policy: str, actor: Any) -> N
                 )
                 continue
             waiting.filter(object_id__in=chunk).delete()
+            SyncConflict.objects.filter(
+                object_type=LABEL, object_id__in=chunk, resolution=SyncConflict.Resolution.OPEN
+            ).update(resolution=SyncConflict.Resolution.GONE, resolved_at=timezone.now())
             record_many(actor=actor, objects=objects, action="delete", message="Deleted on Userbot")
             ChatUser.objects.filter(pk__in=chunk).delete()
 

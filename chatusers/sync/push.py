@@ -18,11 +18,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from backoffice.sync.kinds import Failure, PushItem, fail_all, failure_of
-from backoffice.sync.merge import changed_keys, set_delta
+from backoffice.sync.merge import changed_keys, set_delta, three_way
 from backoffice.userbot import api
 from backoffice.userbot.client import UserbotClient
 from backoffice.userbot.codec import Request
-from chatusers.models import Tag
 from chatusers.sync.documents import FIELDS, VAR, TagBook, remote_doc
 
 PAGE = 1000
@@ -66,11 +65,7 @@ def _hold_changed_on_both_sides(client: UserbotClient, items: list[PushItem], bo
             continue
         base, local = item.snapshot or {}, item.local or {}
         remote = remote_doc(user, _tag_names(book, client, user))
-        both = [
-            k
-            for k in changed_keys(base, local)
-            if k != "tags" and remote.get(k) != base.get(k) and remote.get(k) != local.get(k)
-        ]
+        both = [c.key for c in three_way(base, local, remote, prefer=None).conflicts]
         if both:
             item.fail(
                 f"Changed on Userbot as well ({', '.join(both)}); the next pull settles it.", transient=True
@@ -206,7 +201,7 @@ def _update(client: UserbotClient, items: list[PushItem], book: TagBook) -> None
             _imported(batch, arg, payload)
             continue
         if what == "add":
-            _learn_tag(book, payload["tag"])
+            book.learn([payload["tag"]])
         shown = {u["id"]: u for u in payload["chatusers"]}
         for item in batch:
             snapshot = dict(item.snapshot or {})
@@ -239,15 +234,6 @@ def _imported(batch: list[PushItem], columns: tuple[str, ...], payload: dict[str
             else:
                 snapshot[column] = value
         item.confirm(snapshot=snapshot)
-
-
-def _learn_tag(book: TagBook, remote: dict[str, Any]) -> None:
-    key = remote["name"].lower()
-    tag = book.by_name.get(key)
-    if tag is not None and not tag.remote_id:
-        Tag.objects.filter(pk=tag.pk).update(remote_id=remote["id"], color=remote["color"])
-        tag.remote_id, tag.color = remote["id"], remote["color"]
-    book.names[remote["id"]] = key
 
 
 def _tag_names(book: TagBook, client: UserbotClient, remote: dict[str, Any]) -> dict[str, str]:
