@@ -58,6 +58,15 @@ class PushItem:
             return
         self.error, self.transient = message, transient
 
+    def hold_for_pull(self, keys: Iterable[str]) -> None:
+        """Userbot changed these fields too since the last sync: our change waits (a
+        transient failure) and a pull is asked for, which merges the two under the bot's
+        conflict policy."""
+        self.fail(
+            f"Changed on Userbot as well ({', '.join(keys)}); the next pull settles it.", transient=True
+        )
+        self.needs_pull = True
+
     def confirm(
         self, *, remote_id: str | None = None, snapshot: Doc | None = None, updated_at: Any = None
     ) -> None:

@@ -136,9 +136,6 @@ class _Found:
     remote: dict[str, Any]
     doc: Doc
     stamp: Any
-    before: Doc | None = None
-    after: Doc | None = None
-    state: str | None = None
     keys: list[str] = field(default_factory=list)
 
 
@@ -299,10 +296,7 @@ class ObjectKind(SyncKind):
                 if theirs != base:
                     merge = three_way(base, local, theirs, prefer=None)
                     if merge.conflicts:
-                        keys = ", ".join(c.key for c in merge.conflicts)
-                        item.fail(
-                            f"Changed on Userbot as well ({keys}); the next pull settles it.", transient=True
-                        )
+                        item.hold_for_pull(c.key for c in merge.conflicts)
                         continue
                     body = merge.doc
             try:

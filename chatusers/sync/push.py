@@ -65,12 +65,9 @@ def _hold_changed_on_both_sides(client: UserbotClient, items: list[PushItem], bo
             continue
         base, local = item.snapshot or {}, item.local or {}
         remote = remote_doc(user, _tag_names(book, client, user))
-        both = [c.key for c in three_way(base, local, remote, prefer=None).conflicts]
-        if both:
-            item.fail(
-                f"Changed on Userbot as well ({', '.join(both)}); the next pull settles it.", transient=True
-            )
-            item.needs_pull = True
+        conflicts = three_way(base, local, remote, prefer=None).conflicts
+        if conflicts:
+            item.hold_for_pull(c.key for c in conflicts)
 
 
 def _draft(item: PushItem, book: TagBook) -> dict[str, Any]:

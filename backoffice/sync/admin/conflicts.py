@@ -240,9 +240,7 @@ def _outcome(conflict: SyncConflict) -> str:
         return f"{done}: it is in sync with Userbot."
     if state == SyncState.PENDING:
         return f"{done}: it is queued for a push to Userbot."
-    left = SyncConflict.objects.filter(
-        object_type=conflict.object_type, object_id=conflict.object_id, resolution=Open
-    ).count()
+    left = open_conflict_count(object_type=conflict.object_type, object_id=conflict.object_id)
     return (
         f"{done}: {left} more open conflict{'s' if left != 1 else ''} of it wait{'s' if left == 1 else ''}."
     )
