@@ -305,13 +305,7 @@ class Upserter:
         lost = writer.write(plan, tag_ids, self.new_tag_names if new_tag_names is None else new_tag_names)
         for row in lost:
             result.created -= 1
-            result.rejected.append(
-                (
-                    row.number,
-                    "Another chat user took this row's email or phone while the import ran.",
-                    row.cells,
-                )
-            )
+            result.rejected.append((row.number, LOST_KEY, row.cells))
 
     def new_writer(self) -> Writer:
         """A writer for the calling thread's connection."""
