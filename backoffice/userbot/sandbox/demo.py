@@ -15,7 +15,8 @@ import inspect
 import itertools
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -286,17 +287,16 @@ def seed_demo(
     """
     rng = random.Random(seed)
     now = int(time.time()) * 1000 if now_ms is None else now_ms
-    tag_ids = _seed_tags(store, bot)
-    variables = _seed_variables(store, bot)
-    # A million new dicts would set off the cycle collector over and over, each pass walking
-    # every object made so far; nothing made here forms a cycle, so it can wait.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    tag_ids = seed_tags(store, bot, TAGS)
+    values = {
+        "plan": PLANS,
+        "city": CITIES,
+        "orders": tuple(str(n) for n in range(40)),
+        "score": tuple(str(n) for n in range(101)),
+    }
+    variables = shared_variables(store, bot, [(name, kind, values[name]) for name, kind in VARIABLE_TYPES])
+    with collector_paused():
         user_ids = _seed_chatusers(store, bot, rng, chatusers, now, tag_ids, variables)
-    finally:
-        if collecting:
-            gc.enable()
     _seed_segments(store, bot, now, tag_ids)
     _seed_interactions(store, bot, rng, now)
     _seed_automated_messages(store, bot, now, tag_ids)
@@ -310,10 +310,24 @@ def seed_demo(
     bot.order_stale = True
 
 
-def _seed_tags(store: SandboxStore, bot: BotState) -> list[str]:
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """A million new dicts would set off the cycle collector over and over, each pass
+    walking every object made so far; nothing a seed makes forms a cycle, so it can wait."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def seed_tags(store: SandboxStore, bot: BotState, tags: Sequence[tuple[str, str]]) -> list[str]:
+    """The ids of these (name, colour) tags, made in the bot unless it has them by name."""
     by_name = {tag["name"].lower(): tid for tid, tag in bot.tags.items()}
     ids = []
-    for name, color in TAGS:
+    for name, color in tags:
         tid = by_name.get(name.lower())
         if tid is None:
             tid = store.new_id()
@@ -322,24 +336,21 @@ def _seed_tags(store: SandboxStore, bot: BotState) -> list[str]:
     return ids
 
 
-def _seed_variables(store: SandboxStore, bot: BotState) -> dict[str, list[JSONDict]]:
-    """For each demo variable, one shared Variable object per value the seed hands out."""
+def shared_variables(
+    store: SandboxStore, bot: BotState, spec: Sequence[tuple[str, str, Sequence[str]]]
+) -> dict[str, list[JSONDict]]:
+    """For each (name, type, values) variable, one shared Variable object per value a seed
+    hands out; the bot's variable id and catalogue entry are reused or made."""
     known = {entry["name"] for entry in bot.bot_variables}
-    values = {
-        "plan": PLANS,
-        "city": CITIES,
-        "orders": tuple(str(n) for n in range(40)),
-        "score": tuple(str(n) for n in range(101)),
-    }
     shared: dict[str, list[JSONDict]] = {}
-    for name, kind in VARIABLE_TYPES:
+    for name, kind, values in spec:
         vid = bot.variable_ids.get(name)
         if vid is None:
             vid = store.new_id()
             bot.variable_ids[name] = vid
         if name not in known:
             bot.bot_variables.append({"name": name, "type": kind})
-        shared[name] = [{"id": vid, "name": name, "value": value} for value in values[name]]
+        shared[name] = [{"id": vid, "name": name, "value": value} for value in values]
     return shared
 
 

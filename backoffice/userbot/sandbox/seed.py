@@ -12,7 +12,6 @@ holding that value, which is safe because handlers replace a chat user's ``tags`
 
 from __future__ import annotations
 
-import gc
 import itertools
 import random
 import time
@@ -44,19 +43,12 @@ def seed_chatusers(
     """
     now = int(time.time()) * 1000 if now_ms is None else now_ms
     rng = random.Random(seed)
-    tag_ids = _tags(store, bot)
-    variables = _variables(store, bot)
+    tag_ids = demo.seed_tags(store, bot, SEED_TAGS)
+    variables = list(demo.shared_variables(store, bot, SEED_VARIABLES).values())
     was_empty = not bot.chatusers
-    # A million new dicts would set off the cycle collector over and over, each pass walking
-    # every object made so far; nothing made here forms a cycle, so it can wait.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with demo.collector_paused():
         ids = _chatusers(store, bot, rng, count, now, tag_ids, variables)
         bot.reindex_chatusers()
-    finally:
-        if collecting:
-            gc.enable()
     if was_empty:
         # Times never decrease and ids rise along the list, so it already is the order.
         bot.chatuser_order = list(ids)
@@ -64,33 +56,6 @@ def seed_chatusers(
         bot.order_by_id = True
     bot.last_stamp_ms = max(bot.last_stamp_ms, now)
     return ids
-
-
-def _tags(store: SandboxStore, bot: BotState) -> list[str]:
-    by_name = {tag["name"].lower(): tid for tid, tag in bot.tags.items()}
-    ids = []
-    for name, color in SEED_TAGS:
-        tid = by_name.get(name.lower())
-        if tid is None:
-            tid = store.new_id()
-            bot.tags[tid] = {"id": tid, "name": name, "color": color}
-        ids.append(tid)
-    return ids
-
-
-def _variables(store: SandboxStore, bot: BotState) -> list[list[JSONDict]]:
-    """For each seeded variable name, one shared Variable object per value it takes."""
-    known = {entry["name"] for entry in bot.bot_variables}
-    shared = []
-    for name, kind, values in SEED_VARIABLES:
-        vid = bot.variable_ids.get(name)
-        if vid is None:
-            vid = store.new_id()
-            bot.variable_ids[name] = vid
-        if name not in known:
-            bot.bot_variables.append({"name": name, "type": kind})
-        shared.append([{"id": vid, "name": name, "value": value} for value in values])
-    return shared
 
 
 def _chatusers(
