@@ -308,20 +308,17 @@ def delete(ctx: Context, payload: Any) -> JSONDict:
     errors: dict[str, str] = {}
     ids = _ids(_object(payload), "ids", errors)
     _raise(errors)
-    # The indexes are fetched before the first deletion: fetching one checks that it
-    # accounts for every chat user, which stops being true until the deletions are noted.
-    indexes = [(key, bot.chatuser_index(key)) for key in ("client_ref", "email", "phone")]
     users = bot.chatusers
     removed: list[JSONDict] = []
     for cid in ids:
-        user = users.pop(cid, None)
+        user = users.get(cid)
         if user is None:
             continue
-        for key, index in indexes:
-            old = user.get(key)
-            if old:
-                index.pop(old.lower() if key == "email" else old, None)
-            user[key] = None
+        for key in ("client_ref", "email", "phone"):
+            set_unique_key(bot, user, key, None)
+        del users[cid]
+        # Noted at once: an index is trusted only while it accounts for every chat user.
+        bot.note_chatusers_count()
         removed.append(user)
     if removed:
         stamp = ctx.stamp_iso()
@@ -330,7 +327,6 @@ def delete(ctx: Context, payload: Any) -> JSONDict:
             for user in removed
         )
         bot.remove_from_order(removed)
-        bot.note_chatusers_count()
     return {"deleted": len(removed)}
 
 
