@@ -19,6 +19,7 @@ from backoffice.userbot.models import Bot
 from chatusers import services as chatuser_services
 from chatusers.models import Tag
 from tests.conftest import RawWs
+from tests.sync_helpers import push_losing_the_create_answer, pushed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,13 +39,6 @@ def make_message(bot: Bot, operator: Any, name: str = "Welcome", **kwargs: Any) 
     kwargs.setdefault("conditions", [{"field": "url", "op": "contains", "value": "/pricing"}])
     kwargs.setdefault("answers", [{"type": "text", "text": "Hello!"}])
     return services.automated_message_create(bot=bot, name=name, actor=operator, **kwargs)
-
-
-def pushed(bot: Bot, message: AutomatedMessage) -> AutomatedMessage:
-    report = push_pending(bot)
-    assert report.dead == 0 and report.retrying == 0, report
-    message.refresh_from_db()
-    return message
 
 
 def test_a_new_message_reaches_userbot_with_its_tag_condition_by_id(bot, operator, raw_ws):
@@ -233,28 +227,23 @@ def test_a_condition_on_a_tag_this_bot_lacks_is_dead_without_a_request(bot, oper
 
 def test_a_create_whose_answer_was_lost_is_not_made_twice(bot, operator, raw_ws, sandbox):
     message = make_message(bot, operator)
-    sandbox.server.drop_every = 2  # who, then the create: applied, its answer never sent
 
-    lost = push_pending(bot)
-    sandbox.server.drop_every = 0
-    OutboxEntry.objects.update(next_attempt_at=None)
+    push_losing_the_create_answer(bot, sandbox)
     again = push_pending(bot)
 
-    assert (lost.sent, lost.retrying) == (0, 1)
     assert (again.sent, again.retrying) == (1, 0)
     [remote] = remote_messages(raw_ws)
     message.refresh_from_db()
     assert (remote["client_ref"], remote["id"]) == (message.client_ref, message.remote_id)
     assert message.sync_state == "synced"
+    assert not OutboxEntry.objects.exists()
 
 
 def test_a_message_deleted_before_its_create_was_confirmed_goes_from_userbot_too(
     bot, operator, raw_ws, sandbox
 ):
     message = make_message(bot, operator)
-    sandbox.server.drop_every = 2
-    push_pending(bot)
-    sandbox.server.drop_every = 0
+    push_losing_the_create_answer(bot, sandbox, due_now=False)
     assert len(remote_messages(raw_ws)) == 1
 
     services.automated_message_delete(message=message, actor=operator)

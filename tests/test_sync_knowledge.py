@@ -16,6 +16,7 @@ from backoffice.userbot.models import Bot
 from knowledge import services
 from knowledge.models import Interaction
 from tests.conftest import RawWs
+from tests.sync_helpers import push_losing_the_create_answer, pushed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -39,13 +40,6 @@ def make_interaction(bot: Bot, operator: Any, label: str = "billing", **kwargs: 
     kwargs.setdefault("question", "How do I get a refund?")
     kwargs.setdefault("answer", "Write to billing.")
     return services.interaction_create(bot=bot, label=label, actor=operator, **kwargs)
-
-
-def pushed(bot: Bot, interaction: Interaction) -> Interaction:
-    report = push_pending(bot)
-    assert report.dead == 0 and report.retrying == 0, report
-    interaction.refresh_from_db()
-    return interaction
 
 
 def test_a_new_interaction_reaches_userbot(bot, operator, raw_ws):
@@ -190,28 +184,23 @@ def test_an_edit_of_an_interaction_gone_from_userbot_is_dead_and_the_rest_flows(
 
 def test_a_create_whose_answer_was_lost_is_not_made_twice(bot, operator, raw_ws, sandbox):
     interaction = make_interaction(bot, operator)
-    sandbox.server.drop_every = 2  # who, then the create: applied, its answer never sent
 
-    lost = push_pending(bot)
-    sandbox.server.drop_every = 0
-    OutboxEntry.objects.update(next_attempt_at=None)
+    push_losing_the_create_answer(bot, sandbox)
     again = push_pending(bot)
 
-    assert (lost.sent, lost.retrying) == (0, 1)
     assert (again.sent, again.retrying) == (1, 0)
     [remote] = remote_interactions(raw_ws)
     interaction.refresh_from_db()
     assert (remote["client_ref"], remote["id"]) == (interaction.client_ref, interaction.remote_id)
     assert interaction.sync_state == "synced"
+    assert not OutboxEntry.objects.exists()
 
 
 def test_an_interaction_deleted_before_its_create_was_confirmed_goes_from_userbot_too(
     bot, operator, raw_ws, sandbox
 ):
     interaction = make_interaction(bot, operator)
-    sandbox.server.drop_every = 2
-    push_pending(bot)
-    sandbox.server.drop_every = 0
+    push_losing_the_create_answer(bot, sandbox, due_now=False)
     assert len(remote_interactions(raw_ws)) == 1
 
     services.interaction_delete(interaction=interaction, actor=operator)

@@ -16,6 +16,7 @@ from backoffice.userbot.models import Bot
 from chatusers import services
 from chatusers.models import Segment, Tag
 from tests.conftest import RawWs
+from tests.sync_helpers import push_losing_the_create_answer, pushed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,13 +46,6 @@ def make_segment(bot: Bot, operator: Any, name: str = "Gold", **kwargs: Any) -> 
     kwargs.setdefault("match", "all")
     kwargs.setdefault("filters", [{"field": "channel", "op": "eq", "value": "webchat"}])
     return services.segment_create(bot=bot, name=name, actor=operator, **kwargs)
-
-
-def pushed(bot: Bot, segment: Segment) -> Segment:
-    report = push_pending(bot)
-    assert report.dead == 0 and report.retrying == 0, report
-    segment.refresh_from_db()
-    return segment
 
 
 def test_a_new_segment_reaches_userbot_with_its_tag_filter_by_id(bot, operator, raw_ws):
@@ -290,14 +284,10 @@ def test_a_segment_userbot_refuses_goes_to_dead_letter_and_the_rest_flows(bot, o
 
 def test_a_create_whose_answer_was_lost_is_not_made_twice(bot, operator, raw_ws, sandbox):
     segment = make_segment(bot, operator)
-    sandbox.server.drop_every = 2  # who, then the create: applied, its answer never sent
 
-    lost = push_pending(bot)
-    sandbox.server.drop_every = 0
-    OutboxEntry.objects.update(next_attempt_at=None)
+    push_losing_the_create_answer(bot, sandbox)
     again = push_pending(bot)
 
-    assert (lost.sent, lost.retrying) == (0, 1)
     assert (again.sent, again.retrying) == (1, 0)
     [remote] = remote_segments(raw_ws)
     segment.refresh_from_db()
@@ -324,9 +314,7 @@ def test_a_lost_create_edited_meanwhile_is_adopted_by_the_pull_and_then_updated(
     bot, operator, raw_ws, sandbox
 ):
     segment = make_segment(bot, operator)
-    sandbox.server.drop_every = 2
-    push_pending(bot)
-    sandbox.server.drop_every = 0
+    push_losing_the_create_answer(bot, sandbox, due_now=False)
     services.segment_update(segment=segment, actor=operator, name="Edited")
 
     report = pull_bot(bot)
@@ -345,9 +333,7 @@ def test_a_segment_deleted_before_its_create_was_confirmed_goes_from_userbot_too
     bot, operator, raw_ws, sandbox
 ):
     segment = make_segment(bot, operator)
-    sandbox.server.drop_every = 2
-    push_pending(bot)
-    sandbox.server.drop_every = 0
+    push_losing_the_create_answer(bot, sandbox, due_now=False)
     assert len(remote_segments(raw_ws)) == 1
 
     services.segment_delete(segment=segment, actor=operator)
@@ -398,9 +384,7 @@ def test_keeping_ours_in_a_conflict_pushes_it(bot, operator, raw_ws):
 
 def test_a_lost_create_edited_meanwhile_is_updated_by_the_retry(bot, operator, raw_ws, sandbox):
     segment = make_segment(bot, operator)
-    sandbox.server.drop_every = 2
-    push_pending(bot)
-    sandbox.server.drop_every = 0
+    push_losing_the_create_answer(bot, sandbox, due_now=False)
     services.segment_update(segment=segment, actor=operator, name="Edited")
     OutboxEntry.objects.update(next_attempt_at=None)
 
