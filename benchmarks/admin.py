@@ -20,9 +20,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
+from benchmarks._db import bench_database, setup_django
 
 TABLES = ("chatusers_chatuser", "chatusers_chatusertag", "chatusers_variable")
 FIRST_NAMES = (
@@ -36,21 +35,6 @@ SURNAMES = (
 CHANNELS = ("webchat",) * 5 + ("whatsapp",) * 3 + ("messenger", "instagram", "telegram", "api")
 LANGUAGES = ("it",) * 6 + ("en",) * 3 + ("es", "fr", "de", "pt", "")
 TAG_COUNT = 40
-
-
-def _bench_url(url: str) -> tuple[str, str, str]:
-    """The bench database's URL, its name, and the URL of the database to create it from."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql"):
-        raise SystemExit("DATABASE_URL must name a PostgreSQL database")
-    name = f"{parts.path.lstrip('/') or 'postgres'}_admin_bench"
-    return urlunsplit(parts._replace(path=f"/{name}")), name, url
-
-
-def _make_database(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def _secondary_structures(cursor: Any) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]:
@@ -162,14 +146,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="reuse the loaded bench database if present")
     args = parser.parse_args()
 
-    bench_url, name, admin_url = _bench_url(os.environ.get("DATABASE_URL", ""))
-    if not args.keep:
-        _make_database(admin_url, name)
-    os.environ["DATABASE_URL"] = bench_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backoffice.settings")
-    import django
-
-    django.setup()
+    setup_django(bench_database(os.environ.get("DATABASE_URL", ""), "_admin_bench", fresh=not args.keep))
     from django.conf import settings
     from django.contrib import admin
     from django.contrib.auth import get_user_model

@@ -36,9 +36,10 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+
+from benchmarks._db import bench_database, setup_django
 
 FIRST_NAMES = (
     "Ada Alan Anna Bruno Carla Chiara Dario Elena Enzo Fabio Giulia Ivo Laura Luca Marco Maria Zoe".split()
@@ -51,14 +52,6 @@ CITIES = "Roma Milano Napoli Torino Palermo Genova Bologna Firenze Bari Catania"
 HEADER = ["name", "surname", "email", "phone", "channel", "language", "tags", "var:city", "var:plan"]
 FIELD_COLUMNS = ["name", "surname", "email", "phone", "channel", "language"]
 IMPORT_EXPORT_ROWS = 10_000
-
-
-def _bench_url(url: str) -> tuple[str, str, str]:
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql"):
-        raise SystemExit("DATABASE_URL must name a PostgreSQL database")
-    name = f"{parts.path.lstrip('/') or 'postgres'}_bench"
-    return urlunsplit(parts._replace(path=f"/{name}")), name, url
 
 
 def generate(path: Path, fields_path: Path, rows: int) -> None:
@@ -76,14 +69,6 @@ def generate(path: Path, fields_path: Path, rows: int) -> None:
             tags = "|".join(rng.sample(TAGS, rng.randint(0, 2)))
             full_writer.writerow([*cells, tags, rng.choice(CITIES), rng.choice(("free", "pro", ""))])
             fields_writer.writerow(cells)
-
-
-def _setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backoffice.settings")
-    import django
-
-    django.setup()
 
 
 def _bot_and_user() -> tuple[Any, Any]:
@@ -182,7 +167,7 @@ class _Breakdown:
 
 def run_our_import(path: Path, url: str, breakdown: bool = False) -> None:
     """The child process: our import alone; prints its figures as JSON."""
-    _setup_django(url)
+    setup_django(url)
     from django.core.files import File
 
     from backoffice.runtime import tune_gc_for_bulk_work
@@ -341,14 +326,8 @@ def main() -> None:
         run_our_import(Path(args.child), os.environ["DATABASE_URL"], args.breakdown)
         return
 
-    bench_url, name, admin_url = _bench_url(os.environ.get("DATABASE_URL", ""))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    _setup_django(bench_url)
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    bench_url = bench_database(os.environ.get("DATABASE_URL", ""), "_bench")
+    setup_django(bench_url, migrate=True)
     bot, _ = _bot_and_user()
 
     with tempfile.TemporaryDirectory() as folder:

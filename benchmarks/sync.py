@@ -40,11 +40,10 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import orjson
-import psycopg
 
+from benchmarks._db import bench_database, setup_django
 from benchmarks._sandbox import ROOT, sandbox_process
 
 APIKEY = "bench-key"
@@ -52,35 +51,6 @@ SITEKEY = "bench-bot"
 FIRST = "Ada Alan Anna Bruno Carla Chiara Dario Elena Enzo Fabio Giulia Ivo Laura Luca".split()
 LAST = "Rossi Russo Ferrari Esposito Bianchi Romano Colombo Ricci Marino Greco".split()
 CHANNELS = ("webchat", "whatsapp", "messenger", "instagram", "telegram", "api")
-
-
-def _bench_url(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql"):
-        raise SystemExit("DATABASE_URL must name a PostgreSQL database")
-    name = f"{parts.path.lstrip('/') or 'postgres'}_syncbench"
-    return urlunsplit(parts._replace(path=f"/{name}")), name
-
-
-def _fresh_database(url: str) -> str:
-    bench_url, name = _bench_url(url)
-    admin = urlunsplit(urlsplit(url)._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return bench_url
-
-
-def _setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backoffice.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def _bot(url: str, sitekey: str = SITEKEY) -> Any:
@@ -388,8 +358,8 @@ def main() -> None:
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
         raise SystemExit("set DATABASE_URL (PostgreSQL) and REDIS_URL")
-    url = _fresh_database(os.environ["DATABASE_URL"])
-    _setup_django(url)
+    url = bench_database(os.environ["DATABASE_URL"], "_syncbench")
+    setup_django(url, migrate=True)
     from chatusers.sync.pull import APPLIERS  # once Django is set up
 
     # A part given 0 is skipped (its figure prints as 0), to measure one part alone.
