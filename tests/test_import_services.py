@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 import pytest
@@ -28,6 +26,7 @@ from chatusers.imports.services import (
 )
 from chatusers.models import ChatUser, ChatUserTag, Tag, Variable
 from tests.factories import BotFactory, ChatUserFactory, TagFactory
+from tests.imports import rejected_rows, run_import
 
 pytestmark = pytest.mark.django_db
 
@@ -42,32 +41,8 @@ def actor() -> Any:
     return get_user_model().objects.create_user("operator", password="x")
 
 
-def run_import(bot: Any, actor: Any, content: str | bytes, **choices: Any) -> ImportJob:
-    data = content.encode() if isinstance(content, str) else content
-    job = import_job_create(bot=bot, actor=actor, upload=SimpleUploadedFile("contacts.csv", data))
-    options = {
-        "mapping": job.mapping,
-        "mode": "upsert",
-        "match_key": "email",
-        "overwrite": "overwrite",
-        "extra_tags": [],
-        "dry_run": False,
-    }
-    options.update(choices)
-    import_job_configure(job=job, **options)
-    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.QUEUED)
-    import_job_run(job_id=job.pk)
-    job.refresh_from_db()
-    return job
-
-
 def counts(job: ImportJob) -> tuple[int, int, int, int]:
     return job.created, job.updated, job.unchanged, job.rejected
-
-
-def rejected_rows(job: ImportJob) -> list[list[str]]:
-    with job.rejected_file.open("r") as handle:
-        return [row[:2] for row in csv.reader(io.StringIO(handle.read()))][1:]
 
 
 def table_counts() -> dict[str, int]:

@@ -6,29 +6,24 @@ job), so each test leaves nothing behind: pytest-django empties the tables after
 
 from __future__ import annotations
 
-import csv
-import io
 import threading
 import time
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, connections
 
 from backoffice.sync.models import OutboxEntry
 from chatusers.import_models import ImportChange, ImportJob
 from chatusers.imports import services
 from chatusers.imports.services import (
-    import_job_configure,
-    import_job_create,
-    import_job_run,
     import_job_undo,
 )
 from chatusers.imports.upsert import LOST_KEY, PostgresWriter
 from chatusers.models import ChatUser, ChatUserTag, Variable
 from tests.factories import BotFactory, ChatUserFactory
+from tests.imports import rejected_rows, run_import
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -49,31 +44,8 @@ def actor() -> Any:
     return get_user_model().objects.create_user("operator", password="x")
 
 
-def run_import(bot: Any, actor: Any, content: str, **choices: Any) -> ImportJob:
-    job = import_job_create(bot=bot, actor=actor, upload=SimpleUploadedFile("contacts.csv", content.encode()))
-    options = {
-        "mapping": job.mapping,
-        "mode": "upsert",
-        "match_key": "email",
-        "overwrite": "overwrite",
-        "extra_tags": [],
-        "dry_run": False,
-    }
-    options.update(choices)
-    import_job_configure(job=job, **options)
-    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.QUEUED)
-    import_job_run(job_id=job.pk)
-    job.refresh_from_db()
-    return job
-
-
 def counts(job: ImportJob) -> tuple[int, int, int, int, int]:
     return job.rows_done, job.created, job.updated, job.unchanged, job.rejected
-
-
-def rejected_rows(job: ImportJob) -> list[list[str]]:
-    with job.rejected_file.open("r") as handle:
-        return [row[:2] for row in csv.reader(io.StringIO(handle.read()))][1:]
 
 
 def pending_entries() -> list[int]:
