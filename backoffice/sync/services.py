@@ -8,9 +8,7 @@ relay's (one pending entry per object, an object in conflict stays parked).
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from itertools import islice
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -74,38 +72,29 @@ def sync_pull_now(*, bot: Bot) -> None:
     transaction.on_commit(lambda: tasks.pull.delay(bot.pk))
 
 
-def objects_push_now(*, objects: Iterable[SyncedModel], actor: AbstractBaseUser) -> int:
+def objects_push_now(*, objects: QuerySet[Any], actor: AbstractBaseUser) -> int:
     """Queue the objects for a push whatever their state (an errored one included); returns how many.
 
     Their dead entries go: the new pending entry pushes the object as it is now, which is
     all a dead entry could have sent. An object in conflict stays parked until resolved.
     """
-    pushed = 0
-    for chunk in _chunks(objects):
+    label = objects.model._meta.label_lower
+    pushed, last_pk = 0, 0
+    # Keyset paging: a million selected objects never sit in memory at once.
+    while chunk := list(objects.filter(pk__gt=last_pk).order_by("pk")[:CHUNK_SIZE]):
+        last_pk = chunk[-1].pk
         with transaction.atomic():
-            by_label: dict[str, list[int]] = defaultdict(list)
-            for obj in chunk:
-                by_label[obj._meta.label_lower].append(obj.pk)
-            for label, pks in by_label.items():
-                OutboxEntry.objects.filter(
-                    object_type=label, object_id__in=pks, state=OutboxEntry.State.DEAD, deleted=False
-                ).delete()
+            _drop_dead(label, [obj.pk for obj in chunk])
             pushed += mark_changed(chunk)
             record_many(actor=actor, objects=chunk, action="change", message="Push to Userbot requested")
     return pushed
 
 
-def _chunks(objects: Iterable[SyncedModel]) -> Iterator[list[SyncedModel]]:
-    if isinstance(objects, QuerySet):
-        # Keyset paging: a million selected objects never sit in memory at once.
-        last_pk = 0
-        while chunk := list(objects.filter(pk__gt=last_pk).order_by("pk")[:CHUNK_SIZE]):
-            yield chunk
-            last_pk = chunk[-1].pk
-        return
-    iterator = iter(objects)
-    while chunk := list(islice(iterator, CHUNK_SIZE)):
-        yield chunk
+def _drop_dead(label: str, pks: list[int]) -> None:
+    """The objects' dead changes (not deletions), which a push of them as they are now covers."""
+    OutboxEntry.objects.filter(
+        object_type=label, object_id__in=pks, state=OutboxEntry.State.DEAD, deleted=False
+    ).delete()
 
 
 # --- conflicts --------------------------------------------------------------------------
@@ -213,9 +202,7 @@ def _settle(kind: SyncKind, obj: SyncedModel) -> None:
     label = obj._meta.label_lower
     if SyncConflict.objects.filter(object_type=label, object_id=obj.pk, resolution=Open).exists():
         return
-    OutboxEntry.objects.filter(
-        object_type=label, object_id=obj.pk, state=OutboxEntry.State.DEAD, deleted=False
-    ).delete()
+    _drop_dead(label, [obj.pk])
     waiting = OutboxEntry.objects.filter(
         object_type=label, object_id=obj.pk, state=OutboxEntry.State.PENDING, deleted=False
     )
