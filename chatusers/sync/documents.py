@@ -13,6 +13,8 @@ from typing import Any
 
 from backoffice.sync.db import any_of
 from backoffice.sync.merge import Doc
+from backoffice.userbot import api
+from backoffice.userbot.client import UserbotClient
 from backoffice.userbot.models import Bot
 from chatusers.models import ChatUser, ChatUserTag, Tag, Variable
 
@@ -65,6 +67,12 @@ class TagBook:
     def reload(self) -> None:
         self.by_name = {tag.name.lower(): tag for tag in Tag.objects.filter(bot=self.bot)}
         self.names = {tag.remote_id: name for name, tag in self.by_name.items() if tag.remote_id}
+
+    def names_for(self, client: UserbotClient, tag_ids: Iterable[str]) -> dict[str, str]:
+        """``names``, after reading Userbot's tags again if one of these ids is not in it."""
+        if any(tag_id not in self.names for tag_id in tag_ids):
+            self.learn(client.call(api.chatusers_get_bot_tags())["tags"])
+        return self.names
 
     def learn(self, remote_tags: Iterable[dict[str, Any]]) -> int:
         """Mirror Userbot's tags (their colour is Userbot's); returns how many were new here."""

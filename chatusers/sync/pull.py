@@ -115,8 +115,7 @@ class Scan:
 
     def _learn_tags(self, users: list[dict[str, Any]]) -> None:
         """Read the bot's tags again if these chat users carry one we do not know yet."""
-        if any(tag_id not in self.book.names for u in users for tag_id in u["tags"]):
-            self.book.learn(self.ctx.client.call(api.chatusers_get_bot_tags())["tags"])
+        self.book.names_for(self.ctx.client, (tag_id for u in users for tag_id in u["tags"]))
 
     def _pages(self, start: int) -> Iterator[tuple[int, list[dict[str, Any]]]]:
         """(offset, chat users) of every page from ``start``; a page that fails is asked again."""

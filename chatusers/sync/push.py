@@ -64,7 +64,7 @@ def _hold_changed_on_both_sides(client: UserbotClient, items: list[PushItem], bo
         if user is None:
             continue
         base, local = item.snapshot or {}, item.local or {}
-        remote = remote_doc(user, _tag_names(book, client, user))
+        remote = remote_doc(user, book.names_for(client, user.get("tags") or ()))
         conflicts = three_way(base, local, remote, prefer=None).conflicts
         if conflicts:
             item.hold_for_pull(c.key for c in conflicts)
@@ -124,7 +124,7 @@ def _create(client: UserbotClient, items: list[PushItem], book: TagBook) -> None
                 for item, remote in zip(batch, outcome.payload["chatusers"], strict=True):  # type: ignore[union-attr]
                     item.confirm(
                         remote_id=remote["id"],
-                        snapshot=remote_doc(remote, _tag_names(book, client, remote)),
+                        snapshot=remote_doc(remote, book.names_for(client, remote.get("tags") or ())),
                         updated_at=remote["updated_at"],
                     )
                 continue
@@ -208,7 +208,7 @@ def _update(client: UserbotClient, items: list[PushItem], book: TagBook) -> None
             if item.remote_id in shown:
                 user = shown[item.remote_id]
                 observed[id(item)].append(
-                    (user["updated_at"], remote_doc(user, _tag_names(book, client, user)))
+                    (user["updated_at"], remote_doc(user, book.names_for(client, user.get("tags") or ())))
                 )
     for item in items:
         for stamp, doc in sorted(observed.get(id(item), ()), key=lambda seen: seen[0], reverse=True):
@@ -231,12 +231,6 @@ def _imported(batch: list[PushItem], columns: tuple[str, ...], payload: dict[str
             else:
                 snapshot[column] = value
         item.confirm(snapshot=snapshot)
-
-
-def _tag_names(book: TagBook, client: UserbotClient, remote: dict[str, Any]) -> dict[str, str]:
-    if any(not book.names.get(tag_id) for tag_id in remote.get("tags") or ()):
-        book.learn(client.call(api.chatusers_get_bot_tags())["tags"])
-    return book.names
 
 
 def _cell(value: Any) -> str:
