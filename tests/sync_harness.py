@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -284,17 +284,6 @@ def drain(
                 f"{open_entries(bot)} entries still open after {timeout}s, e.g. {left}\n{workers.logs()}"
             )
         enqueue(task, bot.pk)
-        time.sleep(every)
-
-
-def wait_until(predicate: Callable[[], Any], *, timeout: float, what: str, every: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(every)
 
 

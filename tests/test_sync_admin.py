@@ -19,7 +19,7 @@ from backoffice.sync.admin.conflicts import conflicts_url
 from backoffice.sync.models import BotSync, OutboxEntry, SyncConflict
 from chatusers.models import ChatUser
 from tests.factories import BotFactory, ChatUserFactory
-from tests.test_sync_services import LABEL, dead_entry, entries_of, history, in_conflict
+from tests.sync_helpers import LABEL, dead_entry, entries_of, history, in_conflict
 
 pytestmark = pytest.mark.django_db
 

@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from backoffice.sync.models import BotSync, OutboxEntry, SyncConflict
@@ -41,8 +40,8 @@ from tests.sync_harness import (
     queued_tasks,
     real_parts_missing,
     reset_broker,
-    wait_until,
 )
+from tests.sync_helpers import wait_until
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -86,11 +85,6 @@ def bot_for(url: str) -> Bot:
     bot.save()
     BotSync.objects.create(bot=bot)  # where the runs record their status
     return bot
-
-
-@pytest.fixture
-def operator() -> Any:
-    return get_user_model().objects.create_user("operator", password="x", is_staff=True)
 
 
 @pytest.fixture

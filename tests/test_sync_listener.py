@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -14,16 +13,9 @@ from backoffice.sync.models import OutboxEntry
 from backoffice.sync.relay import push_pending
 from chatusers import services
 from chatusers.models import ChatUser
+from tests.sync_helpers import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def wait_for(condition: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -32,7 +24,7 @@ def listening(bot: Any) -> Any:
     listener = Listener(lambda bot_id, events: refresh_chatusers(bot, events), flush_s=0.1)
     thread = threading.Thread(target=listener.run, kwargs={"on_gap": gaps.append}, daemon=True)
     thread.start()
-    wait_for(lambda: bot.pk in listener.clients)
+    wait_until(lambda: bot.pk in listener.clients, timeout=10, what="the listener to connect")
     yield gaps
     listener.stop()
     thread.join(timeout=5)
@@ -51,14 +43,24 @@ def test_changes_made_on_userbot_arrive_through_events_without_a_pull(bot, opera
     raw_ws.ok("chatusers.import", {"filename": "x.csv", "csv": f"id,surname\r\n{ada.remote_id},Lovelace\r\n"})
     [new] = raw_ws.ok("chatusers.create", [{"name": "Bo", "phone": "+393331234567"}])["chatusers"]
 
-    wait_for(lambda: ChatUser.objects.filter(remote_id=new["id"]).exists())
-    wait_for(lambda: ChatUser.objects.get(pk=ada.pk).surname == "Lovelace")
+    wait_until(
+        lambda: ChatUser.objects.filter(remote_id=new["id"]).exists(), timeout=10, what="the new chat user"
+    )
+    wait_until(
+        lambda: ChatUser.objects.get(pk=ada.pk).surname == "Lovelace",
+        timeout=10,
+        what="the surname set on Userbot",
+    )
     assert ChatUser.objects.get(remote_id=new["id"]).phone == "+393331234567"
     assert not OutboxEntry.objects.exists()
     assert listening == [bot.pk]  # the one pull asked for: what happened before listening
 
     raw_ws.ok("chatusers.delete", {"ids": [new["id"]]})
-    wait_for(lambda: not ChatUser.objects.filter(remote_id=new["id"]).exists())
+    wait_until(
+        lambda: not ChatUser.objects.filter(remote_id=new["id"]).exists(),
+        timeout=10,
+        what="the chat user deleted on Userbot to go",
+    )
 
 
 def test_the_echo_of_our_own_push_changes_nothing(bot, operator):

@@ -6,86 +6,20 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.contrib.admin.models import LogEntry
-from django.contrib.auth import get_user_model
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from backoffice.sync import services
 from backoffice.sync.models import BotSync, OutboxEntry, SyncConflict
 from backoffice.sync.pull import pull_bot
-from backoffice.sync.relay import PARKED_FOR, push_pending
+from backoffice.sync.relay import push_pending
 from backoffice.sync.selectors import sync_status, sync_statuses
 from backoffice.userbot.models import Bot
 from chatusers import services as chatuser_services
 from chatusers.models import ChatUser, Variable
-from chatusers.sync.documents import local_docs
-from tests.conftest import APIKEY, SITEKEY, RawWs
+from tests.conftest import RawWs
 from tests.factories import BotFactory, ChatUserFactory
-
-LABEL = "chatusers.chatuser"
-
-
-@pytest.fixture
-def operator() -> Any:
-    return get_user_model().objects.create_user("operator", password="x", is_staff=True)
-
-
-def in_conflict(
-    chatuser: ChatUser, *fields: tuple[str, Any, Any, Any], attempts: int = 1
-) -> list[SyncConflict]:
-    """Put ``chatuser`` in conflict as a pull does: its snapshot holds Userbot's value of each
-    (field, base, ours, theirs), the chat user holds ours, and its pending entry is parked."""
-    snapshot = dict(local_docs([chatuser])[chatuser.pk])
-    for field, _base, _ours, theirs in fields:
-        if theirs is None:
-            snapshot.pop(field, None)
-        else:
-            snapshot[field] = theirs
-    ChatUser.objects.filter(pk=chatuser.pk).update(
-        sync_state="conflict", synced_snapshot=snapshot, remote_id=chatuser.remote_id or f"r{chatuser.pk}"
-    )
-    chatuser.refresh_from_db()
-    OutboxEntry.objects.create(
-        bot_id=chatuser.bot_id,
-        object_type=LABEL,
-        object_id=chatuser.pk,
-        attempts=attempts,
-        next_attempt_at=timezone.now() + PARKED_FOR,
-    )
-    return [
-        SyncConflict.objects.create(
-            bot_id=chatuser.bot_id,
-            object_type=LABEL,
-            object_id=chatuser.pk,
-            object_repr=str(chatuser),
-            field=field,
-            base_value=base,
-            local_value=ours,
-            remote_value=theirs,
-        )
-        for field, base, ours, theirs in fields
-    ]
-
-
-def entries_of(chatuser: ChatUser) -> list[tuple[str, int, bool]]:
-    """(state, attempts, due now) of each outbox entry of the chat user."""
-    return [
-        (e.state, e.attempts, e.next_attempt_at is None)
-        for e in OutboxEntry.objects.filter(object_type=LABEL, object_id=chatuser.pk).order_by("id")
-    ]
-
-
-def history(obj: Any) -> list[str]:
-    return list(
-        LogEntry.objects.filter(
-            content_type=ContentType.objects.get_for_model(type(obj)), object_id=str(obj.pk)
-        )
-        .order_by("pk")
-        .values_list("change_message", flat=True)
-    )
-
+from tests.sync_helpers import LABEL, dead_entry, entries_of, history, in_conflict
 
 # --- take theirs, keep ours ---------------------------------------------------------------
 
@@ -263,14 +197,6 @@ def test_conflicts_resolve_skips_those_already_resolved(operator: Any) -> None:
 # --- against Userbot: what the relay sends after a resolution ------------------------------
 
 
-@pytest.fixture
-def sandbox_bot(sandbox: Any) -> Bot:
-    bot = Bot(name="Test bot", sitekey=SITEKEY, server_url=sandbox.url)
-    bot.set_apikey(APIKEY)
-    bot.save()
-    return bot
-
-
 def _conflict_through_a_pull(bot: Bot, operator: Any, raw_ws: RawWs) -> ChatUser:
     chatuser = chatuser_services.chatuser_create(bot=bot, actor=operator, name="Ada")
     push_pending(bot)
@@ -287,11 +213,11 @@ def _remote_names(raw_ws: RawWs) -> list[str]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_keep_ours_reaches_userbot_on_the_next_push(sandbox_bot: Bot, operator: Any, raw_ws: RawWs) -> None:
-    chatuser = _conflict_through_a_pull(sandbox_bot, operator, raw_ws)
+def test_keep_ours_reaches_userbot_on_the_next_push(bot: Bot, operator: Any, raw_ws: RawWs) -> None:
+    chatuser = _conflict_through_a_pull(bot, operator, raw_ws)
 
     services.conflict_keep_ours(conflict=SyncConflict.objects.get(), actor=operator)
-    report = push_pending(sandbox_bot)
+    report = push_pending(bot)
 
     chatuser.refresh_from_db()
     assert (report.sent, report.parked) == (1, 0)
@@ -302,38 +228,23 @@ def test_keep_ours_reaches_userbot_on_the_next_push(sandbox_bot: Bot, operator: 
 
 @pytest.mark.django_db(transaction=True)
 def test_take_theirs_sends_nothing_and_a_pull_finds_both_sides_equal(
-    sandbox_bot: Bot, operator: Any, raw_ws: RawWs
+    bot: Bot, operator: Any, raw_ws: RawWs
 ) -> None:
-    chatuser = _conflict_through_a_pull(sandbox_bot, operator, raw_ws)
+    chatuser = _conflict_through_a_pull(bot, operator, raw_ws)
 
     services.conflict_take_theirs(conflict=SyncConflict.objects.get(), actor=operator)
-    report = push_pending(sandbox_bot)
-    pull_bot(sandbox_bot)
+    report = push_pending(bot)
+    pulled = pull_bot(bot)
 
     chatuser.refresh_from_db()
     assert (report.sent, report.parked) == (0, 0)
+    assert pulled.get("chatusers", {}) == {}
     assert _remote_names(raw_ws) == ["Theirs"]
     assert (chatuser.name, chatuser.sync_state) == ("Theirs", "synced")
     assert SyncConflict.objects.filter(resolution="open").count() == 0
 
 
 # --- dead letters ---------------------------------------------------------------------------
-
-
-def dead_entry(
-    chatuser: ChatUser, *, attempts: int = 3, error: str = "400 invalid: email taken"
-) -> OutboxEntry:
-    ChatUser.objects.filter(pk=chatuser.pk).update(sync_state="error", sync_error=error)
-    chatuser.refresh_from_db()
-    return OutboxEntry.objects.create(
-        bot_id=chatuser.bot_id,
-        object_type=LABEL,
-        object_id=chatuser.pk,
-        state="dead",
-        attempts=attempts,
-        last_error=error,
-        claimed_by="host:1:abc",
-    )
 
 
 @pytest.mark.django_db

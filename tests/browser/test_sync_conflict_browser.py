@@ -13,7 +13,7 @@ from pytest_django.live_server_helper import LiveServer
 from backoffice.sync.models import OutboxEntry, SyncConflict
 from chatusers.models import ChatUser
 from tests.factories import BotFactory, ChatUserFactory
-from tests.test_sync_services import in_conflict
+from tests.sync_helpers import in_conflict
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
