@@ -282,7 +282,7 @@ def test_a_push_before_the_pull_never_overwrites_a_field_changed_on_userbot_too(
 
     report = push_pending(bot)
 
-    assert (report.sent, report.retrying) == (0, 1)
+    assert (report.sent, report.retrying, report.needs_pull) == (0, 1, True)
     assert remote_messages(raw_ws)[0]["delay_seconds"] == 9
     assert OutboxEntry.objects.get().last_error == (
         "Changed on Userbot as well (delay_seconds); the next pull settles it."
