@@ -15,6 +15,8 @@ from django.db.models.expressions import RawSQL
 from backoffice.sync.merge import Doc
 from backoffice.sync.models import OutboxEntry, SyncedModel, SyncState
 
+InFlight = OutboxEntry.State.IN_FLIGHT
+
 
 @dataclass(frozen=True)
 class SyncedRow:
@@ -135,6 +137,47 @@ def any_of(ids: Sequence[int]) -> Any:
     if connection.vendor == "postgresql":
         return RawSQL("SELECT unnest(%s::bigint[])", [list(ids)])
     return list(ids)
+
+
+def _held_by(worker: str, statement: str, ids: Sequence[int], params: Sequence[Any]) -> set[int]:
+    """Run ``statement`` (a DELETE or an UPDATE of the outbox, up to its ``WHERE``) on those of
+    ``ids`` that ``worker`` still holds in flight, and return their ids."""
+    if not ids:
+        return set()
+    held: set[int] = set()
+    with connection.cursor() as cursor:
+        for where, id_params in _id_filters(ids):
+            cursor.execute(
+                f"{statement.format(table=OutboxEntry._meta.db_table)} {where}"
+                " AND claimed_by = %s AND state = %s RETURNING id",
+                [*params, *id_params, worker, InFlight],
+            )
+            held.update(row[0] for row in cursor.fetchall())
+    return held
+
+
+def _id_filters(ids: Sequence[int]) -> list[tuple[str, list[Any]]]:
+    """``id`` conditions for many ids: one array parameter on PostgreSQL, chunks elsewhere."""
+    if connection.vendor == "postgresql":
+        return [("id = ANY(%s)", [list(ids)])]
+    chunks = [list(ids[start : start + 500]) for start in range(0, len(ids), 500)]
+    return [(f"id IN ({', '.join(['%s'] * len(chunk))})", chunk) for chunk in chunks]
+
+
+def complete_held(ids: Sequence[int], worker: str) -> set[int]:
+    """Delete the entries that ``worker`` still holds in flight; returns their ids.
+
+    The compare-and-set of completing a change: a relay whose lease ran out, and whose
+    entries another relay has taken since, deletes nothing (the ids it is not given back
+    say so), and rows deleted stay locked until the caller's transaction ends.
+    """
+    return _held_by(worker, "DELETE FROM {table} WHERE", ids, [])
+
+
+def hold(ids: Sequence[int], worker: str, *, now: datetime) -> set[int]:
+    """Renew the claim of the entries that ``worker`` still holds in flight (their lease
+    starts again at ``now``); returns their ids, locked until the caller's transaction ends."""
+    return _held_by(worker, "UPDATE {table} SET claimed_at = %s WHERE", ids, [now])
 
 
 def delete_entries(ids: Sequence[int]) -> None:

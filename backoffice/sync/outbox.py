@@ -65,9 +65,16 @@ def mark_deleted(objects: Iterable[SyncedModel]) -> int:
     if not objects:
         return 0
     labels = {_label(obj) for obj in objects}
-    # The caller's copies may predate a push that has since confirmed them: what Userbot
-    # holds is read again under a lock, and so are the objects' entries, so a relay
-    # claiming or completing them meanwhile waits for this transaction, or is seen.
+    # The caller's copies may predate a push that has since confirmed them: the objects'
+    # entries are locked, then what Userbot holds is read again under a lock, so a relay
+    # claiming or completing them meanwhile waits for this transaction, or is seen. Entries
+    # before objects, the order a relay's completion locks them in, so the two never wait
+    # for each other in a circle.
+    own = list(
+        OutboxEntry.objects.select_for_update()
+        .filter(object_type__in=labels, object_id__in=[obj.pk for obj in objects])
+        .values_list("id", "object_type", "object_id", "state", "attempts")
+    )
     remote_ids: dict[tuple[str, int], str | None] = {}
     by_model: dict[type[SyncedModel], list[int]] = {}
     for obj in objects:
@@ -77,11 +84,6 @@ def mark_deleted(objects: Iterable[SyncedModel]) -> int:
             model.objects.select_for_update().filter(pk__in=pks).values_list("pk", "remote_id")
         ):
             remote_ids[(model._meta.label_lower, pk)] = remote_id
-    own = list(
-        OutboxEntry.objects.select_for_update()
-        .filter(object_type__in=labels, object_id__in=[obj.pk for obj in objects])
-        .values_list("id", "object_type", "object_id", "state", "attempts")
-    )
     tried = {
         (label, pk) for _, label, pk, state, attempts in own if state != OutboxEntry.State.PENDING or attempts
     }

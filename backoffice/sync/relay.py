@@ -52,14 +52,18 @@ class PushReport:
     retrying: int = 0
     dead: int = 0
     parked: int = 0
+    # Entries this run no longer held when it came to send or record them: its lease ran
+    # out and another relay took them over, which sends and records them instead.
+    lost: int = 0
     needs_pull: bool = False
     by_kind: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def __str__(self) -> str:
         kinds = ", ".join(f"{label} {n}" for label, n in sorted(self.by_kind.items())) or "nothing"
+        lost = f"; {self.lost} left to another relay" if self.lost else ""
         return (
             f"pushed {self.sent} ({kinds}); {self.retrying} to retry, {self.dead} dead, "
-            f"{self.parked} waiting on a conflict"
+            f"{self.parked} waiting on a conflict{lost}"
         )
 
 
@@ -144,17 +148,37 @@ _CLAIMED_FIELDS = [f.attname for f in _CLAIMED]
 _CLAIMED_COLUMNS = [f.column for f in _CLAIMED]
 
 
-def renew(entries: list[OutboxEntry], worker: str) -> None:
-    """Extend the lease of a claim still being worked on, once a good part of it has gone."""
+def renew(entries: list[OutboxEntry], worker: str) -> list[OutboxEntry]:
+    """Extend the lease of a claim still being worked on, once a good part of it has gone;
+    returns the entries ``worker`` still holds.
+
+    A claim younger than a quarter of its lease cannot have been taken over (a lease must
+    run out first), so it is not read; an older one is renewed by a compare-and-set that
+    only moves what the worker still holds, and the entries it lost are left out.
+    """
     now = timezone.now()
     claimed = min((e.claimed_at for e in entries if e.claimed_at), default=None)
     if claimed is not None and now - claimed < timedelta(seconds=settings.SYNC_CLAIM_LEASE_S / 4):
-        return
+        return entries
+    with transaction.atomic():
+        held = db.hold([e.id for e in entries], worker, now=now)
     for entry in entries:
         entry.claimed_at = now
-    OutboxEntry.objects.filter(
-        id__in=db.any_of([e.id for e in entries]), claimed_by=worker, state=InFlight
-    ).update(claimed_at=now)
+    return _still_held(entries, held, worker, "renew")
+
+
+def _still_held(entries: list[OutboxEntry], held: set[int], worker: str, when: str) -> list[OutboxEntry]:
+    kept = [e for e in entries if e.id in held]
+    if len(kept) < len(entries):
+        logger.warning(
+            "Relay %s no longer holds %d of its %d entries at %s (its lease ran out and another "
+            "relay took them): it leaves them alone",
+            worker,
+            len(entries) - len(kept),
+            len(entries),
+            when,
+        )
+    return kept
 
 
 def release_stale(*, lease_s: float | None = None) -> int:
@@ -211,15 +235,14 @@ def push_pending(bot: Bot, *, batch: int | None = None, max_batches: int | None 
                 client = client_for(bot)
             try:
                 for group in prepared:
+                    group.keep(renew(group.entries, worker), report)
                     if group.items:
                         group.kind.push(client, group.items)
-                    completer.submit(_complete, group.kind.model, group.items, report, group.label)
-                    renew(group.entries, worker)
+                    completer.submit(_complete, group.kind.model, group.items, report, group.label, worker)
             except ConnectFailed as exc:
                 error = str(exc)
                 for group in prepared:
-                    _give_back(group.entries, error)
-                    report.retrying += len(group.entries)
+                    report.retrying += _give_back(group.entries, error, worker)
                 break
             prepared = None
             if max_batches is not None and done >= max_batches:
@@ -227,7 +250,7 @@ def push_pending(bot: Bot, *, batch: int | None = None, max_batches: int | None 
     finally:
         completer.close()
         for group in loader.close() or ():
-            _give_back(group.entries, "", at_once=True)  # claimed ahead, never sent
+            _give_back(group.entries, "", worker, at_once=True)  # claimed ahead, never sent
         reconnects = client.reconnects if client is not None else 0
         if client is not None:
             client.close()
@@ -250,6 +273,14 @@ class _Group:
     entries: list[OutboxEntry]
     items: list[PushItem]
 
+    def keep(self, held: list[OutboxEntry], report: PushReport) -> None:
+        """Go on with only the entries still held: the others are another relay's now."""
+        if len(held) == len(self.entries):
+            return
+        ids = {e.id for e in held}
+        report.lost += len(self.entries) - len(held)
+        self.entries, self.items = held, [i for i in self.items if i.entry.id in ids]
+
 
 def _prepare(bot: Bot, limit: int, worker: str, report: PushReport) -> list[_Group]:
     """Claim the next batch and read its objects; park the entries of objects in conflict."""
@@ -262,7 +293,9 @@ def _prepare(bot: Bot, limit: int, worker: str, report: PushReport) -> list[_Gro
         kind = kind_for(label)
         items, parked = _items(kind, group)
         if parked:
-            OutboxEntry.objects.filter(id__in=[e.id for e in parked]).update(
+            OutboxEntry.objects.filter(
+                id__in=[e.id for e in parked], claimed_by=worker, state=InFlight
+            ).update(
                 state=Pending, claimed_by="", claimed_at=None, next_attempt_at=timezone.now() + PARKED_FOR
             )
             report.parked += len(parked)
@@ -296,13 +329,27 @@ def _items(kind: Any, entries: list[OutboxEntry]) -> tuple[list[PushItem], list[
     return items, parked
 
 
-def _complete(model: type[SyncedModel], items: list[PushItem], report: PushReport, label: str) -> None:
-    """Record the outcome of each item: on the object, and on its entry."""
+def _complete(
+    model: type[SyncedModel], items: list[PushItem], report: PushReport, label: str, worker: str
+) -> None:
+    """Record the outcome of each item: on the object, and on its entry.
+
+    Only what ``worker`` still holds is recorded, decided first by a compare-and-set on the
+    entries (deleting those done, renewing the others), whose row locks last until the
+    records are written: entries another relay took over after this one's lease ran out
+    are that relay's to send and record, and this one leaves them, and their objects, alone.
+    """
     now = timezone.now()
-    done = [i for i in items if not i.error]
-    retry = [i for i in items if i.error and i.transient]
-    dead = [i for i in items if i.error and not i.transient]
     with transaction.atomic():
+        held = db.complete_held([i.entry.id for i in items if not i.error], worker)
+        held |= db.hold([i.entry.id for i in items if i.error], worker, now=now)
+        if len(held) < len(items):
+            kept = _still_held([i.entry for i in items], held, worker, "completion")
+            report.lost += len(items) - len(kept)
+            items = [i for i in items if i.entry.id in held]
+        done = [i for i in items if not i.error]
+        retry = [i for i in items if i.error and i.transient]
+        dead = [i for i in items if i.error and not i.transient]
         rows = [
             db.SyncedRow(
                 pk=i.obj.pk,
@@ -316,7 +363,6 @@ def _complete(model: type[SyncedModel], items: list[PushItem], report: PushRepor
             if i.obj is not None
         ]
         db.record_synced(model, rows, now=now)
-        db.delete_entries([i.entry.id for i in done])
         _retry_later([i.entry for i in retry], {i.entry.id: i.error for i in retry}, now)
         for item in dead:
             entry = item.entry
@@ -357,9 +403,13 @@ def _retry_later(
     )
 
 
-def _give_back(entries: list[OutboxEntry], error: str, *, at_once: bool = False) -> None:
+def _give_back(entries: list[OutboxEntry], error: str, worker: str, *, at_once: bool = False) -> int:
+    """Put back the entries ``worker`` still holds, unsent; returns how many."""
+    now = timezone.now()
     with transaction.atomic():
-        _retry_later(entries, dict.fromkeys((e.id for e in entries), error), timezone.now(), at_once=at_once)
+        held = _still_held(entries, db.hold([e.id for e in entries], worker, now=now), worker, "give-back")
+        _retry_later(held, dict.fromkeys((e.id for e in held), error), now, at_once=at_once)
+    return len(held)
 
 
 def backoff(attempts: int) -> timedelta:
