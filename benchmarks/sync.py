@@ -196,8 +196,8 @@ def _record_in_process(bot_id: int) -> int:
             for e in entries
         ]
         with transaction.atomic():
+            db.complete_held([e.id for e in entries], worker)
             db.record_synced(ChatUser, rows, now=now)
-            db.delete_entries([e.id for e in entries])
         done += len(entries)
     connections.close_all()
     return done
