@@ -14,6 +14,7 @@ from pathlib import Path
 import dj_database_url
 
 from backoffice.env import env_bool, env_float, env_int, env_list, env_str
+from backoffice.userbot.codec import MAX_FRAME_BYTES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("BACKOFFICE_DATA_DIR", str(BASE_DIR / "var"))).resolve()
@@ -129,6 +130,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 # How the protocol client behaves towards Userbot.
 USERBOT_REQUEST_TIMEOUT_S = env_float("USERBOT_REQUEST_TIMEOUT_S", 30.0, minimum=0.1)
 USERBOT_HEARTBEAT_S = env_float("USERBOT_HEARTBEAT_S", 20.0, minimum=0.0)
+# A frame (or fragmented message) from Userbot over this is refused from its header, before
+# its payload is read, and the connection dropped; the contract's own bound is 10 MiB.
+USERBOT_MAX_FRAME_BYTES = env_int("USERBOT_MAX_FRAME_BYTES", MAX_FRAME_BYTES, minimum=1024)
 
 # The sync engine (backoffice/sync). A claim is a lease the relay renews as it works; a
 # worker that dies gives its entries back when the lease ends.

@@ -21,10 +21,11 @@ from types import ModuleType, TracebackType
 from typing import Any
 
 import websocket
-from websocket import ABNF
+from websocket import ABNF, frame_buffer
 
 from backoffice.userbot.codec import (
     ERROR_CHANNEL,
+    MAX_FRAME_BYTES,
     Event,
     Request,
     Response,
@@ -35,6 +36,7 @@ from backoffice.userbot.errors import (
     ConnectFailed,
     ConnectionLost,
     Forbidden,
+    FrameTooLarge,
     NotSent,
     PayloadInvalid,
     ProtocolError,
@@ -53,6 +55,8 @@ EventCallback = Callable[[Event], None]
 # A server asking for longer than this is waited for this long, then asked again.
 RATE_LIMIT_WAIT_MAX_S = 60.0
 _HANDSHAKE_OPERATIONS = ("apiLogin", "sitekey")
+_CONTROL_FRAME_MAX = 125  # RFC 6455, section 5.5
+_DATA_OPCODES = (ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY, ABNF.OPCODE_CONT)
 
 
 class _Secret:
@@ -100,6 +104,44 @@ class _Slot:
     def resolve(self, outcome: Outcome) -> None:
         self.outcome = outcome
         self.done.set()
+
+
+class _BoundedFrameBuffer(frame_buffer):
+    """websocket-client's frame reader, refusing what is too large from the length in its header.
+
+    The library reads a frame's whole payload before handing the frame over, so a limit
+    checked on the frame would come after the memory is spent: this one is checked between
+    the header and the payload, against the frame alone and against the fragments of one
+    message added up.
+    """
+
+    def __init__(self, recv: Callable[[int], bytes], *, max_message_bytes: int) -> None:
+        super().__init__(recv, skip_utf8_validation=True)
+        self.max_message_bytes = max_message_bytes
+        self._message_bytes = 0  # the fragments received so far of an unfinished message
+
+    def recv_length(self) -> None:
+        super().recv_length()
+        assert self.header is not None and self.length is not None
+        opcode = self.header[4]
+        if opcode not in _DATA_OPCODES:
+            if self.length > _CONTROL_FRAME_MAX:
+                raise FrameTooLarge(
+                    f"a control frame of {self.length} bytes from the server; at most {_CONTROL_FRAME_MAX}"
+                )
+            return
+        declared = self.length + (self._message_bytes if opcode == ABNF.OPCODE_CONT else 0)
+        if declared > self.max_message_bytes:
+            raise FrameTooLarge(
+                f"a message of {declared} bytes from the server is over the limit of "
+                f"{self.max_message_bytes} bytes"
+            )
+
+    def recv_frame(self) -> ABNF:
+        frame = super().recv_frame()
+        if frame.opcode in _DATA_OPCODES:
+            self._message_bytes = 0 if frame.fin else self._message_bytes + len(frame.data)
+        return frame
 
 
 class _Connection:
@@ -157,8 +199,19 @@ class _Connection:
         assert slot.outcome is not None
         return slot.outcome
 
-    def fail(self, reason: str, *, timed_out: _Slot | None = None, quiet: bool = False) -> None:
-        """Break the connection: every unanswered request may or may not have been applied."""
+    def fail(
+        self,
+        reason: str,
+        *,
+        timed_out: _Slot | None = None,
+        too_large: bool = False,
+        quiet: bool = False,
+    ) -> None:
+        """Break the connection: every unanswered request may or may not have been applied.
+
+        ``too_large`` says the next frame was refused for its size: the oldest request, whose
+        answer it most likely was, gets FrameTooLarge and the others ConnectionLost.
+        """
         with self._state:
             first = self._broken is None
             if first:
@@ -169,9 +222,11 @@ class _Connection:
             logger.warning("Userbot connection to %s lost: %s", self._url, reason)
         self._stop.set()
         self._ws.abort()
-        for slot in lost:
+        for position, slot in enumerate(lost):
             if slot is timed_out:
                 slot.resolve(RequestTimeout(f"{slot.operation}: {reason}; it may have been applied"))
+            elif too_large and position == 0:
+                slot.resolve(FrameTooLarge(f"{slot.operation}: {reason}; it may have been applied"))
             else:
                 slot.resolve(
                     ConnectionLost(f"{slot.operation}: connection lost before the answer ({reason})")
@@ -214,6 +269,8 @@ class _Connection:
                 self._receive(opcode, frame.data)
                 if self._broken is not None:
                     return
+        except FrameTooLarge as exc:
+            self.fail(str(exc), too_large=True)
         except Exception as exc:
             self.fail(f"{type(exc).__name__}: {exc}")
         finally:
@@ -277,13 +334,18 @@ class UserbotClient:
         backoff_base: float = 0.2,
         backoff_max: float = 10.0,
         max_rate_limit_retries: int = 5,
+        max_frame_bytes: int = MAX_FRAME_BYTES,
         validate: bool = False,
     ) -> None:
         """``validate`` also checks every 200 payload received against the AsyncAPI document
         (for tests); what is sent is always checked, so a bad request fails here, named field
-        by field, and never reaches Userbot."""
+        by field, and never reaches Userbot. A frame or fragmented message from the server
+        over ``max_frame_bytes`` is refused before it is read (FrameTooLarge) and the
+        connection dropped; the next call connects again."""
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
+        if max_frame_bytes < 1:
+            raise ValueError("max_frame_bytes must be at least 1")
         self._url = url
         self._apikey = _Secret(apikey)
         self._sitekey = sitekey
@@ -295,6 +357,7 @@ class UserbotClient:
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._max_rate_limit_retries = max(0, max_rate_limit_retries)
+        self._max_frame_bytes = max_frame_bytes
         self._validate = validate
         self._schema: ModuleType | None = None
         self._connection: _Connection | None = None
@@ -363,6 +426,8 @@ class UserbotClient:
             raise ConnectFailed(f"cannot connect to {self._url}: {type(exc).__name__}: {exc}") from None
         # The reader blocks on the socket; liveness comes from the heartbeat and request timeouts.
         ws.settimeout(None)
+        # Nothing has been read past the handshake yet, so the reader can still be swapped.
+        ws.frame_buffer = _BoundedFrameBuffer(ws.frame_buffer.recv, max_message_bytes=self._max_frame_bytes)
         connection = _Connection(ws, url=self._url, heartbeat=self._heartbeat, on_event=self._dispatch)
         try:
             self._handshake = self._log_in(connection)

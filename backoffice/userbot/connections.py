@@ -12,4 +12,5 @@ def client_for(bot: Bot, **options: float | int | bool) -> UserbotClient:
     """A client for ``bot`` configured from settings; the caller connects and closes it."""
     options.setdefault("timeout", settings.USERBOT_REQUEST_TIMEOUT_S)
     options.setdefault("heartbeat", settings.USERBOT_HEARTBEAT_S)
+    options.setdefault("max_frame_bytes", settings.USERBOT_MAX_FRAME_BYTES)
     return UserbotClient(bot.server_url, bot.reveal_apikey(), bot.sitekey, **options)

@@ -116,3 +116,11 @@ class ConnectionLost(TransportError):
 
 class RequestTimeout(ConnectionLost):
     """No answer within the request's timeout; the connection is dropped to keep order."""
+
+
+class FrameTooLarge(ConnectionLost, ProtocolError):
+    """The server sent a frame, or a message in fragments, over the client's limit.
+
+    It is refused from the length its header declares, before the payload is read, and the
+    connection is dropped: the request waiting for it may or may not have been applied.
+    """
