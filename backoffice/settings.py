@@ -170,8 +170,11 @@ LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    # The client masks its API key in what it logs; this masks, in whatever any library
+    # logs, the key of every client alive in the process and of any apiLogin frame.
+    "filters": {"secrets": {"()": "backoffice.userbot.redaction.SecretsFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["secrets"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"websockets": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
 }

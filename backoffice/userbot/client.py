@@ -16,7 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import ModuleType, TracebackType
 from typing import Any
 
@@ -26,6 +26,7 @@ from websocket import ABNF, frame_buffer
 from backoffice.userbot.codec import (
     ERROR_CHANNEL,
     MAX_FRAME_BYTES,
+    ErrorBody,
     Event,
     Request,
     Response,
@@ -46,6 +47,7 @@ from backoffice.userbot.errors import (
     UserbotError,
 )
 from backoffice.userbot.operations import SUBSCRIBE_TOPICS, is_safe_to_repeat
+from backoffice.userbot.redaction import Secret, remember
 
 logger = logging.getLogger(__name__)
 
@@ -57,26 +59,6 @@ RATE_LIMIT_WAIT_MAX_S = 60.0
 _HANDSHAKE_OPERATIONS = ("apiLogin", "sitekey")
 _CONTROL_FRAME_MAX = 125  # RFC 6455, section 5.5
 _DATA_OPCODES = (ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY, ABNF.OPCODE_CONT)
-
-
-class _Secret:
-    """A string that never shows itself in a repr, a log line or a traceback's locals."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "<hidden>"
-
-    __str__ = __repr__
-
-    def __reduce__(self) -> Any:
-        raise TypeError("a secret cannot be pickled")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,10 +130,17 @@ class _Connection:
     """One WebSocket session: the FIFO of unanswered requests, its reader and its heartbeat."""
 
     def __init__(
-        self, ws: websocket.WebSocket, *, url: str, heartbeat: float, on_event: EventCallback
+        self,
+        ws: websocket.WebSocket,
+        *,
+        url: str,
+        apikey: Secret,
+        heartbeat: float,
+        on_event: EventCallback,
     ) -> None:
         self._ws = ws
         self._url = url
+        self._apikey = apikey  # masked in everything built from what the server says
         self._on_event = on_event
         self._pending: deque[_Slot] = deque()
         self._state = threading.Lock()  # guards _pending and _broken
@@ -172,7 +161,7 @@ class _Connection:
     def broken(self) -> bool:
         return self._broken is not None
 
-    def send(self, operation: str, payload: Any, frame: str | _Secret) -> _Slot:
+    def send(self, operation: str, payload: Any, frame: str | Secret) -> _Slot:
         """Put one frame on the wire behind every frame sent before it."""
         slot = _Slot(operation, payload)
         with self._send_order:
@@ -183,7 +172,7 @@ class _Connection:
                 self._pending.append(slot)
             slot.sent_at = time.monotonic()
             try:
-                self._ws.send(frame.reveal() if isinstance(frame, _Secret) else frame)
+                self._ws.send(frame.reveal() if isinstance(frame, Secret) else frame)
             except Exception as exc:
                 # Part of the frame may have left: the slot is reported as possibly applied.
                 self.fail(f"sending failed: {type(exc).__name__}: {exc}")
@@ -212,6 +201,7 @@ class _Connection:
         ``too_large`` says the next frame was refused for its size: the oldest request, whose
         answer it most likely was, gets FrameTooLarge and the others ConnectionLost.
         """
+        reason = self._apikey.mask(reason)
         with self._state:
             first = self._broken is None
             if first:
@@ -283,8 +273,9 @@ class _Connection:
             message = decode_server_frame(text)
         except (ProtocolError, UnicodeDecodeError) as exc:
             # The reason only: a frame may hold personal data, and its length tells enough.
-            logger.warning("Malformed frame from Userbot (%d bytes): %s", len(data), exc)
-            self.fail(f"malformed frame from the server: {exc}")
+            reason = self._apikey.mask(str(exc))
+            logger.warning("Malformed frame from Userbot (%d bytes): %s", len(data), reason)
+            self.fail(f"malformed frame from the server: {reason}")
             return
         if isinstance(message, Event):
             self._on_event(message)
@@ -295,10 +286,11 @@ class _Connection:
             self.fail(f"an answer on {message.channel} to no request")
             return
         if message.channel != slot.operation and message.channel != ERROR_CHANNEL:
-            slot.resolve(ConnectionLost(f"{slot.operation}: answered on {message.channel}, order lost"))
-            self.fail(f"answer on {message.channel} to a {slot.operation} request")
+            channel = self._apikey.mask(message.channel)
+            slot.resolve(ConnectionLost(f"{slot.operation}: answered on {channel}, order lost"))
+            self.fail(f"answer on {channel} to a {slot.operation} request")
             return
-        slot.resolve(message)
+        slot.resolve(_masked(message, self._apikey))
 
     def _beat(self, interval: float) -> None:
         while not self._stop.wait(interval / 4):
@@ -347,7 +339,9 @@ class UserbotClient:
         if max_frame_bytes < 1:
             raise ValueError("max_frame_bytes must be at least 1")
         self._url = url
-        self._apikey = _Secret(apikey)
+        self._apikey = Secret(apikey)
+        remember(self._apikey)
+        self._where = self._apikey.mask(url)  # the URL as messages show it
         self._sitekey = sitekey
         self._timeout = timeout
         self._connect_timeout = connect_timeout
@@ -372,7 +366,7 @@ class UserbotClient:
     def __repr__(self) -> str:
         connection = self._connection
         state = "connected" if connection is not None and not connection.broken else "disconnected"
-        return f"<UserbotClient {self._url} sitekey={self._sitekey} {state}>"
+        return f"<UserbotClient {self._where} sitekey={self._sitekey} {state}>"
 
     def __enter__(self) -> UserbotClient:
         return self
@@ -423,12 +417,15 @@ class UserbotClient:
                 skip_utf8_validation=True,
             )
         except (websocket.WebSocketException, OSError) as exc:
-            raise ConnectFailed(f"cannot connect to {self._url}: {type(exc).__name__}: {exc}") from None
+            reason = self._apikey.mask(f"{type(exc).__name__}: {exc}")
+            raise ConnectFailed(f"cannot connect to {self._where}: {reason}") from None
         # The reader blocks on the socket; liveness comes from the heartbeat and request timeouts.
         ws.settimeout(None)
         # Nothing has been read past the handshake yet, so the reader can still be swapped.
         ws.frame_buffer = _BoundedFrameBuffer(ws.frame_buffer.recv, max_message_bytes=self._max_frame_bytes)
-        connection = _Connection(ws, url=self._url, heartbeat=self._heartbeat, on_event=self._dispatch)
+        connection = _Connection(
+            ws, url=self._where, apikey=self._apikey, heartbeat=self._heartbeat, on_event=self._dispatch
+        )
         try:
             self._handshake = self._log_in(connection)
         except BaseException:
@@ -436,9 +433,9 @@ class UserbotClient:
             raise
         if self._ever_connected:
             self._reconnects += 1
-            logger.info("Reconnected to Userbot at %s (bot %s)", self._url, self._sitekey)
+            logger.info("Reconnected to Userbot at %s (bot %s)", self._where, self._sitekey)
         else:
-            logger.info("Connected to Userbot at %s (bot %s)", self._url, self._sitekey)
+            logger.info("Connected to Userbot at %s (bot %s)", self._where, self._sitekey)
         self._ever_connected = True
         self._connection = connection
         return connection
@@ -446,8 +443,8 @@ class UserbotClient:
     def _log_in(self, connection: _Connection) -> Handshake:
         with self._subscriptions_lock:
             topics = list(self._subscriptions)
-        login = _Secret(encode_request("apiLogin", {"apikey": self._apikey.reveal()}))
-        requests: list[tuple[str, Any, str | _Secret]] = [
+        login = Secret(encode_request("apiLogin", {"apikey": self._apikey.reveal()}))
+        requests: list[tuple[str, Any, str | Secret]] = [
             ("apiLogin", None, login),
             ("sitekey", None, encode_request("sitekey", {"sitekey": self._sitekey})),
             ("who", None, "who"),
@@ -460,7 +457,7 @@ class UserbotClient:
             for i, slot in slots:
                 outcome = connection.wait(slot, self._connect_timeout)
                 if isinstance(outcome, TransportError):
-                    raise ConnectFailed(f"handshake with {self._url} failed: {outcome}")
+                    raise ConnectFailed(f"handshake with {self._where} failed: {outcome}")
                 answers[i] = outcome
             # A 429 on who or subscribe is waited out here; on apiLogin or sitekey the
             # session is not set up, so the whole handshake is tried again.
@@ -503,10 +500,10 @@ class UserbotClient:
                 except (ConnectFailed, UserbotError) as exc:
                     last_error = exc
                     logger.info(
-                        "Connecting to Userbot at %s failed (attempt %d): %s", self._url, attempt + 1, exc
+                        "Connecting to Userbot at %s failed (attempt %d): %s", self._where, attempt + 1, exc
                     )
             raise ConnectFailed(
-                f"no connection to {self._url} after {self._reconnect_attempts} attempts: {last_error}"
+                f"no connection to {self._where} after {self._reconnect_attempts} attempts: {last_error}"
             )
 
     # --- requests ---------------------------------------------------------------------
@@ -704,6 +701,22 @@ class UserbotClient:
                 callback(event)
             except Exception:
                 logger.exception("A Userbot %s event callback failed", event.event)
+
+
+def _masked(response: Response, apikey: Secret) -> Response:
+    """The response with the API key masked in its error, which callers store and show."""
+    error = response.error
+    if error is None:
+        return response
+    return replace(
+        response,
+        error=ErrorBody(
+            apikey.mask(error.code),
+            apikey.mask(error.message),
+            apikey.mask_all(error.fields),
+            error.retry_after,
+        ),
+    )
 
 
 def _is_rate_limited(outcome: Outcome | None) -> bool:

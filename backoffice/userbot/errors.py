@@ -3,7 +3,8 @@
 ``UserbotError`` and its subclasses are answers the server gave (a status other than 200).
 ``TransportError`` and its subclasses are about the connection: the request may or may not
 have reached the server, which ``maybe_applied`` says. No message here ever holds a frame,
-so an API key can never leak through an exception.
+and the client masks its API key in every message it builds from what a server said (a
+server may echo the key), so the key never leaks through an exception.
 """
 
 from __future__ import annotations
