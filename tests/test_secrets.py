@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -35,6 +39,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 APIKEY = "sk-live-7Hq2x-must-never-show"
 OLD_APIKEY = "sk-old-4Zp9w-must-never-show"
 SITEKEY = "echo-bot"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class EchoingSandbox:
@@ -219,3 +224,20 @@ def test_the_console_log_handler_masks_keys():
 
     assert len(handlers) == 1
     assert any(isinstance(f, SecretsFilter) for f in handlers[0].filters)
+
+
+def test_a_celery_worker_logs_through_the_masking_handler(tmp_path):
+    script = (
+        "import logging, django; django.setup()\n"
+        "from backoffice.celery import app\n"
+        "app.log.setup(loglevel='INFO')\n"
+        "print(sorted(type(f).__name__ for h in logging.getLogger().handlers for f in h.filters))\n"
+    )
+    env = os.environ | {"DJANGO_SETTINGS_MODULE": "backoffice.settings", "BACKOFFICE_DATA_DIR": str(tmp_path)}
+
+    worker = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+    assert worker.returncode == 0, worker.stderr
+    assert worker.stdout.strip() == "['SecretsFilter']"
