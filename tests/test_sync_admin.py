@@ -15,8 +15,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils.html import escape
 
+from backoffice.sync.actor import sync_actor
 from backoffice.sync.admin.conflicts import conflicts_url
+from backoffice.sync.gone import objects_gone
 from backoffice.sync.models import BotSync, OutboxEntry, SyncConflict
+from backoffice.sync.outbox import mark_changed
 from chatusers.models import ChatUser
 from tests.factories import BotFactory, ChatUserFactory
 from tests.sync_helpers import LABEL, dead_entry, entries_of, history, in_conflict
@@ -541,3 +544,49 @@ def test_every_synced_change_page_warns_of_its_open_conflicts(
     assert "has 1 open conflict with Userbot" in page
     link = conflicts_url(object_type=obj._meta.label_lower, object_id=obj.pk)
     assert f'href="{escape(link)}"' in page
+
+
+def deleted_on_userbot_with_a_change_waiting(**policy: str) -> ChatUser:
+    """A chat user Userbot deleted while a change here waited: the open deletion conflict."""
+    chatuser = ChatUserFactory(name="Ada", remote_id="r1", synced_snapshot={"name": "Ada"})
+    bot_sync = BotSync.objects.create(bot=chatuser.bot, **policy)
+    mark_changed([chatuser])
+    objects_gone(label=LABEL, bot_sync=bot_sync, pks=[chatuser.pk], actor=sync_actor())
+    return chatuser
+
+
+def test_a_deletion_conflict_offers_restore_on_userbot_and_accept_the_delete(admin_client: Any) -> None:
+    chatuser = deleted_on_userbot_with_a_change_waiting()
+    conflict = SyncConflict.objects.get(resolution="open")
+
+    page = admin_client.get(f"{CONFLICTS}{conflict.pk}/change/").content.decode()
+
+    assert '<td class="theirs">(deleted on Userbot)</td>' in page
+    assert 'value="Restore on Userbot"' in page and 'value="Accept the delete"' in page
+    assert "remote-delete policy (delete here too) applies" in page
+    assert "Keep ours" not in page
+    change_page = admin_client.get(f"{CHATUSERS}{chatuser.pk}/change/").content.decode()
+    assert escape(conflicts_url(object_type=LABEL, object_id=chatuser.pk)) in change_page
+
+
+def test_accept_the_delete_button_deletes_the_chat_user_here(admin_client: Any) -> None:
+    chatuser = deleted_on_userbot_with_a_change_waiting()
+    conflict = SyncConflict.objects.get(resolution="open")
+
+    response = admin_client.post(f"{CONFLICTS}{conflict.pk}/take-theirs/")
+
+    assert messages_of(response) == ["Accepted the delete: Ada Rossi is deleted here too."]
+    assert not ChatUser.objects.filter(pk=chatuser.pk).exists()
+    assert not OutboxEntry.objects.exists()
+
+
+def test_restore_on_userbot_button_queues_a_create(admin_client: Any) -> None:
+    chatuser = deleted_on_userbot_with_a_change_waiting()
+    conflict = SyncConflict.objects.get(resolution="open")
+
+    response = admin_client.post(f"{CONFLICTS}{conflict.pk}/keep-ours/")
+
+    chatuser.refresh_from_db()
+    assert messages_of(response) == ["Ada Rossi is queued to be created on Userbot again, as it is here."]
+    assert (chatuser.remote_id, chatuser.synced_snapshot, chatuser.sync_state) == (None, None, "pending")
+    assert entries_of(chatuser) == [("pending", 0, True)]

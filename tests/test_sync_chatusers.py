@@ -206,7 +206,7 @@ def test_a_chat_user_deleted_on_userbot_is_kept_and_flagged_once_under_the_keep_
     chatuser.refresh_from_db()
     assert chatuser.sync_state == "error"
     assert chatuser.sync_error == "Deleted on Userbot; kept here by the bot's policy."
-    assert first["chatusers"] == {"deleted": 1}
+    assert first["chatusers"] == {"kept": 1}
     assert second.get("chatusers", {}) == {}
     history = LogEntry.objects.filter(
         object_id=str(chatuser.pk), change_message="Deleted on Userbot; kept here"

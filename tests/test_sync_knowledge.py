@@ -9,9 +9,11 @@ import pytest
 from django.contrib.admin.models import LogEntry
 
 from backoffice.sync.actor import SYNC_USERNAME
+from backoffice.sync.gone import DELETED_FIELD
 from backoffice.sync.models import BotSync, OutboxEntry, SyncConflict
 from backoffice.sync.pull import pull_bot
 from backoffice.sync.relay import push_pending
+from backoffice.sync.services import conflict_take_theirs
 from backoffice.userbot.models import Bot
 from knowledge import services
 from knowledge.models import Interaction
@@ -175,11 +177,14 @@ def test_an_edit_of_an_interaction_gone_from_userbot_is_dead_and_the_rest_flows(
     gone.refresh_from_db()
     assert gone.sync_state == "error"
     assert [r["label"] for r in remote_interactions(raw_ws)] == ["fresh"]
-    # The next pull applies the deletion, and keeps the lost edit on record.
+    # The next pull finds the deletion: the edit in the dead letters is not dropped in
+    # silence but asked about, and accepting the delete removes both.
     pull_bot(bot)
+    [conflict] = SyncConflict.objects.all()
+    assert (conflict.object_id, conflict.field, conflict.resolution) == (gone.pk, DELETED_FIELD, "open")
+    conflict_take_theirs(conflict=conflict, actor=operator)
     assert list(Interaction.objects.values_list("label", flat=True)) == ["fresh"]
     assert not OutboxEntry.objects.exists()
-    assert list(SyncConflict.objects.values_list("object_id", "resolution")) == [(gone.pk, "gone")]
 
 
 def test_a_create_whose_answer_was_lost_is_not_made_twice(bot, operator, raw_ws, sandbox):

@@ -38,9 +38,10 @@ from backoffice.audit import record_many
 from backoffice.sync import db
 from backoffice.sync.actor import sync_actor
 from backoffice.sync.conflicts import prefer_for, record_conflicts
+from backoffice.sync.gone import objects_gone
 from backoffice.sync.kinds import Failure, PullContext, PushItem, SyncKind, failure_of, parse_time
 from backoffice.sync.merge import Doc, changed_keys, three_way
-from backoffice.sync.models import BotSync, OutboxEntry, SyncConflict, SyncedModel, SyncState, new_client_ref
+from backoffice.sync.models import OutboxEntry, SyncedModel, SyncState, new_client_ref
 from backoffice.userbot import schema
 from backoffice.userbot.client import UserbotClient
 from backoffice.userbot.codec import Request, Response
@@ -48,7 +49,6 @@ from backoffice.userbot.errors import PayloadInvalid
 from backoffice.userbot.models import Bot
 
 logger = logging.getLogger(__name__)
-KEPT_MESSAGE = "Deleted on Userbot; kept here by the bot's policy."
 LIST_PAGE = 1000
 
 
@@ -503,50 +503,9 @@ class Pull:
         return True
 
     def _gone(self, objects: list[Any]) -> None:
-        """Objects deleted on Userbot: deleted here too, or kept and flagged, by the bot's policy.
-
-        A local change still waiting for them is recorded as a conflict closed by the
-        deletion, so it is not lost without a trace.
-        """
-        keep = self.ctx.settings.on_remote_delete == BotSync.RemoteDeletePolicy.KEEP
-        if keep:
-            objects = [
-                o for o in objects if not (o.sync_state == SyncState.ERROR and o.sync_error == KEPT_MESSAGE)
-            ]
-        if not objects:
-            return
-        pks = [o.pk for o in objects]
-        label = self.kind.label
-        with transaction.atomic():
-            SyncConflict.objects.bulk_create(
-                SyncConflict(
-                    bot_id=self.bot.pk,
-                    object_type=label,
-                    object_id=o.pk,
-                    object_repr=str(o)[:200],
-                    field="(deleted on Userbot)",
-                    resolution=SyncConflict.Resolution.GONE,
-                    resolved_at=timezone.now(),
-                )
-                for o in objects
-                if o.pending
-            )
-            if keep:
-                self.model.objects.filter(pk__in=pks).update(
-                    sync_state=SyncState.ERROR, sync_error=KEPT_MESSAGE
-                )
-                record_many(
-                    actor=self.actor,
-                    objects=objects,
-                    action="change",
-                    message="Deleted on Userbot; kept here",
-                )
-                self.count("kept", len(objects))
-                return
-            OutboxEntry.objects.filter(object_type=label, object_id__in=pks, deleted=False).delete()
-            SyncConflict.objects.filter(
-                object_type=label, object_id__in=pks, resolution=SyncConflict.Resolution.OPEN
-            ).update(resolution=SyncConflict.Resolution.GONE, resolved_at=timezone.now())
-            record_many(actor=self.actor, objects=objects, action="delete", message="Deleted on Userbot")
-            self.model.objects.filter(pk__in=pks).delete()
-        self.count("deleted", len(objects))
+        """Objects deleted on Userbot: settled by ``gone.objects_gone``, the one rule for them."""
+        counts = objects_gone(
+            label=self.kind.label, bot_sync=self.ctx.settings, pks=[o.pk for o in objects], actor=self.actor
+        )
+        for what, n in counts.items():
+            self.count(what, n)

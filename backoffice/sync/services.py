@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from backoffice.audit import record, record_many
 from backoffice.sync import tasks
+from backoffice.sync.gone import DELETED_FIELD, object_delete_accepted
 from backoffice.sync.kinds import SyncKind, kind_for
 from backoffice.sync.models import BotSync, OutboxEntry, SyncConflict, SyncedModel, SyncState
 from backoffice.sync.outbox import mark_changed, wake_relay
@@ -149,6 +150,8 @@ def _resolve(conflict: SyncConflict, actor: AbstractBaseUser, resolution: str) -
     if obj is None:
         # Deleted here since: nothing is left to keep or to take, only the trace to close.
         resolution = SyncConflict.Resolution.GONE
+    elif locked.field == DELETED_FIELD:
+        return _decide_deletion(kind, obj, locked, conflict, resolution, actor)
     elif resolution == SyncConflict.Resolution.THEIRS:
         try:
             with transaction.atomic():
@@ -175,6 +178,34 @@ def _resolve(conflict: SyncConflict, actor: AbstractBaseUser, resolution: str) -
         message=f"Conflict on {locked.field}: {side} ({_shown(locked.local_value)} here, "
         f"{_shown(locked.remote_value)} on Userbot)",
     )
+    _settle(kind, obj)
+    return conflict
+
+
+def _decide_deletion(
+    kind: SyncKind,
+    obj: SyncedModel,
+    locked: SyncConflict,
+    conflict: SyncConflict,
+    resolution: str,
+    actor: AbstractBaseUser,
+) -> SyncConflict:
+    """Userbot deleted an object that had a change waiting here. Keeping ours restores it
+    on Userbot: it is sent again as new, as it is here (Userbot freed its client_ref when it
+    deleted it, so the create makes a new object). Taking theirs accepts the delete, and the
+    bot's remote-delete policy deletes the object here or keeps it flagged."""
+    locked.resolution, locked.resolved_at, locked.resolved_by = resolution, timezone.now(), actor
+    locked.save(update_fields=["resolution", "resolved_at", "resolved_by"])
+    _copy_resolution(locked, conflict)
+    if resolution == SyncConflict.Resolution.THEIRS:
+        object_delete_accepted(obj=obj, bot_sync=BotSync.objects.get(bot_id=obj.bot_id), actor=actor)
+        return conflict
+    type(obj).objects.filter(pk=obj.pk).update(
+        remote_id=None, synced_snapshot=None, remote_updated_at=None, synced_at=None
+    )
+    obj.remote_id = obj.synced_snapshot = obj.remote_updated_at = obj.synced_at = None
+    obj.sync_error = ""
+    record(actor=actor, obj=obj, action="change", message="Deleted on Userbot: restored there as it is here")
     _settle(kind, obj)
     return conflict
 

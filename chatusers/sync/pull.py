@@ -34,10 +34,10 @@ from backoffice.audit import record_many
 from backoffice.sync import db
 from backoffice.sync.actor import sync_actor
 from backoffice.sync.conflicts import prefer_for, record_conflicts
+from backoffice.sync.gone import objects_gone
 from backoffice.sync.kinds import PullContext, failure_of, parse_time
 from backoffice.sync.merge import Doc, changed_keys, three_way
-from backoffice.sync.models import BotSync, OutboxEntry, SyncConflict, SyncState, new_client_refs
-from backoffice.sync.objects import KEPT_MESSAGE
+from backoffice.sync.models import BotSync, OutboxEntry, SyncState, new_client_refs
 from backoffice.sync.stage import Workers
 from backoffice.userbot import api
 from chatusers.models import ChatUser, ChatUserTag, Variable
@@ -358,60 +358,10 @@ class Scan:
         requests = (api.chatusers_get_vars(chatuser_id=rid) for _, rid in candidates)
         outcomes = self.ctx.client.iter_many(requests)
         gone = [pk for (pk, _), o in zip(candidates, outcomes, strict=True) if getattr(o, "status", 0) == 404]
-        if gone:
-            chatusers_gone(
-                bot_id=self.bot.pk, pks=gone, policy=self.ctx.settings.on_remote_delete, actor=self.actor
-            )
-        self.ctx.count("chatusers", "deleted", len(gone))
+        counts = objects_gone(label=LABEL, bot_sync=self.ctx.settings, pks=gone, actor=self.actor)
+        for what, n in counts.items():
+            self.ctx.count("chatusers", what, n)
         return len(gone)
-
-
-def chatusers_gone(*, bot_id: int, pks: list[int], policy: str, actor: Any) -> None:
-    """Chat users deleted on Userbot: deleted here, or kept and flagged, by the bot's policy.
-
-    A local change still waiting for them is recorded as a conflict closed by the
-    deletion, so it is not lost without a trace.
-    """
-    waiting = OutboxEntry.objects.filter(object_type=LABEL, object_id__in=pks, deleted=False)
-    for start in range(0, len(pks), 1000):
-        chunk = pks[start : start + 1000]
-        with transaction.atomic():
-            objects = list(
-                ChatUser.objects.filter(pk__in=chunk).only(
-                    "id", "name", "surname", "email", "phone", "bot_id"
-                )
-            )
-            pending = set(waiting.filter(object_id__in=chunk).values_list("object_id", flat=True))
-            SyncConflict.objects.bulk_create(
-                SyncConflict(
-                    bot_id=bot_id,
-                    object_type=LABEL,
-                    object_id=obj.pk,
-                    object_repr=str(obj)[:200],
-                    field="(deleted on Userbot)",
-                    resolution=SyncConflict.Resolution.GONE,
-                    resolved_at=timezone.now(),
-                )
-                for obj in objects
-                if obj.pk in pending
-            )
-            if policy == BotSync.RemoteDeletePolicy.KEEP:
-                # No longer "last synced": later scans do not take it for newly deleted.
-                ChatUser.objects.filter(pk__in=chunk).update(
-                    sync_state=SyncState.ERROR,
-                    sync_error=KEPT_MESSAGE,
-                    synced_at=None,
-                )
-                record_many(
-                    actor=actor, objects=objects, action="change", message="Deleted on Userbot; kept here"
-                )
-                continue
-            waiting.filter(object_id__in=chunk).delete()
-            SyncConflict.objects.filter(
-                object_type=LABEL, object_id__in=chunk, resolution=SyncConflict.Resolution.OPEN
-            ).update(resolution=SyncConflict.Resolution.GONE, resolved_at=timezone.now())
-            record_many(actor=actor, objects=objects, action="delete", message="Deleted on Userbot")
-            ChatUser.objects.filter(pk__in=chunk).delete()
 
 
 def _commit_without_waiting() -> None:

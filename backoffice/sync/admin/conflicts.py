@@ -25,8 +25,9 @@ from django.views.decorators.http import require_POST
 
 from backoffice.sync import services
 from backoffice.sync.admin.common import ObjectTypeFilter, object_admin_url, when
+from backoffice.sync.gone import DELETED_FIELD
 from backoffice.sync.kinds import kind_for
-from backoffice.sync.models import SyncConflict, SyncState
+from backoffice.sync.models import BotSync, SyncConflict, SyncState
 from backoffice.sync.selectors import open_conflict_count
 
 Open = SyncConflict.Resolution.OPEN
@@ -143,6 +144,8 @@ class SyncConflictAdmin(admin.ModelAdmin):
             object_type=conflict.object_type, object_id=conflict.object_id, resolution=Open
         ).exclude(pk=conflict.pk)
         request.current_app = self.admin_site.name
+        is_deletion = conflict.field == DELETED_FIELD
+        bot_sync = BotSync.objects.filter(bot_id=conflict.bot_id).first() if is_deletion else None
         context = {
             **self.admin_site.each_context(request),
             "title": f"Conflict on “{conflict.field}” of {conflict.object_repr}",
@@ -156,7 +159,9 @@ class SyncConflictAdmin(admin.ModelAdmin):
             "object_url": object_admin_url(conflict.object_type, conflict.object_id) if obj else None,
             "base": shown(conflict.base_value),
             "ours": shown(conflict.local_value),
-            "theirs": shown(conflict.remote_value),
+            "theirs": "(deleted on Userbot)" if is_deletion else shown(conflict.remote_value),
+            "is_deletion": is_deletion,
+            "on_remote_delete": bot_sync.get_on_remote_delete_display().lower() if bot_sync else "",
             # Ours may have moved since the conflict was found; keeping ours keeps what is here now.
             "ours_now": shown(current) if obj is not None and current != conflict.local_value else None,
             "other_open": list(others.order_by("field")),
@@ -224,10 +229,26 @@ def _current_value(conflict: SyncConflict, obj: Any) -> Any:
     return kind_for(conflict.object_type).local_docs([obj]).get(obj.pk, {}).get(conflict.field)
 
 
+def _deletion_outcome(conflict: SyncConflict) -> str:
+    state = (
+        kind_for(conflict.object_type)
+        .model.objects.filter(pk=conflict.object_id)
+        .values_list("sync_state", flat=True)
+        .first()
+    )
+    if conflict.resolution == Ours:
+        return f"{conflict.object_repr} is queued to be created on Userbot again, as it is here."
+    if state is None:
+        return f"Accepted the delete: {conflict.object_repr} is deleted here too."
+    return f"Accepted the delete: {conflict.object_repr} is kept here, flagged as deleted on Userbot."
+
+
 def _outcome(conflict: SyncConflict) -> str:
     """What resolving did, in the words of the object's new state."""
     if conflict.resolution == SyncConflict.Resolution.GONE:
         return f"{conflict.object_repr} no longer exists here: the conflict is closed."
+    if conflict.field == DELETED_FIELD:
+        return _deletion_outcome(conflict)
     side = "Kept ours" if conflict.resolution == Ours else "Took Userbot's value"
     done = f"{side} for “{conflict.field}” of {conflict.object_repr}"
     state = (
