@@ -7,7 +7,7 @@ a deployment stops the process at start instead of running with a silent default
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -29,6 +29,18 @@ def env_bool(name: str, default: bool, environ: Mapping[str, str] | None = None)
     if value in _FALSE:
         return False
     raise ImproperlyConfigured(f"{name} must be one of 1/0, true/false, yes/no, on/off; got {raw!r}")
+
+
+def env_choice(
+    name: str, default: str, choices: Sequence[str], environ: Mapping[str, str] | None = None
+) -> str:
+    raw = (os.environ if environ is None else environ).get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}; got {raw!r}")
+    return value
 
 
 def env_int(

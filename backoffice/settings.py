@@ -2,8 +2,10 @@
 
 Everything comes from the environment (see README, "Configuration"). With nothing set the
 project runs on embedded defaults: an SQLite file, a file-system Celery broker and an
-in-process channel layer, all under ``BACKOFFICE_DATA_DIR``. ``DATABASE_URL`` and
-``REDIS_URL`` switch to PostgreSQL and Redis.
+in-process channel layer, all under ``BACKOFFICE_DATA_DIR``, served over plain HTTP on
+localhost. ``DATABASE_URL`` and ``REDIS_URL`` switch to PostgreSQL and Redis;
+``DJANGO_ENV=production`` says the site is served over HTTPS, which turns the secure
+defaults on (see README, "Production").
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
-from backoffice.env import env_bool, env_float, env_int, env_list, env_str
+from backoffice.env import env_bool, env_choice, env_float, env_int, env_list, env_str
 from backoffice.userbot.codec import MAX_FRAME_BYTES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -30,10 +33,34 @@ def _persistent_secret(filename: str) -> str:
     return path.read_text().strip()
 
 
+# "embedded": one machine, plain HTTP on localhost (scripts/start, the tests). "production":
+# served over HTTPS, so every setting below that assumes HTTPS defaults on; each can still
+# be turned off on its own.
+PRODUCTION = env_choice("DJANGO_ENV", "embedded", ("embedded", "production")) == "production"
+
 DEBUG = env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = env_str("DJANGO_SECRET_KEY") or _persistent_secret("secret_key")
+SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    if PRODUCTION:
+        # A key generated per machine would sign sessions that other machines reject.
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_ENV is production")
+    SECRET_KEY = _persistent_secret("secret_key")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+# HTTPS. Behind a proxy that terminates TLS, Django sees plain HTTP: the proxy says what the
+# browser used in a header (DJANGO_PROXY_SSL_HEADER, e.g. X-Forwarded-Proto), which the
+# proxy must always set itself, or a client could claim HTTPS. Without it the redirect to
+# HTTPS would loop.
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", PRODUCTION)
+_proxy_ssl_header = env_str("DJANGO_PROXY_SSL_HEADER").strip()
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
+)
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 365 * 24 * 3600 if PRODUCTION else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", PRODUCTION)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", PRODUCTION)
 
 # Keys that encrypt the Userbot API keys at rest: comma-separated Fernet keys, the first
 # encrypts, all decrypt (so a key can be rotated). Unset, one key is derived from SECRET_KEY.
@@ -162,7 +189,15 @@ USE_I18N = True
 USE_TZ = True
 
 MEDIA_ROOT = DATA_DIR / "media"
-CHATUSER_IMPORT_MAX_BYTES = env_int("CHATUSER_IMPORT_MAX_BYTES", 200 * 1024 * 1024, minimum=1)
+# The CSV import of chat users. Sizes are in decimal units, as the README and the upload
+# page give them: 1 MB = 1,000,000 bytes.
+CHATUSER_IMPORT_MAX_BYTES = env_int("CHATUSER_IMPORT_MAX_BYTES", 200_000_000, minimum=1)
+CHATUSER_IMPORT_MAX_TAGS_PER_CELL = env_int("CHATUSER_IMPORT_MAX_TAGS_PER_CELL", 100, minimum=1)
+CHATUSER_IMPORT_MAX_NEW_TAGS = env_int("CHATUSER_IMPORT_MAX_NEW_TAGS", 1000, minimum=0)
+# Drafts nobody ran, and the stored uploads of finished imports, are deleted this many hours
+# after they were made or finished, by a periodic clean-up.
+CHATUSER_IMPORT_KEEP_UPLOADS_H = env_float("CHATUSER_IMPORT_KEEP_UPLOADS_H", 24.0, minimum=1.0)
+CELERY_BEAT_SCHEDULE["chatusers.import_cleanup"] = {"task": "chatusers.import_cleanup", "schedule": 3600.0}
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
@@ -183,3 +218,9 @@ LOGGING = {
 }
 
 DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("DATA_UPLOAD_MAX_NUMBER_FIELDS", 10_000, minimum=1000)
+# The import's mapping page posts two fields per column of the file: its column limit keeps
+# the form within DATA_UPLOAD_MAX_NUMBER_FIELDS.
+_IMPORT_COLUMNS_FIT = (DATA_UPLOAD_MAX_NUMBER_FIELDS - 100) // 2
+CHATUSER_IMPORT_MAX_COLUMNS = env_int(
+    "CHATUSER_IMPORT_MAX_COLUMNS", min(500, _IMPORT_COLUMNS_FIT), minimum=1, maximum=_IMPORT_COLUMNS_FIT
+)

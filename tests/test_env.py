@@ -1,7 +1,7 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from backoffice.env import env_bool, env_float, env_int, env_list
+from backoffice.env import env_bool, env_choice, env_float, env_int, env_list
 
 
 def test_env_int_reads_a_whole_number_and_falls_back_to_the_default():
@@ -39,3 +39,12 @@ def test_env_float_and_env_list():
         env_float("F", 1.0, environ={"F": "soon"})
     assert env_list("L", ["a"], environ={"L": "x, y,,z"}) == ["x", "y", "z"]
     assert env_list("L", ["a"], environ={}) == ["a"]
+
+
+def test_env_choice_reads_one_of_its_choices_and_fails_loudly_on_another():
+    choices = ("embedded", "production")
+    assert env_choice("E", "embedded", choices, environ={"E": " Production "}) == "production"
+    assert env_choice("E", "embedded", choices, environ={"E": ""}) == "embedded"
+    assert env_choice("E", "embedded", choices, environ={}) == "embedded"
+    with pytest.raises(ImproperlyConfigured, match="E must be one of embedded, production; got 'prod'"):
+        env_choice("E", "embedded", choices, environ={"E": "prod"})
