@@ -15,6 +15,19 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _command_lines(group: int) -> dict[int, str]:
+    """The command line of every process of a process group, as ps shows it to any user."""
+    lines = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            stat = (proc / "stat").read_text()
+            if int(stat[stat.rindex(")") + 2 :].split()[2]) == group:
+                lines[int(proc.name)] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            continue  # not a process, or gone meanwhile
+    return lines
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -56,6 +69,10 @@ def test_up_starts_every_part_on_embedded_defaults_and_stops_on_ctrl_c(tmp_path)
             assert "Django" in page.read().decode()
         with socket.create_connection(("127.0.0.1", sandbox_port), timeout=5):
             pass
+        apikey = (tmp_path / "sandbox-apikey").read_text().strip()
+        command_lines = _command_lines(process.pid)
+        assert any("userbot_sandbox" in line for line in command_lines.values()), command_lines
+        assert [line for line in command_lines.values() if apikey in line] == []
 
         check = subprocess.run(
             [sys.executable, "manage.py", "userbot_check", "--bot", "demo-bot"],
@@ -67,7 +84,7 @@ def test_up_starts_every_part_on_embedded_defaults_and_stops_on_ctrl_c(tmp_path)
         )
         assert check.returncode == 0, check.stderr
         assert check.stdout.rstrip().endswith("; bot: Demo Bot"), check.stdout
-        assert (tmp_path / "sandbox-apikey").read_text().strip() not in check.stdout
+        assert apikey not in check.stdout
     finally:
         process.send_signal(signal.SIGINT)
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import signal
 import socket
@@ -63,8 +64,8 @@ class Command(BaseCommand):
         host, port = options["host"], options["port"]
         processes: list[tuple[str, subprocess.Popen[bytes]]] = []
 
-        def start(name: str, argv: list[str]) -> subprocess.Popen[bytes]:
-            process = subprocess.Popen([sys.executable, *argv])
+        def start(name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+            process = subprocess.Popen([sys.executable, *argv], env=env)
             processes.append((name, process))
             return process
 
@@ -106,14 +107,17 @@ class Command(BaseCommand):
             user.save(update_fields=["password"])
         return password
 
-    def _start_sandbox(self, start: Callable[[str, list[str]], subprocess.Popen[bytes]], port: int) -> None:
+    def _start_sandbox(self, start: Callable[..., subprocess.Popen[bytes]], port: int) -> None:
         apikey = _kept_secret("sandbox-apikey")
         state = str(Path(settings.DATA_DIR) / "sandbox-state.json")
         manage = str(Path(settings.BASE_DIR) / "manage.py")
+        # The key goes in the environment, which only its owner can read, not on the
+        # command line, which every user of the machine sees in ps.
         process = start(
             "sandbox",
-            [manage, "userbot_sandbox", "--host", "127.0.0.1", "--port", str(port), "--apikey", apikey,
+            [manage, "userbot_sandbox", "--host", "127.0.0.1", "--port", str(port),
              "--sitekey", DEMO_SITEKEY, "--state", state, "--seed-demo"],
+            env=os.environ | {"USERBOT_SANDBOX_APIKEYS": apikey},
         )  # fmt: skip
         _wait_for_port("sandbox", "127.0.0.1", port, process, timeout=60)
         bot_save(name="Demo bot", sitekey=DEMO_SITEKEY, server_url=f"ws://127.0.0.1:{port}/", apikey=apikey)

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from backoffice.env import env_list
 from backoffice.runtime import tune_gc_for_bulk_work
 from backoffice.userbot.sandbox.server import SandboxServer, build_store
 from backoffice.userbot.sandbox.store import SandboxStore
@@ -19,8 +20,10 @@ from backoffice.userbot.sandbox.store import SandboxStore
 
 class Command(BaseCommand):
     help = (
-        "Serve the sandbox Userbot server on ws://HOST:PORT/ until SIGINT or SIGTERM. Every --apikey is "
-        "an account and every --sitekey a bot, and any account may choose any bot. The fault options "
+        "Serve the sandbox Userbot server on ws://HOST:PORT/ until SIGINT or SIGTERM. Every --apikey, "
+        "and every key in the comma-separated environment variable USERBOT_SANDBOX_APIKEYS, is an "
+        "account (keys in the environment stay out of the process list), and every --sitekey a bot; "
+        "any account may choose any bot. The fault options "
         "count the requests of each connection, all but apiLogin and sitekey (so a client can always "
         "log in again): --rate-limit-every N answers every Nth with 429 and does not apply it; "
         "--drop-every N applies every Nth and then drops the connection without a close frame and "
@@ -34,7 +37,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8765)
-        parser.add_argument("--apikey", action="append", required=True, help="an account's key (repeatable)")
+        parser.add_argument(
+            "--apikey",
+            action="append",
+            default=[],
+            help="an account's key (repeatable); shown in the process list, unlike USERBOT_SANDBOX_APIKEYS",
+        )
         parser.add_argument("--sitekey", action="append", required=True, help="a bot (repeatable)")
         parser.add_argument("--state", help="JSON file the state is loaded from and saved to (every ~2 s)")
         parser.add_argument("--seed-demo", action="store_true", help="demo data for bots without chat users")
@@ -47,6 +55,9 @@ class Command(BaseCommand):
         for name in ("drop_every", "rate_limit_every", "latency_ms", "port", "seed_chatusers"):
             if options[name] < 0:
                 raise CommandError(f"--{name.replace('_', '-')} must not be negative")
+        apikeys = [*options["apikey"], *env_list("USERBOT_SANDBOX_APIKEYS", [])]
+        if not apikeys:
+            raise CommandError("no account: give --apikey or set USERBOT_SANDBOX_APIKEYS")
         logging.basicConfig(
             level=os.environ.get("LOG_LEVEL", "INFO").upper(),
             format="%(asctime)s %(levelname)s %(name)s %(message)s",
@@ -56,9 +67,7 @@ class Command(BaseCommand):
         # and form no cycles: the cycle collector is kept out of it, and afterwards out of
         # their reach (frozen), so a full collection walks only what requests made since.
         gc.disable()
-        store = build_store(
-            apikeys=options["apikey"], sitekeys=options["sitekey"], state_path=options["state"]
-        )
+        store = build_store(apikeys=apikeys, sitekeys=options["sitekey"], state_path=options["state"])
         if options["seed_chatusers"]:
             self._seed_chatusers(store, options["sitekey"], options["seed_chatusers"])
         gc.freeze()
