@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import random
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -61,6 +63,18 @@ class RawWs:
 
     def close(self) -> None:
         self.connection.close()
+
+
+@pytest.fixture
+def chaos_seed() -> int:
+    """The seed of a randomised test: ``CHAOS_SEED`` from the environment, else a new one.
+
+    It is printed, so a failure shows it with the test's output and can be run again with it
+    (``CHAOS_SEED=<seed> pytest <test>``); ``benchmarks/chaos.py`` runs a test over many.
+    """
+    seed = int(os.environ.get("CHAOS_SEED") or random.randrange(2**32))
+    print(f"chaos seed {seed}: rerun with CHAOS_SEED={seed}")
+    return seed
 
 
 @pytest.fixture

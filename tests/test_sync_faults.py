@@ -174,9 +174,9 @@ KILLS = 20
 
 
 def test_kill_9_at_random_moments_of_a_10000_change_push_ends_with_exactly_the_local_state(
-    sandbox, reader, make_workers
+    sandbox, reader, make_workers, chaos_seed
 ):
-    seed = random.randrange(2**32)
+    seed = chaos_seed
     rng = random.Random(seed)
     bot = bot_for(sandbox.url)
     workers = make_workers(SYNC_PUSH_BATCH=100)
