@@ -1,3 +1,5 @@
+import io
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
@@ -92,4 +94,30 @@ def test_the_admin_requires_a_key_for_a_new_bot(client):
 
     assert response.status_code == 200
     assert "A new bot needs an API key." in response.content.decode()
+    assert not Bot.objects.exists()
+
+
+def test_add_bot_reads_the_key_from_the_environment_so_it_stays_off_the_command_line(monkeypatch):
+    monkeypatch.setenv("USERBOT_APIKEY", " from-env ")
+
+    call_command("add_bot", name="Shop", url="wss://ai.userbot.ai/", sitekey="shop-1")
+
+    assert Bot.objects.get(sitekey="shop-1").reveal_apikey() == "from-env"
+
+
+def test_add_bot_reads_the_key_from_standard_input_without_one_in_the_environment(monkeypatch):
+    monkeypatch.delenv("USERBOT_APIKEY", raising=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO("piped-key\n"))
+
+    call_command("add_bot", name="Shop", url="wss://ai.userbot.ai/", sitekey="shop-1")
+
+    assert Bot.objects.get(sitekey="shop-1").reveal_apikey() == "piped-key"
+
+
+def test_add_bot_without_any_key_says_how_to_give_one(monkeypatch):
+    monkeypatch.delenv("USERBOT_APIKEY", raising=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+
+    with pytest.raises(CommandError, match="set USERBOT_APIKEY"):
+        call_command("add_bot", name="Shop", url="wss://ai.userbot.ai/", sitekey="shop-1")
     assert not Bot.objects.exists()
