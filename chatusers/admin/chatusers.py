@@ -33,7 +33,7 @@ from backoffice.synced_admin import (
 )
 from chatusers import services
 from chatusers.admin.pagination import EstimatedCountPaginator
-from chatusers.export import csv_lines
+from chatusers.export import chatusers_export
 from chatusers.models import ChatUser, ChatUserTag, Segment, Tag, Variable
 from chatusers.selectors import segment_condition
 
@@ -404,8 +404,26 @@ class ChatUserAdmin(
 
     @admin.action(description="Export the selected chat users as CSV", permissions=["view"])
     def export_csv(self, request: HttpRequest, queryset: QuerySet[ChatUser]) -> StreamingHttpResponse:
-        # Nothing changes, so no confirmation: the file is the answer.
-        response = StreamingHttpResponse(csv_lines(queryset), content_type="text/csv; charset=utf-8")
+        # Nothing changes, so no confirmation: the file is the answer, and the history
+        # records who took it.
+        lines = chatusers_export(chatusers=queryset, actor=request.user, scope=_export_scope(request))
+        response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
         response["Content-Disposition"] = f'attachment; filename="chatusers-{stamp}.csv"'
         return response
+
+
+# The changelist's own parameters that do not choose which chat users are listed.
+_NOT_A_FILTER = {"p", "o", "_changelist_filters"}
+
+
+def _export_scope(request: HttpRequest) -> str:
+    """Which chat users an export took, in words for the history: the list's filter and
+    search, and either everything they match or the selected ids."""
+    filters = [f"{key}={value}" for key, value in request.GET.items() if key not in _NOT_A_FILTER]
+    described = f"filter {', '.join(filters)}" if filters else "no filter"
+    if request.POST.get("select_across") == "1":
+        return f"{described}; every chat user matching it"
+    selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+    shown = ", ".join(selected[:50]) + (f" and {len(selected) - 50} more" if len(selected) > 50 else "")
+    return f"{described}; selected ids {shown}"
