@@ -89,3 +89,14 @@ def env_list(name: str, default: list[str], environ: Mapping[str, str] | None = 
     if raw is None:
         return list(default)
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_http_header(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """An HTTP header named in the environment (``X-Forwarded-For``) as the key Django files
+    it under in ``request.META`` (``HTTP_X_FORWARDED_FOR``); empty when unset."""
+    raw = env_str(name, "", environ).strip()
+    if not raw:
+        return ""
+    if not all(ch.isalnum() or ch == "-" for ch in raw):
+        raise ImproperlyConfigured(f"{name} must be an HTTP header name such as X-Forwarded-For; got {raw!r}")
+    return "HTTP_" + raw.upper().replace("-", "_")

@@ -11,12 +11,14 @@ defaults on (see README, "Production").
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
-from backoffice.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+from backoffice.env import env_bool, env_choice, env_float, env_http_header, env_int, env_list, env_str
 from backoffice.userbot.codec import MAX_FRAME_BYTES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -68,13 +70,20 @@ FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS", [])
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    # Before the admin, so its templates (login, the user links) override the admin's.
+    "backoffice.accounts",
+    # Django's admin, with the site of backoffice.accounts.admin_site as admin.site.
+    "backoffice.accounts.apps.BackofficeAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "backoffice.userbot",
     "backoffice.sync",
     "chatusers",
@@ -85,12 +94,19 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "backoffice.accounts.middleware.SessionClientMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "backoffice.accounts.middleware.SecondFactorRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a login refused for a lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "backoffice.urls"
@@ -175,6 +191,97 @@ SYNC_WAKE_ON_COMMIT = env_bool("SYNC_WAKE_ON_COMMIT", True)
 SYNC_WAKE_SHARED_CACHE = bool(REDIS_URL)  # wakes are deduplicated through the shared cache
 SYNC_SWEEP_S = env_float("SYNC_SWEEP_S", 10.0, minimum=0.5)
 CELERY_BEAT_SCHEDULE["sync.sweep"] = {"task": "sync.sweep", "schedule": SYNC_SWEEP_S}
+
+# The operator's door (README, "Logins"). django-axes counts failed logins by user name and
+# by address, each on its own: a name or an address with DJANGO_LOGIN_FAILURE_LIMIT
+# failures is refused, even with the right password, until DJANGO_LOGIN_COOLOFF_MIN minutes
+# after its last failure. A successful login clears its count. A wrong two-factor code is a
+# failure too (backoffice.accounts.forms).
+AUTHENTICATION_BACKENDS = [
+    # Refuses a locked-out login before the password is checked; it needs the request, which
+    # the admin's login form gives and force_login does not ask for.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("DJANGO_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("DJANGO_LOGIN_COOLOFF_MIN", 15.0, minimum=1.0))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_LOCKOUT_CALLABLE = "backoffice.accounts.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "backoffice.accounts.client.client_ip"
+AXES_SENSITIVE_PARAMETERS = ["password", "otp_token"]
+# Behind a proxy, the header in which it gives the browser's address (X-Forwarded-For): the
+# last address in it is used. Unset, the address of the connection.
+CLIENT_IP_HEADER = env_http_header("DJANGO_CLIENT_IP_HEADER")
+
+# Two-factor authentication (TOTP, with recovery codes) through django-otp. Each operator
+# sets it up from their own page; required, every staff login must use it.
+TWO_FACTOR_REQUIRED = env_bool("DJANGO_TWO_FACTOR_REQUIRED", PRODUCTION)
+OTP_TOTP_ISSUER = env_str("DJANGO_TWO_FACTOR_ISSUER", "Userbot back office")
+
+# Sessions end after DJANGO_SESSION_IDLE_H hours without a request: every request saves the
+# session, which moves its expiry on. Rows carry their user, so an operator sees and ends
+# their own (backoffice.accounts.sessions).
+SESSION_ENGINE = "backoffice.accounts.sessions"
+SESSION_COOKIE_AGE = round(env_float("DJANGO_SESSION_IDLE_H", 8.0, minimum=0.05) * 3600)
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = env_bool("DJANGO_SESSION_EXPIRE_AT_BROWSER_CLOSE", False)
+CELERY_BEAT_SCHEDULE["accounts.clear_expired_sessions"] = {
+    "task": "accounts.clear_expired_sessions",
+    "schedule": 3600.0,
+}
+
+# Headers. Scripts only from our own static files, no inline script anywhere. Styles: our
+# files, plus the one <style> block Django's changelist template writes when a list has no
+# actions (allowed by its hash), plus style attributes, which the tag colour swatches need
+# (a colour per tag, not a class) and which cannot run code.
+CSP_REPORTS = env_bool("DJANGO_CSP_REPORTS", True)
+CSP_REPORT_PATH = "/csp-report/"
+CSP_REPORTS_PER_MINUTE = env_int("DJANGO_CSP_REPORTS_PER_MINUTE", 30, minimum=1)
+_CHANGELIST_NO_ACTIONS_STYLE = "'sha256-blvLUW3UscWqsXGByNOqdBboM+ShWAuugp2mC/wbafU='"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "style-src-elem": [SELF, _CHANGELIST_NO_ACTIONS_STYLE],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        **({"report-uri": [CSP_REPORT_PATH]} if CSP_REPORTS else {}),
+    }
+}
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+# Nothing in the back office uses any of these browser features.
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "display-capture",
+        "encrypted-media",
+        "fullscreen",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "picture-in-picture",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "usb",
+        "xr-spatial-tracking",
+    )
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

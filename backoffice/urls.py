@@ -1,8 +1,13 @@
+from django.conf import settings
 from django.contrib import admin
-from django.urls import path
+from django.urls import URLPattern, URLResolver, path
 from django.views.generic import RedirectView
 
-urlpatterns = [
+from backoffice.accounts.csp import csp_report
+
+urlpatterns: list[URLPattern | URLResolver] = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
 ]
+if settings.CSP_REPORTS:
+    urlpatterns.append(path(settings.CSP_REPORT_PATH.strip("/") + "/", csp_report, name="csp_report"))

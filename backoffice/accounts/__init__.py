@@ -1,0 +1,1 @@
+"""The operator's door: login throttling, two-factor authentication, sessions and security headers."""
