@@ -80,10 +80,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
-    "axes",
+    "backoffice.accounts.apps.LoginThrottlingConfig",  # django-axes
     "django_otp",
-    "django_otp.plugins.otp_totp",
-    "django_otp.plugins.otp_static",
+    "backoffice.accounts.apps.AuthenticatorAppsConfig",  # django_otp.plugins.otp_totp
+    "backoffice.accounts.apps.RecoveryCodesConfig",  # django_otp.plugins.otp_static
     "backoffice.userbot",
     "backoffice.sync",
     "chatusers",
