@@ -68,6 +68,19 @@ def test_the_lockout_message_says_why_and_for_how_long(client: Client, settings:
     assert "After 5 failed attempts for one user name, or from one address" in page
     assert "for\n    30 minutes after the last attempt" in page
     assert 'name="password"' not in page
+    assert "python manage.py axes_reset</code> lifts every lockout" in page
+
+
+def test_in_production_the_lockout_page_keeps_the_shell_command_to_itself(
+    client: Client, settings: Any
+) -> None:
+    settings.PRODUCTION = True
+    operator("ada")
+
+    response = _fail(client, "ada", 5) and post_login(client, "ada", PASSWORD)
+
+    assert response.status_code == LOCKED
+    assert "axes_reset" not in response.content.decode()
 
 
 def test_the_lockout_ends_after_the_cool_off(client: Client) -> None:
@@ -131,7 +144,7 @@ def test_every_failure_and_the_lockout_are_logged(client: Client, caplog: pytest
         _fail(client, "ada", 5)
 
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    assert sum("login failure by {username: \"ada\"" in m for m in warnings) == 5
+    assert sum('login failure by {username: "ada"' in m for m in warnings) == 5
     assert any("Locking out" in m and "ada" in m for m in warnings)
     assert AccessFailureLog.objects.filter(username="ada").count() == 5
     assert "wrong-password" not in caplog.text

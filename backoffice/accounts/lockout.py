@@ -22,6 +22,8 @@ def lockout_response(request: HttpRequest, *_: Any) -> HttpResponse:
         "title": "Too many failed logins",
         "failure_limit": settings.AXES_FAILURE_LIMIT,
         "cooloff_minutes": minutes,
+        # On one machine the developer is also the operator who lifts lockouts.
+        "embedded": not settings.PRODUCTION,
     }
     response = TemplateResponse(request, "accounts/lockout.html", context, status=429)
     response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
