@@ -432,3 +432,18 @@ def test_only_a_finished_dry_run_runs_for_real_and_a_refusal_leaves_no_job(actor
 
     assert refused.value.messages == ["Only a finished dry run can be run for real."]
     assert list(ImportJob.objects.values_list("pk", flat=True)) == [real.pk]
+
+
+def test_the_rejected_rows_header_is_neutralised_like_its_cells(actor: Any) -> None:
+    job = run_import(
+        BotFactory(),
+        actor,
+        "email,=HYPERLINK(1),+1,-1,@SUM(A1)\nada@,=cmd,+2,-2,@x\n",
+    )
+
+    with job.rejected_file.open("r") as handle:
+        lines = handle.read().splitlines()
+    assert lines == [
+        "row,reason,email,'=HYPERLINK(1),'+1,'-1,'@SUM(A1)",
+        "1,email: “ada@” is not a valid email address.,ada@,'=cmd,'+2,'-2,'@x",
+    ]

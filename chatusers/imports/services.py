@@ -240,7 +240,7 @@ class _RejectedRows:
                 kept = [r for r in csv.reader(existing) if r and r[0].isdigit() and int(r[0]) <= keep_through]
         self.handle = self.path.open("w", newline="", encoding="utf-8")
         self.writer = csv.writer(self.handle)
-        self.writer.writerow([*REJECTED_HEADER, *job.header])
+        self.writer.writerow([*REJECTED_HEADER, *(neutralised(column) for column in job.header)])
         self.writer.writerows(kept)
 
     def write(self, rejected: Sequence[tuple[int, str, list[str]]]) -> None:
