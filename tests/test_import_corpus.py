@@ -42,6 +42,11 @@ def _big_cell() -> bytes:
 
 
 GENERATED: dict[str, Callable[[], bytes]] = {
+    "too_many_tags_in_cell.csv": lambda: (
+        b"name,email,tags\nAda,ada@example.com,"
+        + "|".join(f"t{n}" for n in range(10_000)).encode()
+        + b"\nBob,bob@example.com,vip\n"
+    ),
     "binary.png": _binary,
     "utf32.csv": lambda: codecs.BOM_UTF32_LE + SAMPLE.encode("utf-32-le"),
     "unknown_encoding.csv": lambda: b"name,email\n" + bytes(range(0x80, 0xA0)) * 20 + b",a@example.com\n",
@@ -148,6 +153,7 @@ RUNS: dict[str, tuple[int, int, int, list[tuple[int, str]]]] = {
     "latin1.csv": (2, 0, 0, []),
     "nul_in_cell.csv": (1, 0, 0, [(1, "name: holds a NUL character.")]),
     "big_cell.csv": (1, 0, 0, [(1, "A cell on line 2 is longer than 65536 characters.")]),
+    "too_many_tags_in_cell.csv": (1, 0, 0, [(1, "tags: at most 100 tags in a cell (it has 10000).")]),
 }
 
 

@@ -447,3 +447,54 @@ def test_the_rejected_rows_header_is_neutralised_like_its_cells(actor: Any) -> N
         "row,reason,email,'=HYPERLINK(1),'+1,'-1,'@SUM(A1)",
         "1,email: “ada@” is not a valid email address.,ada@,'=cmd,'+2,'-2,'@x",
     ]
+
+
+@pytest.mark.parametrize(("dry_run", "chunk_rows"), [(True, 5000), (False, 5000), (True, 2), (False, 2)])
+def test_an_import_creates_at_most_the_new_tags_allowed(
+    actor: Any, settings: Any, monkeypatch: Any, dry_run: bool, chunk_rows: int
+) -> None:
+    monkeypatch.setattr("chatusers.imports.services.CHUNK_ROWS", chunk_rows)
+    settings.CHATUSER_IMPORT_MAX_NEW_TAGS = 3
+    bot = BotFactory()
+    TagFactory(bot=bot, name="old")
+
+    job = run_import(
+        bot,
+        actor,
+        "email,tags\n"
+        "a@example.com,one|two|old\n"
+        "b@example.com,Two|three\n"
+        "c@example.com,four|one\n"
+        "d@example.com,old\n"
+        "e@example.com,five\n",
+        dry_run=dry_run,
+    )
+
+    past = "tags: “{}” is a new tag, past the 3 new tags one import may create."
+    assert counts(job) == (3, 0, 0, 2)
+    assert rejected_rows(job) == [["3", past.format("four")], ["5", past.format("five")]]
+    expected_tags = ["old"] if dry_run else ["Two", "old", "one", "three"]
+    assert sorted(Tag.objects.filter(bot=bot).values_list("name", flat=True)) == expected_tags
+
+
+def test_tags_for_every_row_are_capped_as_a_cell_and_as_new_tags(actor: Any, settings: Any) -> None:
+    settings.CHATUSER_IMPORT_MAX_TAGS_PER_CELL = 2
+    settings.CHATUSER_IMPORT_MAX_NEW_TAGS = 1
+    bot = BotFactory()
+    TagFactory(bot=bot, name="known")
+    job = import_job_create(
+        bot=bot, actor=actor, upload=SimpleUploadedFile("c.csv", b"email\na@example.com\n")
+    )
+    choices = {"mapping": job.mapping, "mode": "upsert", "match_key": "email", "overwrite": "overwrite"}
+
+    with pytest.raises(ValidationError) as too_many:
+        import_job_configure(job=job, **choices, extra_tags=["a", "b", "c"], dry_run=False)
+    with pytest.raises(ValidationError) as too_new:
+        import_job_configure(job=job, **choices, extra_tags=["a", "b"], dry_run=False)
+    import_job_configure(job=job, **choices, extra_tags=["KNOWN", "a"], dry_run=False)
+
+    assert too_many.value.message_dict == {"extra_tags": ["At most 2 tags for every row (there are 3)."]}
+    assert too_new.value.message_dict == {
+        "extra_tags": ["2 of these tags are new; one import creates at most 1 new tags."]
+    }
+    assert job.extra_tags == ["KNOWN", "a"]

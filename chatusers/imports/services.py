@@ -134,6 +134,12 @@ def import_job_configure(
     tags = list(dict.fromkeys(name.strip() for name in extra_tags if name.strip()))
     if any(len(name) > TAG_NAME_MAX for name in tags):
         errors["extra_tags"] = [f"A tag name has at most {TAG_NAME_MAX} characters."]
+    elif len(tags) > (most := settings.CHATUSER_IMPORT_MAX_TAGS_PER_CELL):
+        errors["extra_tags"] = [f"At most {most} tags for every row (there are {len(tags)})."]
+    elif (new_tags := _new_tag_count(job.bot_id, tags)) > (most := settings.CHATUSER_IMPORT_MAX_NEW_TAGS):
+        errors["extra_tags"] = [
+            f"{new_tags} of these tags are new; one import creates at most {most} new tags."
+        ]
     if checked and not set(checked.values()) & set(FIELD_TARGETS) - {"tags"} and not tags:
         if not any(target.startswith("var:") for target in checked.values()):
             errors.setdefault("mapping", []).append("Map at least one column to a field or a variable.")
@@ -143,6 +149,14 @@ def import_job_configure(
     job.extra_tags, job.dry_run = tags, dry_run
     job.save(update_fields=["mapping", "mode", "match_key", "overwrite", "extra_tags", "dry_run"])
     return job
+
+
+def _new_tag_count(bot_id: int, names: Sequence[str]) -> int:
+    if not names:
+        return 0
+    lower = {name.lower() for name in names}
+    existing = Tag.objects.filter(bot_id=bot_id).annotate(lower=Lower("name")).filter(lower__in=lower).count()
+    return len(lower) - existing
 
 
 def import_job_start(*, job: ImportJob) -> None:
@@ -323,6 +337,7 @@ def _run(job_id: int, progress: Callable[[ImportJob, float, float | None], None]
                 overwrite=job.overwrite == ImportJob.Overwrite.OVERWRITE,
                 extra_tags=tuple(job.extra_tags),
                 dry_run=job.dry_run,
+                max_new_tags=settings.CHATUSER_IMPORT_MAX_NEW_TAGS,
                 # A resumed run finds the chat users its first part created: not fresh.
                 fresh=job.rows_done == 0 and not ChatUser.objects.filter(bot_id=job.bot_id).exists(),
             )

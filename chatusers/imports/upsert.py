@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, Protocol
 
 import orjson
@@ -55,6 +56,8 @@ class Options:
     overwrite: bool
     extra_tags: tuple[str, ...]
     dry_run: bool
+    # How many tags the bot lacks one import may create; a row naming one more is rejected.
+    max_new_tags: int | None = None
     # The bot had no chat user when the run began (see ``Upserter.apply``).
     fresh: bool = False
 
@@ -220,6 +223,9 @@ class Upserter:
         self.extra_tag_names = {name.lower() for name in options.extra_tags}
         self.client_refs: Iterator[str] = iter(())
         self.new_tag_names: dict[str, str] = {}
+        # Tags this run creates (or, in a dry run, would), and those past the limit it refuses.
+        self.new_tags_met = 0
+        self.refused_tags: set[str] = set()
         self.rows_applied = 0
         self.analyzed_at = 0
 
@@ -417,10 +423,16 @@ class Upserter:
     def _resolve_tags(self, rows: Sequence[ParsedRow]) -> None:
         """Ids of every tag name the chunk names (case-insensitively, as the tag's unique
         constraint compares). A name the bot lacks gets a negative stand-in id until the
-        writer creates it (a dry run never does)."""
+        writer creates it (a dry run never does), in the order the file first names them,
+        the tags for every row first, until ``max_new_tags``: later ones are refused."""
         wanted = {name.lower(): name for row in rows for name in (row.tags or ())}
         wanted.update({name.lower(): name for name in self.options.extra_tags})
-        missing = [lower for lower in wanted if lower not in self.tag_ids]
+        in_order = chain(self.extra_tag_names, wanted) if self.extra_tag_names else wanted
+        missing = list(
+            dict.fromkeys(
+                lower for lower in in_order if lower not in self.tag_ids and lower not in self.refused_tags
+            )
+        )
         if not missing:
             return
         for tag_id, lower in (
@@ -430,8 +442,13 @@ class Upserter:
             .values_list("id", "name_lower")
         ):
             self.tag_ids[lower] = tag_id
+        limit = self.options.max_new_tags
         for lower in missing:
             if lower not in self.tag_ids:
+                if limit is not None and self.new_tags_met >= limit:
+                    self.refused_tags.add(lower)
+                    continue
+                self.new_tags_met += 1
                 self.tag_ids[lower] = -(len(self.new_tag_names) + 1)
                 self.new_tag_names[lower] = wanted[lower]
 
@@ -448,6 +465,13 @@ class Upserter:
         result: ChunkResult,
     ) -> str:
         options = self.options
+        if self.refused_tags and row.tags:
+            refused = next((name for name in row.tags if name.lower() in self.refused_tags), None)
+            if refused is not None:
+                return (
+                    f"tags: “{refused}” is a new tag, past the {options.max_new_tags} new tags "
+                    "one import may create."
+                )
         key_kind = MATCH_KINDS[options.match_key]
         keys = _keys(row)
         by_kind = {key[0]: key[2:] for key in keys}

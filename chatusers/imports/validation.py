@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
@@ -63,6 +64,7 @@ class RowValidator:
 
     def __init__(self, header: Sequence[str], mapping: Mapping[str, str]) -> None:
         self.width = len(header)
+        self.max_tags = settings.CHATUSER_IMPORT_MAX_TAGS_PER_CELL
         self.fields: list[tuple[int, str, Callable[[str], tuple[str, str]]]] = []
         self.variables: list[tuple[int, str]] = []
         self.tags_index: int | None = None
@@ -103,7 +105,7 @@ class RowValidator:
                 elif value:
                     row.variables[name] = value
         if self.tags_index is not None and cells[self.tags_index]:
-            tags, error = _tags(_cleaned(cells[self.tags_index]))
+            tags, error = _tags(_cleaned(cells[self.tags_index]), self.max_tags)
             if error:
                 errors.append(f"tags: {error}")
             elif tags:
@@ -172,8 +174,10 @@ def _language(value: str) -> tuple[str, str]:
     return value, f"“{_shown(value)}” is not an ISO 639-1 code (two letters, e.g. it, en)."
 
 
-def _tags(value: str) -> tuple[list[str], str]:
+def _tags(value: str, max_tags: int) -> tuple[list[str], str]:
     names = list(dict.fromkeys(name.strip() for name in value.split(TAG_SEPARATOR) if name.strip()))
+    if len(names) > max_tags:
+        return names, f"at most {max_tags} tags in a cell (it has {len(names)})."
     if any(len(name) > _TAG_MAX for name in names):
         return names, f"a tag name has at most {_TAG_MAX} characters."
     if any("\x00" in name for name in names):
