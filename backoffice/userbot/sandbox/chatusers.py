@@ -20,6 +20,10 @@ from backoffice.userbot.vocabulary import CHANNELS
 DEFAULT_TAG_COLOR = "#607d8b"
 MAX_PAGE = 1000
 MAX_CLIENT_REF = 64
+# The schema's bounds (its "Bounds" section): a name or surname, a tag's name, an email.
+MAX_NAME = 200
+MAX_TAG_NAME = 100
+MAX_EMAIL = 254
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 PHONE = re.compile(r"\+[1-9][0-9]{1,14}")
 COLOR = re.compile(r"#[0-9a-fA-F]{6}")
@@ -32,7 +36,18 @@ CANONICAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]
 
 def email_problem(value: str) -> str | None:
     """What is wrong with an email address, or None; the ``*_problem`` rules below read alike."""
+    if len(value) > MAX_EMAIL:
+        return f"must have at most {MAX_EMAIL} characters"
     return None if EMAIL.fullmatch(value) else "not an email address"
+
+
+def name_problem(value: str) -> str | None:
+    """A chat user's name or surname, a variable's name."""
+    return None if len(value) <= MAX_NAME else f"must have at most {MAX_NAME} characters"
+
+
+def tag_name_problem(value: str) -> str | None:
+    return None if len(value) <= MAX_TAG_NAME else f"a tag name has at most {MAX_TAG_NAME} characters"
 
 
 def phone_problem(value: str) -> str | None:

@@ -20,12 +20,16 @@ from backoffice.userbot.iso639 import LANGUAGES
 from backoffice.userbot.sandbox.chatusers import (
     EMAIL,
     MAX_CLIENT_REF,
+    MAX_EMAIL,
+    MAX_NAME,
     MAX_PAGE,
+    MAX_TAG_NAME,
     PHONE,
     canonical_time_or_none,
     client_ref_problem,
     email_problem,
     ensure_tag,
+    name_problem,
     phone_problem,
     tag_names,
     variable_id,
@@ -86,13 +90,16 @@ def schema_time_pattern() -> re.Pattern[str] | None:
             "additionalProperties": False,
             "properties": {
                 "client_ref": {"type": nullable, "minLength": 1, "maxLength": MAX_CLIENT_REF},
-                "name": {"type": "string"},
-                "surname": {"type": "string"},
-                "email": {"type": nullable, "pattern": f"^{EMAIL.pattern}\\Z"},
+                "name": {"type": "string", "maxLength": MAX_NAME},
+                "surname": {"type": "string", "maxLength": MAX_NAME},
+                "email": {"type": nullable, "maxLength": MAX_EMAIL, "pattern": f"^{EMAIL.pattern}\\Z"},
                 "phone": {"type": nullable, "pattern": f"^{PHONE.pattern}\\Z"},
                 "channel": {"type": "string", "enum": channels},
                 "language": {"type": "string", "enum": languages},
-                "tags": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                "tags": {
+                    "type": "array",
+                    "items": {"type": "string", "minLength": 1, "maxLength": MAX_TAG_NAME},
+                },
                 "variables": {
                     "type": "array",
                     "items": {
@@ -100,7 +107,7 @@ def schema_time_pattern() -> re.Pattern[str] | None:
                         "additionalProperties": False,
                         "required": ["name", "value"],
                         "properties": {
-                            "name": {"type": "string", "minLength": 1},
+                            "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME},
                             "value": {"type": "string"},
                         },
                     },
@@ -154,7 +161,7 @@ def check_item(item: Any, time_pattern: re.Pattern[str] | None) -> tuple[Item | 
     if email is not None:
         if not isinstance(email, str):
             problems.append("email: must be a string or null")
-        elif not EMAIL.fullmatch(email):
+        elif len(email) > MAX_EMAIL or not EMAIL.fullmatch(email):
             problems.append(f"email: {email_problem(email)}")
     if phone is not None:
         if not isinstance(phone, str):
@@ -166,10 +173,14 @@ def check_item(item: Any, time_pattern: re.Pattern[str] | None) -> tuple[Item | 
         name, strict = "", False
     elif not isinstance(name, str):
         problems.append("name: must be a string")
+    elif len(name) > MAX_NAME:
+        problems.append(f"name: {name_problem(name)}")
     if surname is None:
         surname, strict = "", False
     elif not isinstance(surname, str):
         problems.append("surname: must be a string")
+    elif len(surname) > MAX_NAME:
+        problems.append(f"surname: {name_problem(surname)}")
     channel, language = get("channel", "api"), get("language", "")
     if not isinstance(channel, str) or channel not in CHANNELS:
         problems.append(_CHANNEL_PROBLEM)
@@ -180,6 +191,9 @@ def check_item(item: Any, time_pattern: re.Pattern[str] | None) -> tuple[Item | 
     tags = get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):
         problems.append("tags: must be an array of tag names")
+        tags = []
+    elif any(len(t) > MAX_TAG_NAME for t in tags):
+        problems.append(f"tags: a tag name has at most {MAX_TAG_NAME} characters")
         tags = []
     names = tag_names(tags) if tags else []
     variables = get("variables", [])
@@ -215,6 +229,8 @@ def _variables_problem(variables: list[Any]) -> str | None:
         name = variable["name"]
         if not name.strip():
             return "variables: a name must not be only blanks"
+        if len(name) > MAX_NAME:
+            return f"variables: a name {name_problem(name)}"
         if name in names:
             return f"variables: {name} is set twice"
         names.add(name)

@@ -45,6 +45,10 @@ def read_csv(text: str) -> tuple[list[str], list[list[str]]]:
             raise invalid(f"unknown column {column!r}", {"csv": f"unknown column {column!r}"})
         if column in seen:
             raise invalid(f"repeated column {column!r}", {"csv": f"repeated column {column!r}"})
+        if is_variable and (problem := cu.name_problem(column[len(VARIABLE_PREFIX) :])):
+            raise invalid(
+                f"a variable column's name {problem}", {"csv": f"a variable column's name {problem}"}
+            )
         seen.add(column)
     return header, lines[1:]
 
@@ -70,6 +74,8 @@ def _match(ctx: Context, row: dict[str, str]) -> JSONDict | None:
 
 
 _CELL_RULES = (
+    ("name", cu.name_problem),
+    ("surname", cu.name_problem),
     ("client_ref", cu.client_ref_problem),
     ("email", cu.email_problem),
     ("phone", cu.phone_problem),
@@ -87,6 +93,9 @@ def _check_cells(row: dict[str, str]) -> None:
             raise RowError("channel: must not be empty")
         if problem := cu.channel_problem(row["channel"]):
             raise RowError(f"channel: {problem}")
+    for name in cu.tag_names(row.get("tags", "").split("|")):
+        if problem := cu.tag_name_problem(name):
+            raise RowError(f"tags: {problem}")
 
 
 @dataclass(frozen=True, slots=True)
