@@ -18,7 +18,7 @@ from automation.models import Answer, AutomatedMessage, Button, Condition
 from automation.selectors import answer_data, condition_data
 from backoffice.sync.kinds import register
 from backoffice.sync.merge import Doc
-from backoffice.sync.objects import ObjectKind, RemoteList, Wire, read
+from backoffice.sync.objects import ObjectKind, RemoteList, Wire, read_list
 from backoffice.userbot import api
 from backoffice.userbot.codec import Request
 from chatusers.sync.segments import TagWire
@@ -59,12 +59,12 @@ class AutomatedMessageKind(ObjectKind):
         }
 
     def remote_list(self, wire: Wire) -> RemoteList:
-        return RemoteList(read(wire.client, api.automated_messages_get())["automated_messages"])
+        return read_list(wire.client, api.automated_messages_get(), "automated_messages")
 
     def remote_doc(self, wire: TagWire, remote: dict[str, Any]) -> Doc:  # type: ignore[override]
         return {
             **{name: remote[name] for name in FIELDS},
-            "conditions": wire.conditions_in(remote["conditions"]),
+            "conditions": wire.conditions_in(remote["conditions"], field="conditions"),
             "answers": [answer_doc(answer) for answer in remote["answers"]],
         }
 

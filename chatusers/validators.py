@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 
-from django.core.validators import RegexValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator, validate_email
 
 phone_validator = RegexValidator(
     r"^\+[1-9][0-9]{1,14}\Z",
@@ -13,9 +14,30 @@ phone_validator = RegexValidator(
 )
 color_validator = RegexValidator(r"^#[0-9a-fA-F]{6}\Z", "Enter a colour as #rrggbb, e.g. #1e88e5.")
 
+EMAIL_MAX_LENGTH = 254  # EmailField's, and RFC 5321's bound on a path
+# A subset of the addresses ``validate_email`` accepts, tested first because it is cheap;
+# whatever it does not match goes to ``validate_email``, which alone decides.
+_PLAIN_EMAIL = re.compile(
+    r"[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\Z", re.IGNORECASE
+)
+
 DECIMAL_NUMBER = r"\A[+-]?[0-9]+(\.[0-9]+)?\Z"
 _DECIMAL = re.compile(DECIMAL_NUMBER)
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def email_problem(value: str) -> str:
+    """Why ``value`` is no email address a chat user can hold here (what ``EmailField``
+    accepts), or "" when it is one."""
+    if len(value) > EMAIL_MAX_LENGTH:
+        return f"must have at most {EMAIL_MAX_LENGTH} characters"
+    if _PLAIN_EMAIL.match(value):
+        return ""
+    try:
+        validate_email(value)
+    except ValidationError:
+        return "is not a valid email address"
+    return ""
 
 
 def is_decimal_number(text: str) -> bool:

@@ -272,22 +272,22 @@ def test_a_first_load_that_dies_resumes_at_its_checkpoint(bot, raw_ws, monkeypat
     for start in range(0, 2500, 500):
         raw_ws.ok("chatusers.create", [{"name": f"U{n}"} for n in range(start, start + 500)])
     monkeypatch.setattr(pull_module, "APPLY_BATCH", 1000)
-    real_apply = pull_module.Scan.apply
+    real_apply = pull_module.Scan.apply_checked
     applied: list[int] = []
 
-    def dies_on_the_second_batch(self: Any, users: list[dict[str, Any]]) -> None:
+    def dies_on_the_second_batch(self: Any, users: list[dict[str, Any]], refused: list[Any]) -> None:
         if applied:
             raise ConnectionLost("the worker died")
         applied.append(len(users))
-        real_apply(self, users)
+        real_apply(self, users, refused)
 
-    monkeypatch.setattr(pull_module.Scan, "apply", dies_on_the_second_batch)
+    monkeypatch.setattr(pull_module.Scan, "apply_checked", dies_on_the_second_batch)
     with pytest.raises(ConnectionLost):
         pull_module.Scan(_context(bot), TagBook(bot)).run()
     assert BotSync.objects.get(bot=bot).pull_checkpoint == {"chatusers_offset": 1000}
     assert ChatUser.objects.count() == 1000
 
-    monkeypatch.setattr(pull_module.Scan, "apply", real_apply)
+    monkeypatch.setattr(pull_module.Scan, "apply_checked", real_apply)
     resumed = pull_bot(bot)
     complete = pull_bot(bot)
 

@@ -15,8 +15,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from backoffice.sync.merge import Doc
+from backoffice.sync.untrusted import REASON_MAX, reason
 from backoffice.userbot.codec import Response
 from backoffice.userbot.errors import TransportError
+from backoffice.userbot.schema import Rejected
 
 if TYPE_CHECKING:
     from backoffice.sync.models import BotSync, OutboxEntry, SyncedModel
@@ -27,6 +29,10 @@ if TYPE_CHECKING:
 # have reached the server. 401 and 403 mean the key or the bot is wrong right now; they
 # are retried (an operator may fix the key) rather than thrown away.
 TRANSIENT_STATUSES = frozenset({401, 403, 429, 500, 502, 503, 504})
+# Where a pull's report lists the objects of Userbot's it skipped, and how many at most: the
+# counts go on past it, the list is for an operator to find the first ones.
+SKIPPED = "skipped"
+SKIPPED_SHOWN = 50
 
 
 @dataclass
@@ -98,6 +104,22 @@ class PullContext:
             with self._lock:
                 counts = self.report.setdefault(kind, {})
                 counts[what] = counts.get(what, 0) + n
+
+    def skip(self, kind: str, rejected: Rejected) -> None:
+        """Record an object of Userbot's that this run skipped, and why: counted under the
+        kind, and listed (the first ``SKIPPED_SHOWN`` of the run) under ``skipped``."""
+        entry = {
+            "kind": kind,
+            "id": rejected.id or "",
+            "field": ", ".join(rejected.fields)[:REASON_MAX],
+            "reason": reason(rejected),
+        }
+        with self._lock:
+            counts = self.report.setdefault(kind, {})
+            counts["skipped"] = counts.get("skipped", 0) + 1
+            shown = self.report.setdefault(SKIPPED, [])
+            if len(shown) < SKIPPED_SHOWN:
+                shown.append(entry)
 
 
 class SyncKind:

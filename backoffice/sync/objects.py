@@ -42,11 +42,13 @@ from backoffice.sync.gone import objects_gone
 from backoffice.sync.kinds import Failure, PullContext, PushItem, SyncKind, failure_of, parse_time
 from backoffice.sync.merge import Doc, changed_keys, three_way
 from backoffice.sync.models import OutboxEntry, SyncedModel, SyncState, new_client_ref
+from backoffice.sync.untrusted import answer_problems, checked, is_kept, keep_ours
 from backoffice.userbot import schema
 from backoffice.userbot.client import UserbotClient
 from backoffice.userbot.codec import Request, Response
 from backoffice.userbot.errors import PayloadInvalid
 from backoffice.userbot.models import Bot
+from backoffice.userbot.schema import Rejected
 
 logger = logging.getLogger(__name__)
 LIST_PAGE = 1000
@@ -64,10 +66,12 @@ class Wire:
 @dataclass
 class RemoteList:
     """Userbot's objects of a kind; ``complete`` when they are surely all of them, so that an
-    object missing from it was deleted there."""
+    object missing from it was deleted there. ``rejected`` are the objects of the list that
+    failed the checks (``untrusted``): skipped, each with why."""
 
     objects: list[dict[str, Any]]
     complete: bool = True
+    rejected: list[Rejected] = field(default_factory=list)
 
 
 class Unsendable(Exception):
@@ -80,14 +84,21 @@ class Unsendable(Exception):
 
 
 class Unreadable(Exception):
-    """A remote object this side cannot read (it names something Userbot does not list)."""
+    """A remote object this side cannot read (it names something Userbot does not list);
+    ``field`` is the field of the object that says it."""
+
+    def __init__(self, message: str, *, field: str = "object") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class ReadFailed(Exception):
-    """Reading a list from Userbot failed."""
+    """Reading a list from Userbot failed: no answer, an error status, or an answer that is
+    not the list it should be."""
 
-    def __init__(self, failure: Failure) -> None:
-        super().__init__(failure.message)
+    def __init__(self, operation: str, failure: Failure) -> None:
+        super().__init__(f"{operation}: {failure.message}")
+        self.operation = operation
         self.failure = failure
 
 
@@ -96,16 +107,45 @@ def read(client: UserbotClient, request: Request) -> Any:
     outcome = next(client.iter_many([request]))
     failure = failure_of(outcome)
     if failure is not None:
-        raise ReadFailed(failure)
+        raise ReadFailed(request.operation, failure)
     return outcome.payload  # type: ignore[union-attr]
 
 
-def read_pages(client: UserbotClient, build: Any, key: str, *, page: int = LIST_PAGE) -> RemoteList:
+def list_answer(operation: str, payload: Any, key: str) -> Any:
+    """``payload`` if it is an answer of ``operation`` whose ``key`` is a list (whatever its
+    objects); else ReadFailed, naming what is wrong."""
+    try:
+        schema.check_envelope(operation, payload, key)
+    except PayloadInvalid as exc:
+        message = describe(Failure("the answer is not valid", True, exc.fields))
+        raise ReadFailed(operation, Failure(message, transient=True)) from None
+    return payload
+
+
+def read_list(
+    client: UserbotClient, request: Request, key: str, *, times: Sequence[str] = ("updated_at",)
+) -> RemoteList:
+    """The objects of a list answered whole (``{key: [...]}``), checked one by one."""
+    payload = list_answer(request.operation, read(client, request), key)
+    found = checked(request.operation, key, payload[key], times=times)
+    return RemoteList(found.items, rejected=found.rejected)
+
+
+def read_pages(
+    client: UserbotClient,
+    build: Any,
+    key: str,
+    *,
+    page: int = LIST_PAGE,
+    times: Sequence[str] = ("updated_at",),
+) -> RemoteList:
     """Every item of a paged list (``build(offset=, limit=)`` answering ``{"total", key}``),
-    the pages after the first pipelined. Paging by offset can skip an item when another is
-    deleted meanwhile, so the list is complete only if the total held still throughout and
-    the items add up to it."""
-    first = read(client, build(offset=0, limit=page))
+    the pages after the first pipelined, checked one by one. Paging by offset can skip an
+    item when another is deleted meanwhile, so the list is complete only if the total held
+    still throughout and the items (valid or not) add up to it."""
+    request = build(offset=0, limit=page)
+    operation = request.operation
+    first = list_answer(operation, read(client, request), key)
     total = first["total"]
     items = list(first[key])
     totals = {total}
@@ -113,11 +153,16 @@ def read_pages(client: UserbotClient, build: Any, key: str, *, page: int = LIST_
     for outcome in client.iter_many(build(offset=o, limit=page) for o in offsets):
         failure = failure_of(outcome)
         if failure is not None:
-            raise ReadFailed(failure)
-        totals.add(outcome.payload["total"])  # type: ignore[union-attr]
-        items.extend(outcome.payload[key])  # type: ignore[union-attr]
-    ids = {item["id"] for item in items}
-    return RemoteList(items, complete=len(totals) == 1 and len(ids) == len(items) == total)
+            raise ReadFailed(operation, failure)
+        answer = list_answer(operation, outcome.payload, key)  # type: ignore[union-attr]
+        totals.add(answer["total"])
+        items.extend(answer[key])
+        if len(answer[key]) < page:
+            break  # past the end, whatever the first page's total said
+    found = checked(operation, key, items, times=times)
+    ids = {schema.object_id(item) for item in items} - {None}
+    complete = len(totals) == 1 and len(ids) == len(items) == total
+    return RemoteList(found.items, complete=complete, rejected=found.rejected)
 
 
 def describe(failure: Failure) -> str:
@@ -224,12 +269,19 @@ class ObjectKind(SyncKind):
             return
         # Read to the end before the caller acts: acting may send requests of its own.
         outcomes = list(wire.client.iter_many(request for _, request in ready))
-        for (item, _), outcome in zip(ready, outcomes, strict=True):
+        for (item, request), outcome in zip(ready, outcomes, strict=True):
             if gone_is_done and isinstance(outcome, Response) and outcome.status == 404:
                 continue  # already gone: what a deletion wants
             failure = failure_of(outcome)
             if failure is not None:
                 item.fail(describe(failure), transient=failure.transient)
+                continue
+            problems = answer_problems(request.operation, outcome.payload)  # type: ignore[union-attr]
+            if problems:
+                # Whatever Userbot did, this answer cannot say it: nothing is taken from it, and
+                # a person looks at it (sending it again would get the same answer).
+                invalid = Failure(f"Userbot's answer to {request.operation} is not valid", False, problems)
+                item.fail(f"{describe(invalid)}; nothing was recorded from it", transient=False)
                 continue
             yield item, outcome.payload  # type: ignore[union-attr]
 
@@ -237,7 +289,8 @@ class ObjectKind(SyncKind):
         unconfirmed = [i for i in items if not i.remote_id and i.entry.client_ref]
         parts = [(i, self.placeholder_request(i.entry.client_ref)) for i in unconfirmed]
         for item, remote in self._send(wire, parts):
-            item.remote_id = remote["id"]
+            if _answers_for(item, remote, item.entry.client_ref):
+                item.remote_id = remote["id"]
         doomed = [i for i in items if i.remote_id and not i.error]
         for _ in self._send(wire, [(i, self.delete_request(i.remote_id)) for i in doomed], gone_is_done=True):
             pass
@@ -253,6 +306,8 @@ class ObjectKind(SyncKind):
                 item.fail(exc.message, transient=exc.transient)
         differing = []
         for item, remote in self._send(wire, parts):
+            if not _answers_for(item, remote, item.obj.client_ref):  # type: ignore[union-attr]
+                continue
             item.confirm(remote_id=remote["id"])
             try:
                 doc = self.remote_doc(wire, remote)
@@ -325,6 +380,20 @@ class ObjectKind(SyncKind):
                 item.confirm(updated_at=remote["updated_at"])
 
 
+def _answers_for(item: PushItem, remote: dict[str, Any], client_ref: str) -> bool:
+    """Whether the object a create answered with is the one asked for (by its ``client_ref``);
+    if not, the item fails for now and nothing of the answer is recorded: sent again, the
+    ``client_ref`` keeps the create from making a second object."""
+    if remote.get("client_ref") == client_ref:
+        return True
+    item.fail(
+        f"Userbot answered the create with another object (client_ref {remote.get('client_ref')!r},"
+        f" not {client_ref!r}); nothing was recorded from it",
+        transient=True,
+    )
+    return False
+
+
 class Pull:
     """One reconciliation of a kind with Userbot's complete (or not) list of it."""
 
@@ -364,7 +433,10 @@ class Pull:
         by_remote = {o.remote_id: o for o in locals_ if o.remote_id}
         by_ref = {o.client_ref: o for o in locals_ if not o.remote_id}
         refs = {o.client_ref for o in locals_}
-        seen: set[str] = set()
+        # An object Userbot sent that fails the checks is still there: not to be taken for
+        # deleted, and the object here it would have changed keeps its values, flagged.
+        refused = list(listing.rejected)
+        seen: set[str] = {r.id for r in refused if r.id}
         new: list[_Found] = []
         changed: list[_Found] = []
         for remote in listing.objects:
@@ -373,13 +445,12 @@ class Pull:
             ref = remote.get("client_ref") or ""
             if rid in doomed_ids or ref in doomed_refs:
                 continue
-            local = by_remote.get(rid) or by_ref.pop(ref, None)
             try:
                 doc = self.kind.remote_doc(self.wire, remote)
             except Unreadable as exc:
-                logger.warning("%s %s of %s cannot be read: %s", label, rid, self.bot.sitekey, exc)
-                self.count("unreadable")
+                refused.append(Rejected(rid, {exc.field: str(exc)}))
                 continue
+            local = by_remote.get(rid) or by_ref.pop(ref, None)
             stamp = parse_time(remote.get("updated_at"))
             if local is None:
                 new.append(_Found(None, remote, doc, stamp))
@@ -387,9 +458,10 @@ class Pull:
             if local.in_flight:
                 self.count("skipped_in_flight")
                 continue
-            if local.remote_id == rid and local.remote_updated_at == stamp:
+            if local.remote_id == rid and local.remote_updated_at == stamp and not is_kept(local):
                 continue
             changed.append(_Found(local, remote, doc, stamp))
+        self._refuse(refused, by_remote)
         self._insert(new, refs)
         self._update(changed)
         if listing.complete:
@@ -405,6 +477,27 @@ class Pull:
             self._gone(missing)
         else:
             self.count("deletions_deferred")
+
+    def _refuse(self, refused: list[Rejected], by_remote: dict[str, Any]) -> None:
+        """Record each object Userbot sent that cannot be taken, and flag the one here it
+        would have changed (unless a push of it is on its way, which settles it)."""
+        if refused:
+            first = refused[0]
+            logger.warning(
+                "%d %s of %s skipped, the first %s: %s",
+                len(refused),
+                self.kind.noun,
+                self.bot.sitekey,
+                first.id,
+                first.reason,
+            )
+        flagged = []
+        for rejected in refused:
+            self.ctx.skip(self.kind.noun, rejected)
+            local = by_remote.get(rejected.id) if rejected.id else None
+            if local is not None and not local.in_flight:
+                flagged.append((local.pk, rejected))
+        keep_ours(self.model, flagged)
 
     def _insert(self, found: list[_Found], refs: set[str]) -> None:
         now = timezone.now()
@@ -493,12 +586,14 @@ class Pull:
             with transaction.atomic():
                 self.kind.write_local(obj, doc)
         except DatabaseError as exc:
+            # The checks before this should leave nothing the database refuses; this is the
+            # net under them, so that one object never costs the rest of the list.
             logger.warning("Writing %s %s from Userbot failed: %s", self.kind.label, obj.remote_id, exc)
             self.count("errors")
+            refused = Rejected(obj.remote_id, {"object": f"the database refused it: {exc}"})
+            self.ctx.skip(self.kind.noun, refused)
             if obj.pk is not None and not obj._state.adding:
-                self.model.objects.filter(pk=obj.pk).update(
-                    sync_state=SyncState.ERROR, sync_error=f"Userbot's version cannot be stored here: {exc}"
-                )
+                keep_ours(self.model, [(obj.pk, refused)])
             return False
         return True
 

@@ -18,11 +18,15 @@ from django.utils import timezone
 
 from backoffice.sync.kinds import PullContext, all_kinds
 from backoffice.sync.models import BotSync
+from backoffice.sync.objects import ReadFailed
 from backoffice.userbot.connections import client_for
-from backoffice.userbot.errors import TransportError, UserbotError
+from backoffice.userbot.errors import ProtocolError, TransportError, UserbotError
 from backoffice.userbot.models import Bot
 
 logger = logging.getLogger(__name__)
+# How a list read fails when Userbot, or the way to it, fails: expected, logged without a
+# traceback. (A RuntimeError is a read that gave up after its retries.)
+LIST_FAILURES = (TransportError, UserbotError, ProtocolError, ReadFailed, RuntimeError)
 
 
 def bot_sync(bot: Bot) -> BotSync:
@@ -59,13 +63,18 @@ def pull_bot(bot: Bot) -> dict[str, Any] | None:
     try:
         client.connect()
         for kind in all_kinds():
-            # One list Userbot fails to give (a drop too many, a 500) does not keep the
-            # others from being read; the next pull tries it again.
+            # One list Userbot fails to give (a drop, a 500, a timeout, an answer that is no
+            # list at all) does not keep the others from being read; the next pull tries it
+            # again. Nor does a fault of one kind's own code: it is logged with its traceback
+            # and recorded like the rest, so a bug in one mapping stops only that mapping.
             try:
                 kind.pull(ctx)
-            except (TransportError, UserbotError, RuntimeError) as exc:
+            except LIST_FAILURES as exc:
                 errors.append(f"{kind.label}: {exc}")
                 logger.warning("Pull of %s from %s failed: %s", kind.label, bot.sitekey, exc)
+            except Exception as exc:
+                errors.append(f"{kind.label}: {type(exc).__name__}: {exc}")
+                logger.exception("Pull of %s from %s failed", kind.label, bot.sitekey)
             renew()
     except Exception as exc:
         errors.append(f"{type(exc).__name__}: {exc}")

@@ -7,19 +7,35 @@ from typing import Any
 
 from backoffice.sync.kinds import PullContext, PushItem, SyncKind, register
 from backoffice.sync.merge import Doc
-from backoffice.userbot import api
 from backoffice.userbot.client import UserbotClient
-from chatusers.models import ChatUser, ChatUserTag, Variable
+from chatusers.models import ChatUser, ChatUserTag, Tag, Variable
 from chatusers.sync import catalogue, segments  # noqa: F401  (registers the segment and read-only kinds)
 from chatusers.sync.documents import FIELDS, VAR, TagBook, local_docs
 from chatusers.sync.pull import Scan
 from chatusers.sync.push import push_chatusers
 
 
+class TagKind(SyncKind):
+    """Userbot's tags, mirrored before everything that names them by id (chat users, segments,
+    automated messages). A tag reaches Userbot with the chat users that carry it
+    (``add-tag``), never on its own, so it has no outbox entries and no push."""
+
+    label = "chatusers.tag"
+    model = Tag  # type: ignore[assignment]
+    pull_order = 5
+
+    def pull(self, ctx: PullContext) -> None:
+        book = TagBook(ctx.bot)
+        listing = book.read(ctx.client)
+        ctx.count("tags", "new", book.new)
+        for rejected in listing.rejected:
+            ctx.skip("tags", rejected)
+
+
 class ChatUserKind(SyncKind):
     label = "chatusers.chatuser"
     model = ChatUser
-    pull_order = 10  # tags and chat users first: segments refer to tag ids
+    pull_order = 10  # after the tags, before segments: both refer to tag ids
     push_fields = (
         "bot",
         *FIELDS,
@@ -37,9 +53,7 @@ class ChatUserKind(SyncKind):
         push_chatusers(client, items)
 
     def pull(self, ctx: PullContext) -> None:
-        book = TagBook(ctx.bot)
-        ctx.count("tags", "new", book.learn(ctx.client.call(api.chatusers_get_bot_tags())["tags"]))
-        Scan(ctx, book).run()
+        Scan(ctx, TagBook(ctx.bot)).run()
 
     def set_local(self, obj: Any, changes: Doc) -> None:
         fields = {k: v for k, v in changes.items() if k in FIELDS}
@@ -62,4 +76,5 @@ class ChatUserKind(SyncKind):
             )
 
 
+register(TagKind())
 register(ChatUserKind())

@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from backoffice.sync.kinds import Failure, PullContext, PushItem, SyncKind, fail_all, parse_time, register
-from backoffice.sync.objects import read, read_pages
+from backoffice.sync.objects import read_list, read_pages
 from backoffice.userbot import api
 from backoffice.userbot.client import UserbotClient
 from chatusers.models import BotVariable, ChatUser, Feedback
@@ -34,7 +34,10 @@ class BotVariableKind(ReadOnlyKind):
     pull_order = 50
 
     def pull(self, ctx: PullContext) -> None:
-        remote = {v["name"]: v["type"] for v in read(ctx.client, api.bot_get_vars())["variables"]}
+        listing = read_list(ctx.client, api.bot_get_vars(), "variables", times=())
+        for rejected in listing.rejected:
+            ctx.skip("bot_variables", rejected)
+        remote = {v["name"]: v["type"] for v in listing.objects}
         existing = {v.name: v for v in BotVariable.objects.filter(bot=ctx.bot)}
         new = [
             BotVariable(bot=ctx.bot, name=name, type=kind)
@@ -44,7 +47,11 @@ class BotVariableKind(ReadOnlyKind):
         changed = [v for name, v in existing.items() if name in remote and v.type != remote[name]]
         for variable in changed:
             variable.type = remote[variable.name]
-        gone = [v.pk for name, v in existing.items() if name not in remote]
+        # A variable is named by its name alone: one whose entry was skipped may be any of the
+        # names not listed, so none of them goes this time.
+        gone = [v.pk for name, v in existing.items() if name not in remote] if not listing.rejected else []
+        if listing.rejected:
+            ctx.count("bot_variables", "deletions_deferred")
         with transaction.atomic():
             BotVariable.objects.bulk_create(new)
             BotVariable.objects.bulk_update(changed, ["type"])
@@ -60,7 +67,9 @@ class FeedbackKind(ReadOnlyKind):
     pull_order = 60  # after chat users, whom feedback links to
 
     def pull(self, ctx: PullContext) -> None:
-        listing = read_pages(ctx.client, api.chatusers_get_feedback, "feedback")
+        listing = read_pages(ctx.client, api.chatusers_get_feedback, "feedback", times=("created_at",))
+        for rejected in listing.rejected:
+            ctx.skip("feedback", rejected)
         chatusers = dict(
             ChatUser.objects.filter(
                 bot=ctx.bot, remote_id__in={f["chatuser_id"] for f in listing.objects}
@@ -84,7 +93,7 @@ class FeedbackKind(ReadOnlyKind):
                 for name, value in values.items():
                     setattr(local, name, value)
                 changed.append(local)
-        seen = {f["id"] for f in listing.objects}
+        seen = {f["id"] for f in listing.objects} | {r.id for r in listing.rejected if r.id}
         gone = [f.pk for rid, f in existing.items() if rid not in seen] if listing.complete else []
         with transaction.atomic():
             Feedback.objects.bulk_create(new, batch_size=1000)

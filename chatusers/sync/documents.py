@@ -13,13 +13,17 @@ from typing import Any
 
 from backoffice.sync.db import any_of
 from backoffice.sync.merge import Doc
+from backoffice.sync.objects import RemoteList, read_list
 from backoffice.userbot import api
 from backoffice.userbot.client import UserbotClient
 from backoffice.userbot.models import Bot
+from backoffice.userbot.schema import Rejected
 from chatusers.models import ChatUser, ChatUserTag, Tag, Variable
+from chatusers.validators import email_problem
 
 FIELDS = ("name", "surname", "email", "phone", "channel", "language")
 VAR = "var:"
+TIMES = ("created_at", "updated_at", "last_seen_at")  # a chat user's times on the wire
 
 
 def local_docs(chatusers: Sequence[ChatUser]) -> dict[int, Doc]:
@@ -57,11 +61,25 @@ def remote_doc(remote: dict[str, Any], tag_names: dict[str, str]) -> Doc:
     return doc
 
 
+def chatuser_problems(user: dict[str, Any]) -> dict[str, str]:
+    """What a chat user here cannot hold of one the schema passed: an email ``EmailField``
+    refuses (the schema's pattern is looser), a variable set twice."""
+    problems = {}
+    email = user["email"]
+    if email is not None and (why := email_problem(email)):
+        problems["email"] = why
+    variables = user["variables"]
+    if len(variables) > 1 and len({v["name"] for v in variables}) < len(variables):
+        problems["variables"] = "sets a variable twice"
+    return problems
+
+
 class TagBook:
     """The bot's tags both ways: Userbot id to lower-case name, and lower-case name to Tag."""
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
+        self.new = 0  # tags the last ``read`` made here
         self.reload()
 
     def reload(self) -> None:
@@ -69,10 +87,34 @@ class TagBook:
         self.names = {tag.remote_id: name for name, tag in self.by_name.items() if tag.remote_id}
 
     def names_for(self, client: UserbotClient, tag_ids: Iterable[str]) -> dict[str, str]:
-        """``names``, after reading Userbot's tags again if one of these ids is not in it."""
+        """``names``, after reading Userbot's tags again if one of these ids is not in it
+        (ReadFailed if they cannot be read)."""
         if any(tag_id not in self.names for tag_id in tag_ids):
-            self.learn(client.call(api.chatusers_get_bot_tags())["tags"])
+            self.read(client)
         return self.names
+
+    def read(self, client: UserbotClient) -> RemoteList:
+        """Read Userbot's tags and mirror the valid ones; ReadFailed if the list cannot be read.
+        Returns the list, with the tags skipped and why (``rejected``); ``new`` says how many
+        were new here."""
+        listing = read_list(client, api.chatusers_get_bot_tags(), "tags", times=())
+        refused = list(listing.rejected)
+        valid = []
+        names: set[str] = set()
+        ids: set[str] = set()
+        for remote in listing.objects:
+            # Names are unique per bot whatever the case, and an id names one tag: a list
+            # that says otherwise is not mirrored past its first word on either.
+            key = remote["name"].lower()
+            if key in names or remote["id"] in ids:
+                twice = "id" if remote["id"] in ids else "name"
+                refused.append(Rejected(remote["id"], {twice: f"another tag of the list has this {twice}"}))
+                continue
+            names.add(key)
+            ids.add(remote["id"])
+            valid.append(remote)
+        self.new = self.learn(valid)
+        return RemoteList(valid, rejected=refused)
 
     def learn(self, remote_tags: Iterable[dict[str, Any]]) -> int:
         """Mirror Userbot's tags (their colour is Userbot's); returns how many were new here."""
@@ -80,6 +122,12 @@ class TagBook:
         for remote in remote_tags:
             key = remote["name"].lower()
             tag = self.by_name.get(key)
+            if tag is None or tag.remote_id != remote["id"]:
+                # The id names this tag from now on, not one that held it before.
+                for name, other in self.by_name.items():
+                    if other.remote_id == remote["id"] and name != key:
+                        other.remote_id = None
+                        other.save(update_fields=["remote_id"])
             if tag is None:
                 tag = Tag.objects.create(
                     bot=self.bot, name=remote["name"], color=remote["color"], remote_id=remote["id"]
@@ -87,9 +135,6 @@ class TagBook:
                 self.by_name[key] = tag
                 new += 1
             elif tag.remote_id != remote["id"] or tag.color != remote["color"]:
-                Tag.objects.filter(remote_id=remote["id"], bot=self.bot).exclude(pk=tag.pk).update(
-                    remote_id=None
-                )
                 tag.remote_id, tag.color = remote["id"], remote["color"]
                 tag.save(update_fields=["remote_id", "color"])
             self.names[remote["id"]] = key

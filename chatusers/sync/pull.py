@@ -38,13 +38,18 @@ from backoffice.sync.gone import objects_gone
 from backoffice.sync.kinds import PullContext, failure_of, parse_time
 from backoffice.sync.merge import Doc, changed_keys, three_way
 from backoffice.sync.models import BotSync, OutboxEntry, SyncState, new_client_refs
+from backoffice.sync.objects import ReadFailed, list_answer, read
 from backoffice.sync.stage import Workers
+from backoffice.sync.untrusted import checked, is_kept, keep_ours
 from backoffice.userbot import api
+from backoffice.userbot.errors import TransportError
+from backoffice.userbot.schema import Rejected
 from chatusers.models import ChatUser, ChatUserTag, Variable
-from chatusers.sync.documents import FIELDS, VAR, TagBook, local_docs, remote_doc
+from chatusers.sync.documents import FIELDS, TIMES, VAR, TagBook, chatuser_problems, local_docs, remote_doc
 
 logger = logging.getLogger(__name__)
 LABEL = "chatusers.chatuser"
+OPERATION = "chatusers.get"
 PAGE = 1000
 APPLY_BATCH = 5000
 APPLIERS = 2  # batches applied at once on PostgreSQL: one per core of a small database host
@@ -85,14 +90,12 @@ class Scan:
             for offset, users in self._pages(start):
                 batch.extend(users)
                 if len(batch) >= APPLY_BATCH:
-                    self._learn_tags(batch)
                     number += 1
                     self._sequence[number] = offset + PAGE
-                    appliers.submit(self._apply_and_checkpoint, batch, number)
+                    appliers.submit(self._apply_and_checkpoint, *self.check(batch), number)
                     batch = []
             if batch:
-                self._learn_tags(batch)
-                appliers.submit(self.apply, batch)
+                appliers.submit(self.apply_checked, *self.check(batch))
         finally:
             appliers.close()
         if start == 0:
@@ -101,8 +104,10 @@ class Scan:
             self.ctx.count("chatusers", "resumed_at", start)
         self._checkpoint(None)
 
-    def _apply_and_checkpoint(self, users: list[dict[str, Any]], number: int) -> None:
-        self.apply(users)
+    def _apply_and_checkpoint(
+        self, users: list[dict[str, Any]], refused: list[Rejected], number: int
+    ) -> None:
+        self.apply_checked(users, refused)
         with self._lock:
             done = self._sequence.pop(number)
             self._sequence[number] = -done  # applied, waiting for the batches before it
@@ -113,28 +118,58 @@ class Scan:
             if offset is not None:
                 self._checkpoint(offset)
 
-    def _learn_tags(self, users: list[dict[str, Any]]) -> None:
-        """Read the bot's tags again if these chat users carry one we do not know yet."""
-        self.book.names_for(self.ctx.client, (tag_id for u in users for tag_id in u["tags"]))
+    def check(self, users: list[Any]) -> tuple[list[dict[str, Any]], list[Rejected]]:
+        """The chat users of a batch that can be taken, and the others with why: the schema,
+        what the model can hold (``untrusted``), and every tag each names known to Userbot
+        (its tags read again for one not known here yet). Runs where the tags are learnt,
+        never in an applier."""
+        found = checked(OPERATION, "chatusers", users, times=TIMES, more=chatuser_problems)
+        refused = list(found.rejected)
+        names = self._learn_tags(found.items)
+        valid = []
+        for user in found.items:
+            unknown = next((tag_id for tag_id in user["tags"] if tag_id not in names), None)
+            if unknown is None:
+                valid.append(user)
+            else:
+                why = f"names the tag {unknown}, which Userbot's list of tags does not hold"
+                refused.append(Rejected(user["id"], {"tags": why}))
+        return valid, refused
 
-    def _pages(self, start: int) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-        """(offset, chat users) of every page from ``start``; a page that fails is asked again."""
+    def _learn_tags(self, users: list[dict[str, Any]]) -> dict[str, str]:
+        """The tags by Userbot id, read again if these chat users carry one we do not know
+        yet; a read that fails leaves the ones known (the tags' own kind records it)."""
+        try:
+            return self.book.names_for(self.ctx.client, (tag_id for u in users for tag_id in u["tags"]))
+        except (ReadFailed, TransportError) as exc:
+            logger.warning("Reading the tags of %s for its chat users failed: %s", self.bot.sitekey, exc)
+            return self.book.names
+
+    def _pages(self, start: int) -> Iterator[tuple[int, list[Any]]]:
+        """(offset, chat users) of every page from ``start``; a page that fails, or that is
+        no page of chat users at all, is asked again, a few times."""
         client = self.ctx.client
         offset, failures = start, 0
-        total = client.call(api.chatusers_get(offset=0, limit=1))["total"]
+        total = list_answer(OPERATION, read(client, api.chatusers_get(offset=0, limit=1)), "chatusers")[
+            "total"
+        ]
         while offset <= total:
             # One page past the total read at the start catches chat users created meanwhile.
             offsets = range(offset, total + PAGE, PAGE)
             requests = (api.chatusers_get(offset=o, limit=PAGE) for o in offsets)
             for o, outcome in zip(offsets, client.iter_many(requests, window=16), strict=False):
                 failure = failure_of(outcome)
+                if failure is None:
+                    try:
+                        page = list_answer(OPERATION, outcome.payload, "chatusers")  # type: ignore[union-attr]
+                    except ReadFailed as exc:
+                        failure = exc.failure
                 if failure is not None:
                     failures += 1
                     if not failure.transient or failures >= PAGE_ATTEMPTS:
                         raise RuntimeError(f"reading chat users at offset {o} failed: {failure.message}")
                     break
                 failures = 0
-                page = outcome.payload  # type: ignore[union-attr]
                 total = max(total, page["total"])
                 offset = o + PAGE
                 yield o, page["chatusers"]
@@ -149,12 +184,21 @@ class Scan:
 
     # applying --------------------------------------------------------------------------
 
-    def apply(self, users: list[dict[str, Any]]) -> None:
-        """Apply a batch of chat users as Userbot sent them (a scan's, or an event's refresh)."""
+    def apply(self, users: list[Any]) -> None:
+        """Check and apply a batch of chat users as Userbot sent them (an event's refresh)."""
+        self.apply_checked(*self.check(users))
+
+    def apply_checked(self, users: list[dict[str, Any]], refused: list[Rejected]) -> None:
+        """Apply a checked batch: the chat users that passed, and the refused ones recorded
+        (an object here that one would have changed keeps its values, flagged)."""
         remote = {u["id"]: u for u in users}
         keys = [_key(rid) for rid in remote]
+        # A refused chat user is still on Userbot: not to be taken for deleted.
+        keys.extend(_key(r.id) for r in refused if r.id)
         with self._lock:
             self.seen.extend(keys)
+        if refused:
+            self._refuse(refused)
         for rid in self._deleted_here(remote):
             # Deleted here, its deletion not sent yet: not to be brought back.
             del remote[rid]
@@ -178,7 +222,14 @@ class Scan:
             .annotate(in_flight=Exists(in_flight), pending=Exists(pending))
             # Every document field: a changed chat user's document is read from these.
             .only(
-                "id", "remote_id", "client_ref", "remote_updated_at", "synced_snapshot", "sync_state", *FIELDS
+                "id",
+                "remote_id",
+                "client_ref",
+                "remote_updated_at",
+                "synced_snapshot",
+                "sync_state",
+                "sync_error",
+                *FIELDS,
             )
         )
         matched = self._match(remote, locals_)
@@ -190,11 +241,35 @@ class Scan:
                 self.ctx.count("chatusers", "skipped_in_flight")
                 continue
             if local.remote_id == rid and local.remote_updated_at == parse_time(user["updated_at"]):
-                continue
+                if not is_kept(local):
+                    continue  # as last synced; one flagged for a version it refused is looked at again
             changed.append((local, user, remote_doc(user, self.book.names)))
         with transaction.atomic():
             self._insert(new)
             self._update(changed)
+
+    def _refuse(self, refused: list[Rejected]) -> None:
+        # One line a batch: a broken Userbot may send a million of them.
+        first = refused[0]
+        logger.warning(
+            "%d chat users of %s skipped, the first %s: %s",
+            len(refused),
+            self.bot.sitekey,
+            first.id,
+            first.reason,
+        )
+        for rejected in refused:
+            self.ctx.skip("chatusers", rejected)
+        by_id = {r.id: r for r in refused if r.id}
+        in_flight = OutboxEntry.objects.filter(
+            object_type=LABEL, object_id=OuterRef("pk"), state=OutboxEntry.State.IN_FLIGHT
+        )
+        here = (
+            ChatUser.objects.filter(bot=self.bot, remote_id__in=list(by_id))
+            .exclude(Exists(in_flight))  # a push on its way settles it
+            .values_list("pk", "remote_id")
+        )
+        keep_ours(ChatUser, [(pk, by_id[rid]) for pk, rid in here])
 
     def _deleted_here(self, remote: dict[str, dict[str, Any]]) -> set[str]:
         """The chat users of ``remote`` whose local deletion waits in the outbox (in any

@@ -19,10 +19,13 @@ from typing import Any
 
 from backoffice.sync.kinds import Failure, PushItem, fail_all, failure_of
 from backoffice.sync.merge import changed_keys, set_delta, three_way
-from backoffice.userbot import api
+from backoffice.sync.objects import ReadFailed
+from backoffice.sync.untrusted import checked
+from backoffice.userbot import api, schema
 from backoffice.userbot.client import UserbotClient
 from backoffice.userbot.codec import Request
-from chatusers.sync.documents import FIELDS, VAR, TagBook, remote_doc
+from backoffice.userbot.errors import PayloadInvalid, TransportError
+from chatusers.sync.documents import FIELDS, TIMES, VAR, TagBook, chatuser_problems, remote_doc
 
 PAGE = 1000
 READ_FIRST_MAX = 200  # chat users read before an update; a bulk change is not read first
@@ -58,13 +61,19 @@ def _hold_changed_on_both_sides(client: UserbotClient, items: list[PushItem], bo
     searches = [(i, term) for i, term in searches if term]
     requests = (api.chatusers_get(offset=0, limit=SEARCH_LIMIT, search=term) for _, term in searches)
     for (item, _), outcome in zip(searches, client.iter_many(requests), strict=True):
+        # A read that fails, or that cannot be taken, leaves us no worse off than without
+        # it: the pull still compares.
         if failure_of(outcome) is not None:
-            continue  # no worse off than without the read: the pull still compares
-        user = next((u for u in outcome.payload["chatusers"] if u["id"] == item.remote_id), None)  # type: ignore[union-attr]
+            continue
+        users = _chatusers_of("chatusers.get", outcome.payload)  # type: ignore[union-attr]
+        user = next((u for u in users if u["id"] == item.remote_id), None)
         if user is None:
             continue
         base, local = item.snapshot or {}, item.local or {}
-        remote = remote_doc(user, book.names_for(client, user.get("tags") or ()))
+        names = _tag_names(client, book, [user])
+        if names is None:
+            continue
+        remote = remote_doc(user, names)
         conflicts = three_way(base, local, remote, prefer=None).conflicts
         if conflicts:
             item.hold_for_pull(c.key for c in conflicts)
@@ -101,7 +110,7 @@ def _delete(client: UserbotClient, items: list[PushItem]) -> None:
         if failure:
             fail_all(batch, failure)
             continue
-        for item, remote in zip(batch, outcome.payload["chatusers"], strict=True):  # type: ignore[union-attr]
+        for item, remote in _created(batch, [i.entry.client_ref for i in batch], outcome.payload):  # type: ignore[union-attr]
             item.remote_id = remote["id"]
     doomed = [i for i in items if i.remote_id and not i.error]
     batches = list(_batches(doomed, PAGE))
@@ -121,12 +130,16 @@ def _create(client: UserbotClient, items: list[PushItem], book: TagBook) -> None
         for batch, outcome in zip(batches, client.iter_many(requests), strict=True):
             failure = failure_of(outcome)
             if failure is None:
-                for item, remote in zip(batch, outcome.payload["chatusers"], strict=True):  # type: ignore[union-attr]
-                    item.confirm(
-                        remote_id=remote["id"],
-                        snapshot=remote_doc(remote, book.names_for(client, remote.get("tags") or ())),
-                        updated_at=remote["updated_at"],
-                    )
+                refs = [i.obj.client_ref for i in batch]  # type: ignore[union-attr]
+                created = _created(batch, refs, outcome.payload)  # type: ignore[union-attr]
+                names = _tag_names(client, book, [remote for _, remote in created])
+                for item, remote in created:
+                    item.confirm(remote_id=remote["id"])
+                    if names is None or any(t not in names for t in remote["tags"]):
+                        # Made, and its id is sure; what it holds is read by the next push or pull.
+                        item.fail("Created, but its answer names a tag Userbot does not list", transient=True)
+                        continue
+                    item.confirm(snapshot=remote_doc(remote, names), updated_at=remote["updated_at"])
                 continue
             named = {int(k): v for k, v in failure.fields.items() if str(k).isdigit() and int(k) < len(batch)}
             if failure.transient or not named:
@@ -138,6 +151,76 @@ def _create(client: UserbotClient, items: list[PushItem], book: TagBook) -> None
                     item.fail(f"Userbot refused it: {named[index]}", transient=False)
                 else:
                     todo.append(item)
+
+
+def _created(batch: list[PushItem], refs: list[str], payload: Any) -> list[tuple[PushItem, dict[str, Any]]]:
+    """Each item of a ``chatusers.create`` with the chat user Userbot made for it, matched by
+    ``client_ref``, never by position: an answer in another order is read right, and one that
+    does not hold each asked ``client_ref`` exactly once (a chat user twice, one missing, one
+    not asked for) is not read at all: the batch fails for now, with nothing recorded from it,
+    and is sent again (its ``client_ref``s keep a repeat from making a second one). A chat
+    user of the answer that is not valid fails its item for good, nothing recorded from it."""
+    by_ref = dict(zip(refs, batch, strict=True))
+    users = _chatusers_of("chatusers.create", payload, checked_only=False)
+    answered = [_client_ref(user) for user in users]
+    if len(answered) != len(refs) or set(answered) != set(by_ref):
+        missing = len(set(by_ref) - set(answered))
+        repeated = len(answered) - len(set(answered))
+        unasked = len({r for r in answered if r not in by_ref})
+        fail_all(
+            batch,
+            Failure(
+                "Userbot's answer to chatusers.create does not hold each chat user asked for exactly"
+                f" once ({missing} missing, {repeated} repeated, {unasked} not asked for); nothing was"
+                " recorded from it",
+                transient=True,
+            ),
+        )
+        return []
+    valid = {id(user) for user in _checked_chatusers("chatusers.create", users)}
+    matched = []
+    for user, ref in zip(users, answered, strict=True):
+        item = by_ref[ref]  # type: ignore[index]
+        if id(user) in valid:
+            matched.append((item, user))
+            continue
+        [refused] = checked(
+            "chatusers.create", "chatusers", [user], times=TIMES, more=chatuser_problems
+        ).rejected
+        item.fail(
+            f"Userbot's answer for it is not valid ({refused.reason}); nothing was recorded from it",
+            transient=False,
+        )
+    return matched
+
+
+def _client_ref(user: Any) -> str | None:
+    ref = user.get("client_ref") if isinstance(user, dict) else None
+    return ref if isinstance(ref, str) else None
+
+
+def _checked_chatusers(operation: str, users: list[Any]) -> list[dict[str, Any]]:
+    return checked(operation, "chatusers", users, times=TIMES, more=chatuser_problems).items
+
+
+def _chatusers_of(operation: str, payload: Any, *, checked_only: bool = True) -> list[Any]:
+    """The chat users of an answer that carries them (none if it is not such an answer); with
+    ``checked_only`` only the ones that pass the checks."""
+    try:
+        schema.check_envelope(operation, payload, "chatusers")
+    except PayloadInvalid:
+        return []
+    users = payload["chatusers"]
+    return _checked_chatusers(operation, users) if checked_only else users
+
+
+def _tag_names(client: UserbotClient, book: TagBook, users: list[dict[str, Any]]) -> dict[str, str] | None:
+    """The tags by Userbot id, read again if these chat users name one not known here; None
+    if they cannot be read."""
+    try:
+        return book.names_for(client, (tag_id for user in users for tag_id in user["tags"]))
+    except (ReadFailed, TransportError):
+        return None
 
 
 def _update(client: UserbotClient, items: list[PushItem], book: TagBook) -> None:
@@ -188,18 +271,25 @@ def _update(client: UserbotClient, items: list[PushItem], book: TagBook) -> None
     # change made there meanwhile would look already seen to the next pull.
     observed: dict[int, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
     outcomes = client.iter_many(request for request, _, _ in parts)
-    for (_, batch, (what, arg)), outcome in zip(parts, outcomes, strict=True):
+    for (request, batch, (what, arg)), outcome in zip(parts, outcomes, strict=True):
         failure = failure_of(outcome)
         if failure:
             fail_all(batch, failure)
             continue
         payload = outcome.payload  # type: ignore[union-attr]
+        key = None if what == "import" else "chatusers"
+        if unreadable := _unreadable(request.operation, payload, key):
+            # Every one of these is safe to send again: the batch waits for another go.
+            fail_all(batch, unreadable)
+            continue
         if what == "import":
             _imported(batch, arg, payload)
             continue
         if what == "add":
             book.learn([payload["tag"]])
-        shown = {u["id"]: u for u in payload["chatusers"]}
+        users = _chatusers_of(request.operation, payload)
+        names = _tag_names(client, book, users) or {}
+        shown = {u["id"]: u for u in users if all(t in names for t in u["tags"])}
         for item in batch:
             snapshot = dict(item.snapshot or {})
             tags = set(snapshot.get("tags") or ())
@@ -207,14 +297,26 @@ def _update(client: UserbotClient, items: list[PushItem], book: TagBook) -> None
             item.confirm(snapshot=snapshot)
             if item.remote_id in shown:
                 user = shown[item.remote_id]
-                observed[id(item)].append(
-                    (user["updated_at"], remote_doc(user, book.names_for(client, user.get("tags") or ())))
-                )
+                observed[id(item)].append((user["updated_at"], remote_doc(user, names)))
     for item in items:
         for stamp, doc in sorted(observed.get(id(item), ()), key=lambda seen: seen[0], reverse=True):
             if doc == item.snapshot:
                 item.confirm(updated_at=stamp)
                 break
+
+
+def _unreadable(operation: str, payload: Any, key: str | None) -> Failure | None:
+    """Why an answer cannot be read as a whole (with ``key``: its list of objects, which are
+    looked at one by one after), or None."""
+    try:
+        if key is None:
+            schema.validate_response(operation, payload)
+        else:
+            schema.check_envelope(operation, payload, key)
+    except PayloadInvalid as exc:
+        named = "; ".join(f"{name}: {why}" for name, why in exc.fields.items())
+        return Failure(f"Userbot's answer to {operation} is not valid ({named})", transient=True)
+    return None
 
 
 def _imported(batch: list[PushItem], columns: tuple[str, ...], payload: dict[str, Any]) -> None:

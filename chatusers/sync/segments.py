@@ -16,7 +16,15 @@ from typing import Any
 
 from backoffice.sync.kinds import failure_of, register
 from backoffice.sync.merge import Doc
-from backoffice.sync.objects import ObjectKind, ReadFailed, RemoteList, Unreadable, Unsendable, Wire, read
+from backoffice.sync.objects import (
+    ObjectKind,
+    ReadFailed,
+    RemoteList,
+    Unreadable,
+    Unsendable,
+    Wire,
+    read_list,
+)
 from backoffice.userbot import api
 from backoffice.userbot.codec import Request
 from chatusers.models import FilterField, Segment, SegmentFilter, Tag
@@ -47,16 +55,17 @@ class TagWire(Wire):
     def __post_init__(self) -> None:
         self.book = TagBook(self.bot)
 
-    def tag_name(self, tag_id: str) -> str:
-        """The name here of the tag with this Userbot id (learning Userbot's tags if need be)."""
+    def tag_name(self, tag_id: str, *, field: str = "object") -> str:
+        """The name here of the tag with this Userbot id (learning Userbot's tags if need be);
+        Unreadable, naming ``field``, if Userbot lists no such tag."""
         if tag_id not in self.book.names:
             try:
-                self.book.learn(read(self.client, api.chatusers_get_bot_tags())["tags"])
+                self.book.read(self.client)
             except ReadFailed as exc:
-                raise Unreadable(f"Userbot's tags could not be read: {exc}") from exc
+                raise Unreadable(f"Userbot's tags could not be read: {exc}", field=field) from exc
         key = self.book.names.get(tag_id)
         if key is None:
-            raise Unreadable(f"it names the tag {tag_id}, which Userbot does not list")
+            raise Unreadable(f"it names the tag {tag_id}, which Userbot does not list", field=field)
         return self.book.by_name[key].name
 
     def tag_id(self, name: str) -> str:
@@ -86,13 +95,14 @@ class TagWire(Wire):
             for item in items
         ]
 
-    def conditions_in(self, items: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
-        """Filters or conditions as Userbot stores them, as documents hold them."""
+    def conditions_in(self, items: Sequence[dict[str, Any]], *, field: str) -> list[dict[str, str]]:
+        """Filters or conditions as Userbot stores them (the object's ``field``), as documents
+        hold them."""
         result = []
-        for item in items:
+        for index, item in enumerate(items):
             value = item.get("value") or ""
             if names_a_tag(item["field"], item["op"]):
-                value = self.tag_name(value)
+                value = self.tag_name(value, field=f"{field}[{index}].value")
             result.append(condition_doc(item["field"], item["op"], value, item.get("name") or ""))
         return result
 
@@ -115,13 +125,13 @@ class SegmentKind(ObjectKind):
         return {s.pk: {"name": s.name, "match": s.match, "filters": filters.get(s.pk, [])} for s in objects}
 
     def remote_list(self, wire: Wire) -> RemoteList:
-        return RemoteList(read(wire.client, api.chatusers_get_bot_segments())["segments"])
+        return read_list(wire.client, api.chatusers_get_bot_segments(), "segments")
 
     def remote_doc(self, wire: TagWire, remote: dict[str, Any]) -> Doc:  # type: ignore[override]
         return {
             "name": remote["name"],
             "match": remote["match"],
-            "filters": wire.conditions_in(remote["filters"]),
+            "filters": wire.conditions_in(remote["filters"], field="filters"),
         }
 
     def create_request(self, wire: TagWire, doc: Doc, client_ref: str) -> Request:  # type: ignore[override]

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_POST
 from backoffice.audit import record
 from backoffice.sync import services
 from backoffice.sync.admin.common import since, when
+from backoffice.sync.kinds import SKIPPED
 from backoffice.sync.models import BotSync, OutboxEntry, SyncConflict
 from backoffice.sync.selectors import bot_syncs_with_status
 from backoffice.synced_admin import ServiceWritesMixin
@@ -137,13 +138,33 @@ class BotSyncAdmin(ServiceWritesMixin, admin.ModelAdmin):
     def last_pull_report(self, obj: BotSync) -> str:
         if not obj.pull_report:
             return self.get_empty_value_display()
-        return format_html_join(
+        report = dict(obj.pull_report)
+        skipped = report.pop(SKIPPED, [])
+        counts = format_html_join(
             "",
             "<div>{}: {}</div>",
             (
                 (kind, ", ".join(f"{what} {n}" for what, n in sorted(counts.items())))
-                for kind, counts in sorted(obj.pull_report.items())
+                for kind, counts in sorted(report.items())
             ),
+        )
+        if not skipped:
+            return counts
+        # Objects of Userbot's that failed the checks: which, in which field, and why (the
+        # first ones of the run; the counts above say how many in all).
+        rows = format_html_join(
+            "",
+            "<li>{} <code>{}</code>: {}</li>",
+            (
+                (entry.get("kind", ""), entry.get("id") or "(no id)", entry.get("reason", ""))
+                for entry in skipped
+            ),
+        )
+        return format_html(
+            '{}<div class="sync-skipped">Skipped from Userbot (the first {}):<ul>{}</ul></div>',
+            counts,
+            len(skipped),
+            rows,
         )
 
     # --- policies: written through the service ------------------------------------------

@@ -7,7 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from backoffice.sync.models import OutboxEntry
+from backoffice.sync.kinds import SKIPPED
+from backoffice.sync.models import BotSync, OutboxEntry
 from backoffice.sync.pull import pull_bot
 from backoffice.sync.relay import push_pending
 from backoffice.userbot.errors import ConnectFailed, TransportError, UserbotError
@@ -39,10 +40,20 @@ class Command(BaseCommand):
                     self.stdout.write("Pull: another pull of this bot is running; skipped.")
                 else:
                     self.stdout.write(f"Pull: {_describe(report)}")
+                    self._pull_problems(bot, report)
             if both or options["push"]:
                 self._push(bot, wait=options["wait"], timeout=options["timeout"])
         except (ConnectFailed, TransportError, UserbotError, RuntimeError) as exc:
             raise CommandError(f"Sync of {bot.sitekey} failed: {exc}") from None
+
+    def _pull_problems(self, bot: Bot, report: dict[str, Any]) -> None:
+        """Say which lists failed (the rest were pulled, and the push goes on) and which of
+        Userbot's objects were skipped, as the bot's sync page does."""
+        failed = BotSync.objects.filter(bot=bot).values_list("pull_error", flat=True).first()
+        if failed:
+            self.stderr.write(f"Pull: these lists failed and are read again next time: {failed}")
+        for entry in report.get(SKIPPED, ()):
+            self.stderr.write(f"Pull: skipped {entry['kind']} {entry['id'] or '(no id)'}: {entry['reason']}")
 
     def _push(self, bot: Bot, *, wait: bool, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -64,6 +75,8 @@ class Command(BaseCommand):
 def _describe(report: dict[str, Any]) -> str:
     parts = []
     for kind, counts in sorted(report.items()):
+        if kind == SKIPPED:
+            continue  # listed one by one
         words = ", ".join(f"{what} {n}" for what, n in sorted(counts.items()))
         parts.append(f"{kind}: {words}")
     return "; ".join(parts) or "nothing changed"
