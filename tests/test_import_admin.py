@@ -3,6 +3,7 @@ WebSocket that carries an import's progress to the page."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -190,13 +191,20 @@ def test_a_user_without_chat_user_permissions_sees_no_import(client: Any, bot: A
 # --- upload ----------------------------------------------------------------------------------
 
 
-def test_the_upload_page_states_the_size_limit(operator_client: Any, settings: Any) -> None:
-    settings.CHATUSER_IMPORT_MAX_BYTES = 5 * 1024 * 1024
+def test_the_upload_page_states_the_size_and_column_limits(operator_client: Any, settings: Any) -> None:
+    settings.CHATUSER_IMPORT_MAX_BYTES = 5_000_000
+    settings.CHATUSER_IMPORT_MAX_COLUMNS = 40
 
     page = operator_client.get(UPLOAD).content.decode()
 
-    assert "At most 5.0\xa0MB." in page
+    assert "At most 5 MB and 40 columns." in page
     assert '<input type="submit" value="Upload and map the columns"' in page
+
+
+def test_the_upload_page_gives_the_default_size_limit_as_the_readme_does(operator_client: Any) -> None:
+    page = operator_client.get(UPLOAD).content.decode()
+
+    assert "At most 200 MB and 500 columns." in page
 
 
 def test_an_upload_becomes_a_draft_import_and_opens_its_mapping(
@@ -244,7 +252,24 @@ def test_an_upload_over_the_limit_is_refused(operator_client: Any, bot: Any, set
     response = _upload(operator_client, bot, CONTACTS + "x@example.com;X;Y;Z\r\n" * 10_000)
 
     assert response.context["form"].errors == {
-        "file": ["The file is 0.2 MB; the largest file the import takes is 0.1 MB."]
+        "file": ["The file is 210.1 kB; the largest file the import takes is 100 kB."]
+    }
+    assert ImportJob.objects.count() == 0
+
+
+def test_a_file_with_too_many_columns_is_refused_on_the_upload_page(
+    operator_client: Any, bot: Any, settings: Any
+) -> None:
+    settings.CHATUSER_IMPORT_MAX_COLUMNS = 3
+
+    response = _upload(operator_client, bot)
+
+    assert response.status_code == 200
+    assert response.context["form"].errors == {
+        "file": [
+            "The header has 4 columns; the import reads at most 3. "
+            "Remove the columns you do not import and upload the file again."
+        ]
     }
     assert ImportJob.objects.count() == 0
 
@@ -308,10 +333,57 @@ def test_the_mapping_form_explains_what_is_wrong(
 
     assert response.status_code == 200
     assert response.context["form"].errors == errors
+    page = response.content.decode()
+    for field, messages in errors.items():
+        assert f'<ul class="errorlist"><li>{messages[0]}</li></ul>' in page
+        assert re.search(f'<(select|input) [^>]*id="id_{field}"[^>]* aria-invalid="true"', page)
     assert (job.status, job.mapping) == (
         "draft",
         {"Email": "email", "First name": "name", "Surname": "surname", "Favourite colour": "skip"},
     )
+
+
+def test_the_mapping_page_of_hundreds_of_columns_shows_each_columns_choice(
+    operator_client: Any, bot: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    header = ["Email", "First name", *(f"note {n}" for n in range(498))]
+    job = _draft(operator_client, bot, ";".join(header) + "\r\nada@example.com;Ada" + ";x" * 498 + "\r\n")
+
+    page = operator_client.get(_mapping_url(job)).content.decode()
+
+    assert page.count('<select name="target_') == 500
+    assert '<select name="target_0" id="id_target_0" required><option value="name">name</option>' in page
+    assert '<option value="email" selected>email</option>' in page
+    assert '<label for="id_target_499">note 497</label>' in page
+    assert '<input type="text" name="variable_499" maxlength="200" id="id_variable_499">' in page
+    response = _run(operator_client, job, django_capture_on_commit_callbacks, button="_import")
+    job.refresh_from_db()
+    assert (response.status_code, job.status, job.created) == (302, "done", 1)
+
+
+def test_the_sample_says_when_the_first_row_runs_past_the_preview(operator_client: Any, bot: Any) -> None:
+    wide = ";".join("x" * 60_000 for _ in range(6))
+    job = _draft(operator_client, bot, f"Email;a;b;c;d;e\r\n{wide}\r\nada@example.com;1;2;3;4;5\r\n")
+
+    response = operator_client.get(_mapping_url(job))
+
+    [[message]] = response.context["sample"]
+    assert message.startswith("⚠ Row 1 runs past the first 262.")
+    assert message.endswith(" kB of the file (it is longer than the preview reads).")
+    assert message in response.content.decode()
+
+
+def test_the_sample_shows_where_a_quote_left_open_swallows_rows(operator_client: Any, bot: Any) -> None:
+    rows = "".join(f"{n}@example.com;Name {n};S;c\r\n" for n in range(5000))
+    job = _draft(operator_client, bot, CONTACTS.split("\r\n")[0] + '\r\n"ada@example.com;Ada;L;g\r\n' + rows)
+
+    sample = operator_client.get(_mapping_url(job)).context["sample"]
+
+    assert sample[0] == [
+        "⚠ A quote opened on line 2 is not closed by line 2119, where its cell passes 65536 characters: "
+        "lines 2 to 2119 were not read."
+    ]
+    assert sample[1] == ["2117@example.com", "Name 2117", "S", "c"]
 
 
 def test_a_match_key_without_its_column_is_refused_by_the_services(

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
-from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
 
 from backoffice.sync.models import OutboxEntry
 from chatusers.import_models import ImportChange, ImportJob
-from chatusers.imports.reading import LATIN1_NOTE, ImportRejected
+from chatusers.imports.reading import BLOCK_BYTES, LATIN1_NOTE, ImportRejected, detect_encoding, size_text
 from chatusers.imports.services import import_job_configure, import_job_create, import_job_run
 from chatusers.models import ChatUser, ChatUserTag, Tag, Variable
 from tests.factories import BotFactory
@@ -41,7 +41,52 @@ def _big_cell() -> bytes:
     return b"name,email\nAda," + b"x" * (50 * 1024 * 1024) + b"\nBob,bob@example.com\n"
 
 
+def _long_header() -> bytes:
+    """A header of about 70 KiB, past the 64 KiB an early reading took of it: the name and
+    email columns, notes with long names, and "email_work" where 64 KiB would cut it to
+    "email", a second email column that is not there."""
+    head = "name,email,"
+    notes = [f"note {n:03d} {'x' * 150}" for n in range(400)]
+    head += ",".join(notes) + ","
+    filler = 65536 - len(head) - len("email") - 1
+    head += "f" * filler + ","
+    assert len(head) + len("email") == 65536
+    columns = head + "email_work,notes after the cut"
+    empty = "," * (columns.count(","))
+    return f"{columns}\nAda,ada@example.com{empty[1:]}\nBob,bob@example.com{empty[1:]}\n".encode()
+
+
+def _header_over_the_limit() -> bytes:
+    columns = ",".join(f"c{n:03d}{'x' * 2300}" for n in range(450))
+    return f"{columns}\n{',' * 449}\n".encode()
+
+
+UTF8_ROWS = "name,email\n" + "".join(f"José {n},jose{n}@example.com\n" for n in range(2000))
+UTF16_SURROGATE = "\ud800".encode("utf-16-le", "surrogatepass")
+ONE_LINE_PAGE = b'<!doctype html><html lang="en"><head><title>Contacts</title></head><body>Ada</body></html>'
+
+
 GENERATED: dict[str, Callable[[], bytes]] = {
+    "header_over_64k.csv": _long_header,
+    "header_cell_over_64k.csv": lambda: b"name,email," + b"n" * 70_000 + b"\nAda,ada@example.com,x\n",
+    "header_over_the_limit.csv": _header_over_the_limit,
+    "too_many_columns.csv": lambda: (
+        ",".join(f"c{n}" for n in range(5001)) + "\n" + "," * 5000 + "\n"
+    ).encode(),
+    "utf8_one_bad_byte_late.csv": lambda: UTF8_ROWS.encode() + b"Ren\xe9,rene@example.com\n",
+    "utf8_bom_bad_byte.csv": lambda: codecs.BOM_UTF8 + SAMPLE.encode() + b"Ren\xe9,rene@example.com\n",
+    "utf16_lone_surrogate.csv": lambda: (
+        codecs.BOM_UTF16_LE
+        + (SAMPLE + "Ren").encode("utf-16-le")
+        + UTF16_SURROGATE
+        + ",x\n".encode("utf-16-le")
+    ),
+    "latin1_throughout.csv": lambda: UTF8_ROWS.encode("latin-1"),
+    "web_page_one_line.csv": lambda: ONE_LINE_PAGE,
+    "quote_left_open.csv": lambda: (
+        b'name,email\n"Ada,ada@example.com\n'
+        + "".join(f"Bob {n},bob{n}@example.com\n" for n in range(5000)).encode()
+    ),
     "too_many_tags_in_cell.csv": lambda: (
         b"name,email,tags\nAda,ada@example.com,"
         + "|".join(f"t{n}" for n in range(10_000)).encode()
@@ -67,7 +112,48 @@ REFUSED = {
     "header_blank_column.csv": "Column 2 of the header has no name.",
     "header_repeated_column.csv": "The header names the column “Email” twice.",
     "pipe_delimited.csv": (
-        "The header is one column, “name|email”: separate columns with commas, semicolons or tabs."
+        "The header (line 1) is one column, “name|email”: the file separates its columns with pipes (|). "
+        "Separate them with commas, semicolons or tabs."
+    ),
+    "colon_delimited.csv": (
+        "The header (line 1) is one column, “name:email”: the file separates its columns with colons (:). "
+        "Separate them with commas, semicolons or tabs."
+    ),
+    "unbalanced_quote_in_header.csv": (
+        "A quote in the header (line 1) is never closed: everything from there to the end of the file "
+        "(line 3) reads as one column name. Close the quote or remove it."
+    ),
+    "web_page.csv": (
+        "Line 1 starts with “<!DOCTYPE html>”: this is a web page (HTML), not a CSV file. "
+        "Export or save the data as CSV and upload that."
+    ),
+    "web_page_one_line.csv": (
+        'Line 1 starts with “<!doctype html><html lang="en"><head><ti”: this is a web page (HTML), '
+        "not a CSV file. Export or save the data as CSV and upload that."
+    ),
+    "header_cell_over_64k.csv": "A column name in the header (line 1) is longer than 65536 characters.",
+    "header_over_the_limit.csv": (
+        "The header row is longer than 1,000,000 characters, the most the import reads: the first row "
+        "of the file must be a header of column names."
+    ),
+    "too_many_columns.csv": (
+        "The header has 5001 columns; the import reads at most 500. "
+        "Remove the columns you do not import and upload the file again."
+    ),
+    "utf8_one_bad_byte_late.csv": (
+        "The file is UTF-8 (other lines hold UTF-8 characters) but line 2002 is not: the byte 0xE9 at "
+        f"byte offset {len(UTF8_ROWS.encode()) + 3} is not valid UTF-8. Correct that line, or save the "
+        "whole file as UTF-8, and upload it again."
+    ),
+    "utf8_bom_bad_byte.csv": (
+        "The file is UTF-8 (it starts with a UTF-8 byte order mark) but line 4 is not: the byte 0xE9 at "
+        f"byte offset {3 + len(SAMPLE.encode()) + 3} is not valid UTF-8. Correct that line, or save the "
+        "whole file as UTF-8, and upload it again."
+    ),
+    "utf16_lone_surrogate.csv": (
+        "The file is UTF-16 (it starts with a UTF-16 byte order mark) but line 4 is not: the byte 0x00 at "
+        f"byte offset {2 + len((SAMPLE + 'Ren').encode('utf-16-le'))} is not valid UTF-16. Correct that "
+        "line, or save the whole file as UTF-16, and upload it again."
     ),
     "binary.png": "This is not a text file (it holds binary data): upload a CSV file.",
     "utf32.csv": "The file is UTF-32, which the import does not read: save it as UTF-8.",
@@ -153,6 +239,20 @@ RUNS: dict[str, tuple[int, int, int, list[tuple[int, str]]]] = {
     "latin1.csv": (2, 0, 0, []),
     "nul_in_cell.csv": (1, 0, 0, [(1, "name: holds a NUL character.")]),
     "big_cell.csv": (1, 0, 0, [(1, "A cell on line 2 is longer than 65536 characters.")]),
+    "header_over_64k.csv": (2, 0, 0, []),
+    "quote_left_open.csv": (
+        2664,
+        0,
+        0,
+        [
+            (
+                1,
+                "A quote opened on line 2 is not closed by line 2338, where its cell passes 65536 "
+                "characters: lines 2 to 2338 were not read.",
+            )
+        ],
+    ),
+    "latin1_throughout.csv": (2000, 0, 0, []),
     "too_many_tags_in_cell.csv": (1, 0, 0, [(1, "tags: at most 100 tags in a cell (it has 10000).")]),
 }
 
@@ -320,4 +420,78 @@ def test_a_file_over_the_size_limit_is_refused(actor: Any, settings: Any) -> Non
             bot=bot, actor=actor, upload=SimpleUploadedFile("big.csv", b"email\n" + b"a" * 2_000_000)
         )
 
-    assert refused.value.message == "The file is 2.0 MB; the largest file the import takes is 1.0 MB."
+    assert refused.value.message == "The file is 2 MB; the largest file the import takes is 1 MB."
+
+
+def test_a_header_longer_than_64_kib_is_read_whole(actor: Any) -> None:
+    content = _long_header()
+
+    job = import_job_create(bot=BotFactory(), actor=actor, upload=SimpleUploadedFile("wide.csv", content))
+
+    assert job.header == content.decode().splitlines()[0].split(",")
+    assert job.header[-2:] == ["email_work", "notes after the cut"]
+    assert (job.mapping["name"], job.mapping["email"], job.mapping["email_work"]) == ("name", "email", "skip")
+
+
+def test_a_latin1_file_is_decided_on_the_whole_file_and_keeps_its_note(actor: Any) -> None:
+    job = import_job_create(
+        bot=BotFactory(), actor=actor, upload=SimpleUploadedFile("l.csv", _content("latin1_throughout.csv"))
+    )
+
+    assert (job.encoding, job.encoding_note) == ("latin-1", LATIN1_NOTE)
+
+
+class _Reads(io.BytesIO):
+    """A file that remembers the largest read asked of it."""
+
+    largest = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.largest = max(self.largest, size if size is not None and size >= 0 else 1 << 62)
+        return super().read(size)
+
+
+def test_the_encoding_is_checked_on_the_whole_file_a_block_at_a_time() -> None:
+    rows = "".join(f"Zoë {n},zoe{n}@example.com\n" for n in range(120_000)).encode()
+    content = b"name,email\n" + rows + b"Ren\xe9,rene@example.com\n" + b"Ada,ada@example.com\n"
+    stream = _Reads(content)
+
+    with pytest.raises(ImportRejected) as refused:
+        detect_encoding(stream)
+
+    assert len(content) > 3 * BLOCK_BYTES
+    assert stream.largest <= BLOCK_BYTES
+    assert refused.value.message.startswith(
+        f"The file is UTF-8 (other lines hold UTF-8 characters) but line 120002 is not: the byte 0xE9 at "
+        f"byte offset {11 + len(rows) + 3} is not valid UTF-8."
+    )
+
+
+@pytest.mark.parametrize(
+    ("size", "message"),
+    [
+        (209_715_200, "The file is 209.7 MB; the largest file the import takes is 200 MB."),
+        (
+            200_000_001,
+            "The file is 200,000,001 bytes; the largest file the import takes is 200,000,000 bytes (200 MB).",
+        ),
+    ],
+)
+def test_the_size_limit_is_200_mb_of_a_million_bytes_each(actor: Any, size: int, message: str) -> None:
+    upload = UploadedFile(io.BytesIO(b"email\na@example.com\n"), name="big.csv", size=size)
+
+    with pytest.raises(ImportRejected) as refused:
+        import_job_create(bot=BotFactory(), actor=actor, upload=upload)
+
+    assert refused.value.message == message
+    assert ImportJob.objects.count() == 0
+
+
+def test_the_readme_states_the_size_limit_as_the_upload_page_does(settings: Any) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| `CHATUSER_IMPORT_MAX_BYTES`"))
+
+    assert settings.CHATUSER_IMPORT_MAX_BYTES == 200_000_000
+    assert f"`{settings.CHATUSER_IMPORT_MAX_BYTES}`" in row
+    assert f"({size_text(settings.CHATUSER_IMPORT_MAX_BYTES)})" in row
+    assert "1 MB = 1,000,000 bytes" in readme

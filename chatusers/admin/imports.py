@@ -9,6 +9,7 @@ validating, writing and recording the history (LogEntry) happen in
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import PurePath
 from typing import Any
@@ -21,18 +22,18 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
-from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST
 
 from backoffice.userbot.models import Bot
 from chatusers.import_models import ImportChange, ImportJob, ImportMapping
 from chatusers.imports import reading, selectors, services
-from chatusers.imports.reading import DELIMITER_NAMES, ImportRejected
+from chatusers.imports.mapping import VARIABLE_NAME_MAX
+from chatusers.imports.reading import DELIMITER_NAMES, ImportRejected, size_text
 
-DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 # Statuses after which nothing about a job moves any more.
 FINISHED = frozenset({"done", "failed", "cancelled", "undone"})
 SAMPLE_ROWS = 5
@@ -75,7 +76,7 @@ def can_view_imports(user: AbstractBaseUser | AnonymousUser) -> bool:
 
 
 def max_upload_bytes() -> int:
-    return int(getattr(settings, "CHATUSER_IMPORT_MAX_BYTES", DEFAULT_MAX_BYTES))
+    return int(settings.CHATUSER_IMPORT_MAX_BYTES)
 
 
 def progress_group(job_id: int) -> str:
@@ -94,8 +95,9 @@ class UploadForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["file"].help_text = (
-            f"At most {filesizeformat(max_upload_bytes())}. UTF-8 (with or without BOM), UTF-16 or "
-            "Latin-1; comma, semicolon or tab between the columns; a header row first."
+            f"At most {size_text(max_upload_bytes())} and {settings.CHATUSER_IMPORT_MAX_COLUMNS} columns. "
+            "UTF-8 (with or without BOM), UTF-16 or Latin-1; comma, semicolon or tab between the "
+            "columns; a header row first."
         )
 
 
@@ -134,7 +136,7 @@ class MappingForm(forms.Form):
         for index, column in enumerate(header):
             self.fields[f"target_{index}"] = forms.ChoiceField(choices=TARGET_CHOICES, label=column)
             self.fields[f"variable_{index}"] = forms.CharField(
-                required=False, max_length=200, label=f"Variable name for “{column}”"
+                required=False, max_length=VARIABLE_NAME_MAX, label=f"Variable name for “{column}”"
             )
 
     @staticmethod
@@ -154,12 +156,51 @@ class MappingForm(forms.Form):
                 initial[f"target_{index}"] = target
         return initial
 
-    def columns(self) -> list[tuple[str, forms.BoundField, forms.BoundField]]:
-        """Per column of the file: its header, its target field and its variable-name field."""
-        return [
-            (column, self[f"target_{index}"], self[f"variable_{index}"])
-            for index, column in enumerate(self.header)
-        ]
+    def columns(self) -> list[ColumnRow]:
+        """Per column of the file: its header, its target and variable-name fields as HTML.
+
+        Rendered here rather than by the widgets' templates, which cost milliseconds a field:
+        the page of a file with hundreds of columns took seconds."""
+        options: dict[str, SafeString] = {}
+        rows = []
+        for index, column in enumerate(self.header):
+            target, variable = self[f"target_{index}"], self[f"variable_{index}"]
+            selected = str(target.value() or "")
+            if selected not in options:
+                options[selected] = format_html_join(
+                    "",
+                    '<option value="{}"{}>{}</option>',
+                    (
+                        (value, mark_safe(" selected") if value == selected else "", label)
+                        for value, label in TARGET_CHOICES
+                    ),
+                )
+            invalid = mark_safe(' aria-invalid="true"') if target.errors else ""
+            value = variable.value()
+            rows.append(
+                ColumnRow(
+                    name=column,
+                    target_id=target.auto_id,
+                    target=format_html(
+                        '<select name="{}" id="{}" required{}>{}</select>',
+                        target.html_name,
+                        target.auto_id,
+                        invalid,
+                        options[selected],
+                    ),
+                    target_errors=_error_list(target.errors),
+                    variable=format_html(
+                        '<input type="text" name="{}" maxlength="{}" id="{}"{}{}>',
+                        variable.html_name,
+                        VARIABLE_NAME_MAX,
+                        variable.auto_id,
+                        format_html(' value="{}"', value) if value else "",
+                        mark_safe(' aria-invalid="true"') if variable.errors else "",
+                    ),
+                    variable_errors=_error_list(variable.errors),
+                )
+            )
+        return rows
 
     def run_fields(self) -> list[forms.BoundField]:
         """The choices about the run itself, after the columns."""
@@ -205,6 +246,26 @@ class MappingForm(forms.Form):
             self.add_error(field if field in self.fields else None, errors)
 
 
+@dataclass(frozen=True)
+class ColumnRow:
+    """One column of the file on the mapping page, its fields rendered."""
+
+    name: str
+    target_id: str
+    target: SafeString
+    target_errors: SafeString
+    variable: SafeString
+    variable_errors: SafeString
+
+
+def _error_list(errors: list[str]) -> SafeString:
+    if not errors:
+        return mark_safe("")
+    return format_html(
+        '<ul class="errorlist">{}</ul>', format_html_join("", "<li>{}</li>", ((error,) for error in errors))
+    )
+
+
 def _target_label(target: str) -> str:
     if target.startswith("var:"):
         return f"the variable “{target[4:]}”"
@@ -216,12 +277,15 @@ def _target_label(target: str) -> str:
 
 def sample_rows(job: ImportJob, limit: int = SAMPLE_ROWS) -> list[list[str]]:
     """The first ``limit`` data rows, cut to a readable width; a row that cannot be parsed
-    shows its error in place of its cells."""
+    shows its error in place of its cells, and so does a first row the sample cannot hold."""
+    # The header is read whole, however long: the sample starts after it.
+    header_bytes = 4 * (2 * sum(len(column) for column in job.header) + 3 * len(job.header) + 2)
+    sample_bytes = SAMPLE_BYTES + header_bytes
     try:
         with job.file.open("rb") as stored:
-            head = stored.read(SAMPLE_BYTES)
-            whole = len(head) < SAMPLE_BYTES or not stored.read(1)
-    except OSError:
+            head = stored.read(sample_bytes)
+            whole = len(head) < sample_bytes or not stored.read(1)
+    except (OSError, ValueError):
         return []
     file_format = reading.FileFormat(
         encoding=job.encoding or "utf-8",
@@ -229,13 +293,24 @@ def sample_rows(job: ImportJob, limit: int = SAMPLE_ROWS) -> list[list[str]]:
         delimiter=job.delimiter,
         header=job.header,
     )
-    rows = [
-        [_shorten(cell) for cell in row.cells] if not row.error else [f"⚠ {row.error}"]
-        for row in islice(reading.read_rows(io.BytesIO(head), file_format), limit + 1)
-    ]
+    try:
+        rows = list(islice(reading.read_rows(io.BytesIO(head), file_format), limit + 1))
+    except ImportRejected as rejected:
+        return [[f"⚠ {rejected.message}"]]
     if not whole and len(rows) <= limit and rows:
-        rows.pop()  # cut at the edge of the sample
-    return rows[:limit]
+        last = rows.pop()  # cut at the edge of the sample
+        if not rows:
+            # The first row alone runs past the sample: say why rather than show nothing.
+            reason = (
+                "its quote is still open"
+                if "never closed" in last.error
+                else "it is longer than the preview reads"
+            )
+            return [[f"⚠ Row 1 runs past the first {size_text(sample_bytes)} of the file ({reason})."]]
+    return [
+        [_shorten(cell) for cell in row.cells] if not row.error else [f"⚠ {row.error}"]
+        for row in rows[:limit]
+    ]
 
 
 def _shorten(cell: str) -> str:
@@ -417,6 +492,7 @@ class ImportJobAdmin(admin.ModelAdmin):
             sample=sample_rows(job),
             saved_mappings=saved_mappings,
             applied=applied,
+            file_size=size_text(job.size_bytes),
             delimiter_name=DELIMITER_NAMES.get(job.delimiter, repr(job.delimiter)),
         )
         return TemplateResponse(request, "admin/chatusers/import/mapping.html", context)
@@ -463,6 +539,7 @@ class ImportJobAdmin(admin.ModelAdmin):
             request,
             title,
             job=job,
+            file_size=size_text(job.size_bytes),
             progress=progress,
             finished=job.status in FINISHED,
             may_import=can_import(request.user),

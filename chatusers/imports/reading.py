@@ -1,7 +1,14 @@
 """Reading an uploaded CSV: its encoding, its delimiter, its header, and its rows one at a time.
 
-Nothing here holds the whole file: detection reads a sample (and, for UTF-8, decodes the
-rest a block at a time to be sure), and ``read_rows`` yields rows as it parses them.
+Nothing here holds the whole file: the encoding is checked on the whole file a block at a
+time, the header is read a line at a time up to a bound, and ``read_rows`` yields rows as
+it parses them.
+
+The encoding rule: a byte order mark names the encoding (UTF-8 or UTF-16), and the whole
+file must then decode with it. Without one, a file that decodes as UTF-8 from end to end is
+UTF-8. A file with bytes that are not UTF-8 is read as Latin-1 (with a note) only when no
+part of it is UTF-8 beyond ASCII; one that mixes both is refused with the line and byte
+offset of its first bad byte, since reading it either way would garble some of its names.
 """
 
 from __future__ import annotations
@@ -9,17 +16,30 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import chain
 from typing import BinaryIO
 
 SAMPLE_BYTES = 64 * 1024
 BLOCK_BYTES = 1024 * 1024
 # A cell longer than this is an error of its row, not a reason to hold a huge string.
 MAX_CELL_CHARS = 64 * 1024
+# The header is read whole before anything else, so it has a bound of its own, far above
+# what the column limit (CHATUSER_IMPORT_MAX_COLUMNS) lets through with sensible names.
+MAX_HEADER_CHARS = 1_000_000
 DELIMITERS = (",", ";", "\t")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+# Separators people use that the import does not read, named for the message that says so.
+FOREIGN_SEPARATORS = {"|": "pipes (|)", ":": "colons (:)"}
 LATIN1_NOTE = "not UTF-8: read as Latin-1 (ISO-8859-1)"
+_ASCII_BYTES = bytes(range(0x80))
+_NOT_C1_BYTES = bytes(range(0xA0, 0x100))
+# The start of a page saved from a browser, or of an XML export: never a CSV header.
+_MARKUP = re.compile(r"<(!doctype\s+html|html|head|body|table|\?xml)[\s>]", re.IGNORECASE)
+# Sizes for people are in decimal units, as the README and the settings give them.
+_SIZE_UNITS = (("GB", 10**9), ("MB", 10**6), ("kB", 10**3))
 
 
 class ImportRejected(Exception):
@@ -48,6 +68,17 @@ class Row:
     error: str = ""
 
 
+def size_text(size: int) -> str:
+    """``size`` bytes for people, in decimal units (1 MB = 1,000,000 bytes): ``200 MB``, ``2.5 kB``."""
+    for unit, scale in _SIZE_UNITS:
+        if size >= scale:
+            return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{size} bytes"
+
+
+# --- the encoding -------------------------------------------------------------------------
+
+
 def _is_binary(sample: bytes) -> bool:
     if not sample:
         return False
@@ -68,22 +99,109 @@ def _utf16_without_bom(sample: bytes) -> str:
     return ""
 
 
-def _is_utf8(stream: BinaryIO) -> bool:
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    stream.seek(0)
+def _scan_utf8(stream: BinaryIO, start: int) -> tuple[int, bool]:
+    """The offset of the first byte from ``start`` on that is not UTF-8 (-1: none), and
+    whether some text beyond ASCII decoded as UTF-8 (when there is such a byte).
+
+    A valid file costs one strict decoding pass, as fast as decoding gets. Past a bad byte,
+    the rest is decoded with ``surrogateescape``, which turns each bad byte into one
+    character: a block that decodes to fewer characters than it has bytes holds a valid
+    multibyte sequence, found without looking at a single character from Python."""
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    stream.seek(start)
+    fed, bad, non_ascii = start, -1, False
     try:
-        while block := stream.read(BLOCK_BYTES):
-            decoder.decode(block)
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return False
+        while True:
+            block = stream.read(BLOCK_BYTES)
+            pending = decoder.getstate()[0]
+            data_starts_at = fed - len(pending)
+            fed += len(block)
+            try:
+                text = decoder.decode(block, final=not block)
+            except UnicodeDecodeError as error:
+                bad = data_starts_at + error.start
+                valid = (pending + block)[: error.start]
+                non_ascii = non_ascii or len(valid.decode("utf-8")) < len(valid)
+                break
+            non_ascii = non_ascii or not text.isascii()
+            if not block:
+                return -1, non_ascii
+        if non_ascii:
+            return bad, True
+        decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+        stream.seek(bad)
+        while not non_ascii:
+            block = stream.read(BLOCK_BYTES)
+            pending = decoder.getstate()[0]
+            text = decoder.decode(block, final=not block)
+            non_ascii = len(text) < len(pending) + len(block) - len(decoder.getstate()[0])
+            if not block:
+                break
+        return bad, non_ascii
     finally:
         stream.seek(0)
-    return True
+
+
+def _scan_strict(stream: BinaryIO, codec: str, start: int) -> int:
+    """The offset of the first byte from ``start`` on that ``codec`` cannot decode (-1: none)."""
+    decoder = codecs.getincrementaldecoder(codec)("strict")
+    stream.seek(start)
+    fed = start
+    try:
+        while True:
+            block = stream.read(BLOCK_BYTES)
+            data_starts_at = fed - len(decoder.getstate()[0])
+            fed += len(block)
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as error:
+                return data_starts_at + error.start
+            if not block:
+                return -1
+    finally:
+        stream.seek(0)
+
+
+def _line_at(stream: BinaryIO, codec: str, start: int, offset: int) -> int:
+    """The line (from 1, ending at CR, LF or CRLF as the csv reader counts them) that holds
+    the byte at ``offset``; the bytes before it decode with ``codec``."""
+    decoder = codecs.getincrementaldecoder(codec)("replace")
+    stream.seek(start)
+    left = offset - start
+    line, after_cr = 1, False
+    while left > 0:
+        block = stream.read(min(BLOCK_BYTES, left))
+        if not block:
+            break
+        left -= len(block)
+        text = decoder.decode(block)
+        if not text:
+            continue
+        line += text.count("\n") + text.count("\r") - text.count("\r\n")
+        if after_cr and text[0] == "\n":
+            line -= 1
+        after_cr = text[-1] == "\r"
+    stream.seek(0)
+    return line
+
+
+def _bad_byte(
+    stream: BinaryIO, codec: str, start: int, offset: int, encoding_name: str, why: str
+) -> ImportRejected:
+    line = _line_at(stream, codec, start, offset)
+    stream.seek(offset)
+    byte = stream.read(1)
+    stream.seek(0)
+    return ImportRejected(
+        f"The file is {encoding_name} ({why}) but line {line} is not: the byte 0x{byte.hex().upper()} "
+        f"at byte offset {offset} is not valid {encoding_name}. Correct that line, or save the "
+        f"whole file as {encoding_name}, and upload it again."
+    )
 
 
 def detect_encoding(stream: BinaryIO) -> tuple[str, str]:
-    """The codec to read ``stream`` with and a note for the operator (empty when plain UTF-8)."""
+    """The codec to read ``stream`` with and a note for the operator (empty when plain UTF-8),
+    decided on the whole file (see the module's docstring); ImportRejected when none fits."""
     stream.seek(0)
     sample = stream.read(SAMPLE_BYTES)
     stream.seek(0)
@@ -92,36 +210,55 @@ def detect_encoding(stream: BinaryIO) -> tuple[str, str]:
     if sample.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
         raise ImportRejected("The file is UTF-32, which the import does not read: save it as UTF-8.")
     if sample.startswith(codecs.BOM_UTF8):
+        bad, _ = _scan_utf8(stream, len(codecs.BOM_UTF8))
+        if bad >= 0:
+            raise _bad_byte(
+                stream, "utf-8", len(codecs.BOM_UTF8), bad, "UTF-8", "it starts with a UTF-8 byte order mark"
+            )
         return "utf-8-sig", "UTF-8 with a byte order mark"
-    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16", "UTF-16"
+    for bom, codec in ((codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")):
+        if sample.startswith(bom):
+            bad = _scan_strict(stream, codec, len(bom))
+            if bad >= 0:
+                raise _bad_byte(
+                    stream, codec, len(bom), bad, "UTF-16", "it starts with a UTF-16 byte order mark"
+                )
+            return "utf-16", "UTF-16"
     bare_utf16 = _utf16_without_bom(sample)
     if bare_utf16:
+        bad = _scan_strict(stream, bare_utf16, 0)
+        if bad >= 0:
+            raise _bad_byte(stream, bare_utf16, 0, bad, "UTF-16", "its first lines are")
         return bare_utf16, "UTF-16 without a byte order mark"
     if _is_binary(sample):
         raise ImportRejected("This is not a text file (it holds binary data): upload a CSV file.")
-    if _is_utf8(stream):
+    bad, non_ascii = _scan_utf8(stream, 0)
+    if bad < 0:
         return "utf-8", ""
-    text = sample.decode("latin-1")
-    # Bytes 0x80-0x9f are control characters in Latin-1: a text full of them is in some
-    # other encoding, and reading it as Latin-1 would import garbage.
-    c1 = sum(1 for char in text if "\x80" <= char <= "\x9f")
-    high = sum(1 for char in text if char >= "\x80")
-    if high and c1 / high > 0.3:
+    if non_ascii:
+        raise _bad_byte(stream, "utf-8", 0, bad, "UTF-8", "other lines hold UTF-8 characters")
+    if _mostly_c1(stream):
         raise ImportRejected(
             "The file's encoding is not one the import reads (UTF-8, UTF-16 or Latin-1): save it as UTF-8."
         )
     return "latin-1", LATIN1_NOTE
 
 
-def _first_line(text: str) -> str:
-    quoted = False
-    for index, char in enumerate(text):
-        if char == '"':
-            quoted = not quoted
-        elif char in "\r\n" and not quoted:
-            return text[:index]
-    return text
+def _mostly_c1(stream: BinaryIO) -> bool:
+    """Whether the bytes beyond ASCII are mostly 0x80-0x9f, control characters in Latin-1:
+    a text full of them is in some other encoding, and reading it as Latin-1 would import
+    garbage."""
+    high = c1 = 0
+    stream.seek(0)
+    while block := stream.read(BLOCK_BYTES):
+        beyond_ascii = block.translate(None, _ASCII_BYTES)
+        high += len(beyond_ascii)
+        c1 += len(beyond_ascii.translate(None, _NOT_C1_BYTES))
+    stream.seek(0)
+    return bool(high) and c1 / high > 0.3
+
+
+# --- the header ----------------------------------------------------------------------------
 
 
 def detect_delimiter(first_line: str) -> str:
@@ -143,36 +280,56 @@ def open_text(stream: BinaryIO, encoding: str) -> io.TextIOWrapper:
     return io.TextIOWrapper(stream, encoding=encoding, errors="strict", newline="")
 
 
-def sniff(stream: BinaryIO) -> FileFormat:
-    """Encoding, delimiter and header of ``stream``, or ImportRejected saying why it cannot be read."""
+class _HeaderLines:
+    """The file's lines for reading its header, refusing the header once it has taken more
+    than ``MAX_HEADER_CHARS`` characters (however many lines a quoted name spans)."""
+
+    def __init__(self, text: io.TextIOWrapper) -> None:
+        self.text, self.left, self.count = text, MAX_HEADER_CHARS, 0
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        line = self.text.readline(self.left + 1)
+        if not line:
+            raise StopIteration
+        if len(line) > self.left:
+            raise ImportRejected(
+                f"The header row is longer than {MAX_HEADER_CHARS:,} characters, the most the import "
+                "reads: the first row of the file must be a header of column names."
+            )
+        self.left -= len(line)
+        self.count += 1
+        return line
+
+
+def sniff(stream: BinaryIO, *, max_columns: int | None = None) -> FileFormat:
+    """Encoding, delimiter and header of ``stream``, or ImportRejected saying why it cannot
+    be read: the header is parsed by the csv reader ``read_rows`` uses, so the two always
+    agree on where the header ends."""
     encoding, note = detect_encoding(stream)
     text = open_text(stream, encoding)
     try:
-        head = text.read(SAMPLE_BYTES)
-    except UnicodeDecodeError:
-        raise ImportRejected(f"The file is not valid {note or encoding}.") from None
+        delimiter, header, first_row = _read_header(text)
     finally:
         text.detach()
         stream.seek(0)
-    line = _first_line(head.lstrip("\ufeff"))
-    if not line.strip():
-        raise ImportRejected("The first line is empty: the file must start with a header row.")
-    if "\x00" in line:
-        raise ImportRejected("The header row holds NUL characters: this is not a CSV file.")
-    if len(head) < SAMPLE_BYTES and not head.lstrip("\ufeff")[len(line) :].strip():
-        raise ImportRejected("The file has a header row but no rows below it.")
-    delimiter = detect_delimiter(line)
-    try:
-        header = next(csv.reader([line], delimiter=delimiter, strict=True))
-    except csv.Error as error:
-        raise ImportRejected(f"The header row is not valid CSV: {error}.") from None
     header = [cell.strip() for cell in header]
-    if len(header) == 1 and "|" in header[0]:
-        raise ImportRejected(
-            f"The header is one column, “{header[0][:60]}”: separate columns with commas, semicolons or tabs."
-        )
+    if len(header) == 1:
+        for separator, name in FOREIGN_SEPARATORS.items():
+            if separator in header[0] and separator in first_row:
+                raise ImportRejected(
+                    f"The header (line 1) is one column, “{header[0][:60]}”: the file separates its "
+                    f"columns with {name}. Separate them with commas, semicolons or tabs."
+                )
     if not any(header):
         raise ImportRejected("The header row has no column names.")
+    if max_columns is not None and len(header) > max_columns:
+        raise ImportRejected(
+            f"The header has {len(header)} columns; the import reads at most {max_columns}. "
+            "Remove the columns you do not import and upload the file again."
+        )
     blank = [str(index + 1) for index, cell in enumerate(header) if not cell]
     if blank:
         raise ImportRejected(f"Column {', '.join(blank)} of the header has no name.")
@@ -182,6 +339,73 @@ def sniff(stream: BinaryIO) -> FileFormat:
             raise ImportRejected(f"The header names the column “{cell}” twice.")
         seen.add(cell.lower())
     return FileFormat(encoding=encoding, encoding_note=note, delimiter=delimiter, header=header)
+
+
+def _read_header(text: io.TextIOWrapper) -> tuple[str, list[str], str]:
+    """The delimiter, the header's cells and the first line after the header that is not
+    blank (cut to a sample), read from the start of ``text``."""
+    lines = _HeaderLines(text)
+    try:
+        first = next(lines, "")
+        if not first.strip():
+            raise ImportRejected(_blank_start(lines))
+        _refuse_markup(first, 1)
+        if "\x00" in first:
+            raise ImportRejected("The header row holds NUL characters: this is not a CSV file.")
+        delimiter = detect_delimiter(first)
+        previous_limit = csv.field_size_limit(MAX_CELL_CHARS)
+        reader = csv.reader(chain([first], lines), delimiter=delimiter, strict=True)
+        try:
+            header = next(reader)
+        except csv.Error as error:
+            raise ImportRejected(_header_error(str(error), lines.count)) from None
+        finally:
+            csv.field_size_limit(previous_limit)
+        while line := text.readline(SAMPLE_BYTES):
+            if line.strip():
+                return delimiter, header, line
+    except UnicodeDecodeError:
+        # detect_encoding decoded the whole file: it changed since.
+        raise ImportRejected("The file changed while it was read: upload it again.") from None
+    raise ImportRejected("The file has a header row but no rows below it.")
+
+
+def _blank_start(lines: _HeaderLines) -> str:
+    """Why a file whose first line is blank is refused: it may be a web page further down."""
+    for line in lines:
+        if line.strip():
+            _refuse_markup(line, lines.count)
+            break
+    return "The first line is empty: the file must start with a header row."
+
+
+def _refuse_markup(line: str, number: int) -> None:
+    if _MARKUP.match(line.lstrip("\ufeff \t")):
+        shown = line.strip()[:40]
+        kind = "an XML document" if shown[:5].lower() == "<?xml" else "a web page (HTML)"
+        raise ImportRejected(
+            f"Line {number} starts with “{shown}”: this is {kind}, not a CSV file. "
+            "Export or save the data as CSV and upload that."
+        )
+
+
+def _header_error(message: str, lines_read: int) -> str:
+    if "unexpected end of data" in message:
+        return (
+            f"A quote in the header (line 1) is never closed: everything from there to the end of "
+            f"the file (line {lines_read}) reads as one column name. Close the quote or remove it."
+        )
+    if "field larger than field limit" in message:
+        if lines_read > 1:
+            return (
+                f"A quote in the header (line 1) is not closed by line {lines_read}, where the "
+                f"column name it opens passes {MAX_CELL_CHARS} characters. Close the quote or remove it."
+            )
+        return f"A column name in the header (line 1) is longer than {MAX_CELL_CHARS} characters."
+    return f"The header row (line 1) is not valid CSV: {message}."
+
+
+# --- the rows ------------------------------------------------------------------------------
 
 
 def read_rows(stream: BinaryIO, file_format: FileFormat) -> Iterator[Row]:
@@ -201,6 +425,9 @@ def read_rows(stream: BinaryIO, file_format: FileFormat) -> Iterator[Row]:
             except StopIteration:
                 return
             except csv.Error as error:
+                if not header_read:
+                    # ``sniff`` parsed this header with the same reader: the file changed since.
+                    raise ImportRejected(f"The header row is not valid CSV any more ({error}).") from None
                 number += 1
                 yield Row(number, [], _parse_error(str(error), start_line, reader.line_num))
                 continue
@@ -224,6 +451,11 @@ def read_rows(stream: BinaryIO, file_format: FileFormat) -> Iterator[Row]:
 
 def _parse_error(message: str, start_line: int, end_line: int) -> str:
     if "field larger than field limit" in message:
+        if end_line > start_line:  # a cell that spans lines: a quote left open swallowed them
+            return (
+                f"A quote opened on line {start_line} is not closed by line {end_line}, where its cell "
+                f"passes {MAX_CELL_CHARS} characters: lines {start_line} to {end_line} were not read."
+            )
         return f"A cell on line {start_line} is longer than {MAX_CELL_CHARS} characters."
     if "unexpected end of data" in message:
         return (

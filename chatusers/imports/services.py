@@ -39,7 +39,7 @@ from backoffice.userbot.models import Bot
 from chatusers.export import neutralised
 from chatusers.import_models import ImportChange, ImportJob, ImportMapping
 from chatusers.imports.mapping import FIELD_TARGETS, propose_mapping, validate_mapping
-from chatusers.imports.reading import FileFormat, ImportRejected, read_rows, sniff
+from chatusers.imports.reading import FileFormat, ImportRejected, read_rows, size_text, sniff
 from chatusers.imports.selectors import import_progress
 from chatusers.imports.upsert import FIELDS, ChunkResult, Options, Upserter, prepare_chunk
 from chatusers.imports.validation import ParsedRow, RowValidator
@@ -73,15 +73,13 @@ REJECTED_HEADER = ["row", "reason"]
 
 def import_job_create(*, bot: Bot, actor: AbstractBaseUser, upload: UploadedFile) -> ImportJob:
     """Store the upload and read its format and header; ImportRejected for a file that
-    cannot be imported at all (too large, empty, binary, an encoding we cannot read)."""
+    cannot be imported at all (too large, empty, binary, an encoding we cannot read, too
+    many columns)."""
     limit = settings.CHATUSER_IMPORT_MAX_BYTES
     if upload.size is not None and upload.size > limit:
-        raise ImportRejected(
-            f"The file is {upload.size / 1e6:.1f} MB; "
-            f"the largest file the import takes is {limit / 1e6:.1f} MB."
-        )
+        raise ImportRejected(_too_large(upload.size, limit))
     upload.seek(0)
-    file_format = sniff(upload.file)  # type: ignore[arg-type]
+    file_format = sniff(upload.file, max_columns=settings.CHATUSER_IMPORT_MAX_COLUMNS)  # type: ignore[arg-type]
     upload.seek(0)
     job = ImportJob(
         bot=bot,
@@ -97,6 +95,13 @@ def import_job_create(*, bot: Bot, actor: AbstractBaseUser, upload: UploadedFile
     job.file.save(f"{bot.sitekey}.csv", upload, save=False)
     job.save()
     return job
+
+
+def _too_large(size: int, limit: int) -> str:
+    shown, largest = size_text(size), size_text(limit)
+    if shown == largest:  # just over the limit: rounding would make them look the same
+        shown, largest = f"{size:,} bytes", f"{limit:,} bytes ({largest})"
+    return f"The file is {shown}; the largest file the import takes is {largest}."
 
 
 def import_job_configure(
