@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
@@ -115,3 +117,48 @@ def test_command_refuses_an_unknown_bot(admin_user: Any, tmp_path: Path) -> None
 
     with pytest.raises(CommandError, match="No bot has the sitekey nope"):
         _call(str(source), "--bot", "nope")
+
+
+def _stored_uploads() -> list[str]:
+    folder = Path(django_settings.MEDIA_ROOT) / "imports"
+    return sorted(path.name for path in folder.iterdir() if path.is_file()) if folder.exists() else []
+
+
+def test_the_command_refuses_a_symbolic_link_and_copies_nothing(admin_user: Any, tmp_path: Path) -> None:
+    BotFactory(sitekey="shop")
+    target = tmp_path / "secret.csv"
+    target.write_text("email\nada@example.com\n")
+    link = tmp_path / "contacts.csv"
+    link.symlink_to(target)
+
+    with pytest.raises(CommandError) as refused:
+        _call(str(link), "--bot", "shop")
+
+    assert str(refused.value) == f"{link} is a symbolic link: give the path of the file itself."
+    assert (ImportJob.objects.count(), ChatUser.objects.count(), _stored_uploads()) == (0, 0, [])
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "device"])
+def test_the_command_refuses_anything_but_a_regular_file(admin_user: Any, tmp_path: Path, kind: str) -> None:
+    BotFactory(sitekey="shop")
+    if kind == "directory":
+        path, expected = tmp_path / "folder", "is a directory"
+        path.mkdir()
+    elif kind == "fifo":
+        path, expected = tmp_path / "pipe.csv", "is not a regular file"
+        os.mkfifo(path)
+    else:
+        path, expected = Path("/dev/null"), "is not a regular file"
+
+    with pytest.raises(CommandError) as refused:
+        _call(str(path), "--bot", "shop")
+
+    assert str(refused.value) == f"{path} {expected}: give the path of a CSV file."
+    assert (ImportJob.objects.count(), _stored_uploads()) == (0, [])
+
+
+def test_the_command_says_when_there_is_no_file(admin_user: Any, tmp_path: Path) -> None:
+    BotFactory(sitekey="shop")
+
+    with pytest.raises(CommandError, match=r"^No file at .*missing\.csv$"):
+        _call(str(tmp_path / "missing.csv"), "--bot", "shop")

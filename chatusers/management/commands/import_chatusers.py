@@ -6,8 +6,11 @@ the final counts and where the rejected rows are.
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -49,14 +52,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         path: Path = options["file"]
-        if not path.is_file():
-            raise CommandError(f"No file at {path}")
         bot = Bot.objects.filter(sitekey=options["bot"]).first()
         if bot is None:
             raise CommandError(f"No bot has the sitekey {options['bot']}")
         actor = self._actor(options["user"])
         try:
-            with path.open("rb") as handle:
+            with _open_regular_file(path) as handle:
                 job = import_job_create(bot=bot, actor=actor, upload=File(handle, name=path.name))  # type: ignore[arg-type]
         except ImportRejected as rejected:
             raise CommandError(rejected.message) from None
@@ -122,3 +123,23 @@ class Command(BaseCommand):
         line = f"\r{bar} {job.rows_done}/{total} rows  {rate:,.0f} rows/s  {left}   "
         self.stderr.write(line, ending="")
         self.stderr.flush()
+
+
+def _open_regular_file(path: Path) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file; CommandError otherwise. A
+    symbolic link is refused, not followed (it could hand the import any file this process
+    may read), and the check holds for the file opened, not for a name that could change."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise CommandError(f"No file at {path}") from None
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise CommandError(f"{path} is a symbolic link: give the path of the file itself.") from None
+        raise CommandError(f"Cannot open {path}: {error.strerror}") from None
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
+        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise CommandError(f"{path} is {kind}: give the path of a CSV file.")
+    return os.fdopen(descriptor, "rb")
