@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from datetime import timedelta
 
-from chatusers.imports.services import import_job_run
+from celery import shared_task
+from django.conf import settings
+
+from chatusers.imports.services import import_job_run, import_uploads_expire
 
 
 @shared_task(name="chatusers.import_run", acks_late=True)
@@ -12,3 +15,10 @@ def import_run(job_id: int) -> None:
     """Run or resume one CSV import. Redelivered after a worker crash, it resumes after the
     job's last committed chunk; a finished job is left as it is."""
     import_job_run(job_id=job_id)
+
+
+@shared_task(name="chatusers.import_cleanup")
+def import_cleanup() -> dict[str, int]:
+    """Delete import drafts and stored uploads older than CHATUSER_IMPORT_KEEP_UPLOADS_H
+    hours (run by Celery beat); deleting what is already gone is a no-op, so a repeat is safe."""
+    return import_uploads_expire(older_than=timedelta(hours=settings.CHATUSER_IMPORT_KEEP_UPLOADS_H))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -384,6 +385,18 @@ def test_the_sample_shows_where_a_quote_left_open_swallows_rows(operator_client:
         "lines 2 to 2119 were not read."
     ]
     assert sample[1] == ["2117@example.com", "Name 2117", "S", "c"]
+
+
+def test_discarding_an_upload_deletes_the_draft_and_its_file(operator_client: Any, bot: Any) -> None:
+    job = _draft(operator_client, bot)
+    stored = job.file.path
+
+    response = operator_client.post(f"{HISTORY}{job.pk}/discard/", follow=True)
+
+    assert response.redirect_chain == [(UPLOAD, 302)]
+    assert [str(m) for m in response.context["messages"]] == ["The upload of contacts.csv was discarded."]
+    assert ImportJob.objects.count() == 0
+    assert not Path(stored).exists()
 
 
 def test_a_match_key_without_its_column_is_refused_by_the_services(

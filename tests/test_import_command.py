@@ -124,6 +124,28 @@ def _stored_uploads() -> list[str]:
     return sorted(path.name for path in folder.iterdir() if path.is_file()) if folder.exists() else []
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--key", "phone"], "match_key: Matching by phone needs a column mapped to phone."),
+        (["--mapping", "nope"], "The bot has no saved mapping named nope"),
+    ],
+)
+def test_a_command_whose_options_fail_leaves_no_draft_nor_file(
+    admin_user: Any, tmp_path: Path, options: list[str], message: str
+) -> None:
+    BotFactory(sitekey="shop")
+    source = tmp_path / "contacts.csv"
+    source.write_text("email\nada@example.com\n")
+
+    with pytest.raises(CommandError) as failed:
+        _call(str(source), "--bot", "shop", *options)
+
+    assert str(failed.value) == message
+    assert ImportJob.objects.count() == 0
+    assert _stored_uploads() == []
+
+
 def test_the_command_refuses_a_symbolic_link_and_copies_nothing(admin_user: Any, tmp_path: Path) -> None:
     BotFactory(sitekey="shop")
     target = tmp_path / "secret.csv"

@@ -419,6 +419,7 @@ class ImportJobAdmin(admin.ModelAdmin):
             view(require_POST(self.repeat_view), "repeat", "<int:job_id>/repeat/"),
             view(self.rejected_view, "rejected", "<int:job_id>/rejected.csv"),
             view(self.undo_view, "undo", "<int:job_id>/undo/"),
+            view(require_POST(self.discard_view), "discard", "<int:job_id>/discard/"),
             *super().get_urls(),
         ]
 
@@ -527,6 +528,14 @@ class ImportJobAdmin(admin.ModelAdmin):
                 bot=job.bot, name=data["save_as"].strip(), columns=data["mapping"], actor=request.user
             )
         services.import_job_start(job=job)
+        return HttpResponseRedirect(self._url("progress", job.pk))
+
+    def discard_view(self, request: HttpRequest, job_id: int) -> HttpResponse:
+        job = self._job(request, job_id, importing=True)
+        if services.import_job_discard(job=job):
+            self.message_user(request, f"The upload of {job.original_name} was discarded.")
+            return HttpResponseRedirect(reverse(f"{self.admin_site.name}:chatusers_importjob_upload"))
+        self.message_user(request, "The import has started: it can no longer be discarded.", messages.WARNING)
         return HttpResponseRedirect(self._url("progress", job.pk))
 
     def progress_view(self, request: HttpRequest, job_id: int) -> HttpResponse:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -53,11 +55,13 @@ __all__ = [
     "import_job_cancel",
     "import_job_configure",
     "import_job_create",
+    "import_job_discard",
     "import_job_run",
     "import_job_run_for_real",
     "import_job_start",
     "import_job_undo",
     "import_mapping_save",
+    "import_uploads_expire",
 ]
 
 CHUNK_ROWS = 5000
@@ -69,6 +73,14 @@ TURN_CHECK_SECONDS = 0.2
 RUN_LOCK_NAMESPACE = 5_0001
 TAG_NAME_MAX = Tag._meta.get_field("name").max_length
 REJECTED_HEADER = ["row", "reason"]
+UPLOADS_DIR = "imports"
+# Statuses after which an import never reads its file again.
+FINISHED_STATUSES = (
+    ImportJob.Status.DONE,
+    ImportJob.Status.FAILED,
+    ImportJob.Status.CANCELLED,
+    ImportJob.Status.UNDONE,
+)
 
 
 def import_job_create(*, bot: Bot, actor: AbstractBaseUser, upload: UploadedFile) -> ImportJob:
@@ -93,7 +105,11 @@ def import_job_create(*, bot: Bot, actor: AbstractBaseUser, upload: UploadedFile
         mapping=propose_mapping(file_format.header),
     )
     job.file.save(f"{bot.sitekey}.csv", upload, save=False)
-    job.save()
+    try:
+        job.save()
+    except BaseException:
+        job.file.delete(save=False)
+        raise
     return job
 
 
@@ -102,6 +118,55 @@ def _too_large(size: int, limit: int) -> str:
     if shown == largest:  # just over the limit: rounding would make them look the same
         shown, largest = f"{size:,} bytes", f"{limit:,} bytes ({largest})"
     return f"The file is {shown}; the largest file the import takes is {largest}."
+
+
+def import_job_discard(*, job: ImportJob) -> bool:
+    """Delete a draft that will not run, and its stored upload unless another import reads
+    the same file; False when the job had started (or was gone) and nothing was deleted."""
+    name = job.file.name
+    deleted, _ = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.DRAFT).delete()
+    if not deleted:
+        return False
+    _delete_uploads({name})
+    return True
+
+
+def import_uploads_expire(*, older_than: timedelta) -> dict[str, int]:
+    """Delete what imports leave behind once it is ``older_than``: drafts nobody ran, the
+    stored uploads of finished imports (their counts, undo and rejected rows stay), and
+    uploads no import refers to (a crash between storing a file and saving its job).
+
+    A queued or running import keeps its file, and so does a file a younger import shares
+    (a dry run's, run for real). Returns how many drafts and stored files it deleted."""
+    cutoff = timezone.now() - older_than
+    drafts = ImportJob.objects.filter(status=ImportJob.Status.DRAFT, created_at__lt=cutoff)
+    names = set(drafts.values_list("file", flat=True))
+    _, deleted = drafts.delete()
+    finished = ImportJob.objects.filter(status__in=FINISHED_STATUSES).exclude(file="")
+    finished = finished.filter(Q(finished_at__lt=cutoff) | Q(finished_at__isnull=True, created_at__lt=cutoff))
+    names |= set(finished.values_list("file", flat=True))
+    finished.update(file="")
+    files = _delete_uploads(names)
+    referred = set(ImportJob.objects.exclude(file="").values_list("file", flat=True))
+    with suppress(FileNotFoundError):
+        for filename in default_storage.listdir(UPLOADS_DIR)[1]:
+            name = f"{UPLOADS_DIR}/{filename}"
+            if name not in referred and default_storage.get_modified_time(name) < cutoff:
+                default_storage.delete(name)
+                files += 1
+    return {"drafts": deleted.get(ImportJob._meta.label, 0), "files": files}
+
+
+def _delete_uploads(names: set[str]) -> int:
+    """Delete those of the stored uploads ``names`` that no import refers to any more."""
+    names.discard("")
+    referred = set(ImportJob.objects.filter(file__in=names).values_list("file", flat=True))
+    gone = 0
+    for name in names - referred:
+        if default_storage.exists(name):
+            default_storage.delete(name)
+            gone += 1
+    return gone
 
 
 def import_job_configure(
@@ -186,6 +251,13 @@ def import_job_run_for_real(*, dry_run: ImportJob, actor: AbstractBaseUser) -> I
     """
     if not (dry_run.dry_run and dry_run.status == ImportJob.Status.DONE):
         raise ValidationError("Only a finished dry run can be run for real.")
+    # Locked, so that the clean-up of old uploads either sees the import made here, or
+    # has already let go of the file and this refuses.
+    dry_run = ImportJob.objects.select_for_update().get(pk=dry_run.pk)
+    if not dry_run.file.name or not default_storage.exists(dry_run.file.name):
+        raise ValidationError(
+            "The file of this dry run has been deleted, as old uploads are: upload it again to import it."
+        )
     job = ImportJob.objects.create(
         bot=dry_run.bot,
         created_by=actor,

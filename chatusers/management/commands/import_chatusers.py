@@ -24,6 +24,7 @@ from chatusers.imports.services import (
     ImportRejected,
     import_job_configure,
     import_job_create,
+    import_job_discard,
     import_job_run,
 )
 
@@ -63,6 +64,33 @@ class Command(BaseCommand):
             raise CommandError(rejected.message) from None
         if job.encoding_note:
             self.stderr.write(f"Encoding: {job.encoding_note}")
+        try:
+            self._configure(job, bot, options)
+        except BaseException:
+            # The job will never run: it and its copy of the file go.
+            import_job_discard(job=job)
+            raise
+        skipped = [column for column, target in job.mapping.items() if target == "skip"]
+        if skipped:
+            self.stderr.write(f"Skipped columns: {', '.join(skipped)}")
+        ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.QUEUED)
+        import_job_run(job_id=job.pk, progress=self._draw)
+        job.refresh_from_db()
+        self._draw(job, import_progress(job=job)["rate_per_s"], 0.0)
+        self.stderr.write("")
+        verb = "Dry run, nothing written:" if job.dry_run else "Done:"
+        self.stdout.write(
+            f"{verb} {job.created} created, {job.updated} updated, {job.unchanged} unchanged, "
+            f"{job.rejected} rejected of {job.rows_done} rows ({job.get_status_display().lower()})."
+        )
+        if job.error:
+            self.stdout.write(job.error)
+        if job.rejected and job.rejected_file:
+            self.stdout.write(f"Rejected rows: {job.rejected_file.path}")
+        if job.status == ImportJob.Status.FAILED:
+            raise CommandError("The import failed.")
+
+    def _configure(self, job: ImportJob, bot: Bot, options: dict[str, Any]) -> None:
         mapping = dict(job.mapping)
         if options["mapping"]:
             saved = ImportMapping.objects.filter(bot=bot, name=options["mapping"]).first()
@@ -85,25 +113,6 @@ class Command(BaseCommand):
             raise CommandError(
                 "; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())
             ) from None
-        skipped = [column for column, target in job.mapping.items() if target == "skip"]
-        if skipped:
-            self.stderr.write(f"Skipped columns: {', '.join(skipped)}")
-        ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.QUEUED)
-        import_job_run(job_id=job.pk, progress=self._draw)
-        job.refresh_from_db()
-        self._draw(job, import_progress(job=job)["rate_per_s"], 0.0)
-        self.stderr.write("")
-        verb = "Dry run, nothing written:" if job.dry_run else "Done:"
-        self.stdout.write(
-            f"{verb} {job.created} created, {job.updated} updated, {job.unchanged} unchanged, "
-            f"{job.rejected} rejected of {job.rows_done} rows ({job.get_status_display().lower()})."
-        )
-        if job.error:
-            self.stdout.write(job.error)
-        if job.rejected and job.rejected_file:
-            self.stdout.write(f"Rejected rows: {job.rejected_file.path}")
-        if job.status == ImportJob.Status.FAILED:
-            raise CommandError("The import failed.")
 
     def _actor(self, username: str) -> Any:
         users = get_user_model().objects
