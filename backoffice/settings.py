@@ -97,7 +97,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "backoffice.accounts.middleware.SessionClientMiddleware",
+    "backoffice.accounts.middleware.SessionActivityMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -143,8 +143,14 @@ REDIS_URL = env_str("REDIS_URL")
 
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # A consumer waits for its messages in a blocking pop of up to 5 s (channels_redis); redis-py
+    # 8 gives up reading a socket after 5 s by default, which closed every WebSocket within
+    # seconds. The read timeout is set above that wait, so a dead connection is still noticed.
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
+        }
     }
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
@@ -220,12 +226,13 @@ CLIENT_IP_HEADER = env_http_header("DJANGO_CLIENT_IP_HEADER")
 TWO_FACTOR_REQUIRED = env_bool("DJANGO_TWO_FACTOR_REQUIRED", PRODUCTION)
 OTP_TOTP_ISSUER = env_str("DJANGO_TWO_FACTOR_ISSUER", "Userbot back office")
 
-# Sessions end after DJANGO_SESSION_IDLE_H hours without a request: every request saves the
-# session, which moves its expiry on. Rows carry their user, so an operator sees and ends
-# their own (backoffice.accounts.sessions).
+# Sessions end after DJANGO_SESSION_IDLE_H hours without a request: a request saves a
+# session last saved SESSION_TOUCH_S ago or more, which moves its expiry on (Django's
+# SESSION_SAVE_EVERY_REQUEST, to within a minute, without a write per request). Rows carry
+# their user, so an operator sees and ends their own (backoffice.accounts.sessions).
 SESSION_ENGINE = "backoffice.accounts.sessions"
 SESSION_COOKIE_AGE = round(env_float("DJANGO_SESSION_IDLE_H", 8.0, minimum=0.05) * 3600)
-SESSION_SAVE_EVERY_REQUEST = True
+SESSION_TOUCH_S = 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = env_bool("DJANGO_SESSION_EXPIRE_AT_BROWSER_CLOSE", False)
 CELERY_BEAT_SCHEDULE["accounts.clear_expired_sessions"] = {
     "task": "accounts.clear_expired_sessions",
@@ -324,6 +331,9 @@ LOGGING = {
     "loggers": {"websockets": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
 }
 
+# The largest request body Django reads into memory (a form post), in bytes; file uploads
+# (the CSV import) are streamed to disk and bounded by CHATUSER_IMPORT_MAX_BYTES instead.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_500_000, minimum=100_000)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("DATA_UPLOAD_MAX_NUMBER_FIELDS", 10_000, minimum=1000)
 # The import's mapping page posts two fields per column of the file: its column limit keeps
 # the form within DATA_UPLOAD_MAX_NUMBER_FIELDS.
@@ -331,3 +341,12 @@ _IMPORT_COLUMNS_FIT = (DATA_UPLOAD_MAX_NUMBER_FIELDS - 100) // 2
 CHATUSER_IMPORT_MAX_COLUMNS = env_int(
     "CHATUSER_IMPORT_MAX_COLUMNS", min(500, _IMPORT_COLUMNS_FIT), minimum=1, maximum=_IMPORT_COLUMNS_FIT
 )
+
+# Health endpoints (backoffice/health.py). A load balancer asks /health/ over plain HTTP, so
+# it is not redirected to HTTPS. /health/sync/ answers a monitor that sends this token as
+# "Authorization: Bearer ..." (unset: only staff logged in); it must be long enough not to
+# be guessed.
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+SYNC_HEALTH_TOKEN = env_str("SYNC_HEALTH_TOKEN").strip()
+if SYNC_HEALTH_TOKEN and len(SYNC_HEALTH_TOKEN) < 32:
+    raise ImproperlyConfigured("SYNC_HEALTH_TOKEN must be at least 32 characters long")
