@@ -271,3 +271,15 @@ def test_two_factor_is_required_in_production_and_optional_embedded() -> None:
     assert (
         _setting_in({**production, "DJANGO_TWO_FACTOR_REQUIRED": "false"}, "TWO_FACTOR_REQUIRED") == "False"
     )
+
+
+def test_a_superuser_deleting_a_lost_authenticator_lets_the_password_alone_in_again(client: Client) -> None:
+    user = operator("ada")
+    confirmed_device(user)
+    recovery_codes_replace(user=user)
+
+    TOTPDevice.objects.filter(user=user).delete()
+    response = post_login(client, "ada", PASSWORD)
+
+    assert response.status_code == 302
+    assert logged_in(client)

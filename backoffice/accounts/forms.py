@@ -9,8 +9,9 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.signals import user_login_failed
 from django.http import HttpRequest
-from django_otp import match_token, user_has_device
+from django_otp import match_token
 
+from backoffice.accounts.selectors import has_two_factor
 from backoffice.accounts.services import normalised_code
 
 
@@ -57,7 +58,9 @@ class LoginForm(AdminAuthenticationForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         user = self.get_user()
-        if user is None or not user_has_device(user, confirmed=True):
+        # Recovery codes stand in for the authenticator app, not on their own: with the app's
+        # device deleted (a lost phone, by a superuser) the password alone logs in again.
+        if user is None or not has_two_factor(user):
             return cleaned
         code = normalised_code(cleaned.get("otp_token") or "")
         if not code:
