@@ -16,9 +16,10 @@ color_validator = RegexValidator(r"^#[0-9a-fA-F]{6}\Z", "Enter a colour as #rrgg
 
 EMAIL_MAX_LENGTH = 254  # EmailField's, and RFC 5321's bound on a path
 # A subset of the addresses ``validate_email`` accepts, tested first because it is cheap;
-# whatever it does not match goes to ``validate_email``, which alone decides.
+# whatever it does not match goes to ``validate_email``, which alone decides. (Both cases
+# spelt out: IGNORECASE makes the expression half as fast again, on every chat user a pull reads.)
 _PLAIN_EMAIL = re.compile(
-    r"[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\Z", re.IGNORECASE
+    r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\Z"
 )
 
 DECIMAL_NUMBER = r"\A[+-]?[0-9]+(\.[0-9]+)?\Z"

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
+from django.core.validators import validate_email
 
 from automation import services as automation_services
 from automation.models import AutomatedMessage
@@ -27,6 +29,7 @@ from backoffice.sync.untrusted import KEPT_PREFIX
 from backoffice.userbot.sandbox.runner import SandboxHandle
 from chatusers import services as chatuser_services
 from chatusers.models import BotVariable, ChatUser, Feedback, Segment, Tag
+from chatusers.validators import email_problem
 from knowledge import services as knowledge_services
 from knowledge.models import Interaction
 from tests.conftest import APIKEY, SITEKEY, RawWs
@@ -41,6 +44,7 @@ from tests.hostile import (
     start_hostile,
     with_payload,
 )
+from tests.test_import_validation import EMAILS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -668,3 +672,14 @@ def test_a_single_create_answered_with_an_object_that_is_not_valid_goes_to_the_d
         "Userbot's answer to chatusers.create-segment is not valid (count: must be at least 0);"
         " nothing was recorded from it"
     )
+
+
+@pytest.mark.parametrize("address", EMAILS)
+def test_the_pull_s_email_check_agrees_with_djangos_validate_email(address: str) -> None:
+    try:
+        validate_email(address)
+        expected = ""
+    except ValidationError:
+        expected = "is not a valid email address"
+
+    assert email_problem(address) == expected
