@@ -28,9 +28,9 @@ from chatusers.imports.selectors import import_progress
 from tests.factories import BotFactory, ChatUserFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-# Past the 5 s a consumer's blocking read of the channel layer lasts, at which sockets used
-# to be closed under them.
-IDLE_S = 7.0
+# Two of the 5 s blocking reads a consumer waits for its messages in: at the end of one,
+# redis-py 8's default read timeout used to close the socket under it.
+IDLE_S = 12.0
 
 
 def _database_url(settings: Any) -> str:
