@@ -136,7 +136,8 @@ class Worker:
         return children
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:  # a killed or stopped worker's log is whole already
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def wait_ready(self, timeout: float = 30.0) -> None:

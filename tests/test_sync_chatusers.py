@@ -396,3 +396,25 @@ def test_a_deletion_reads_the_userbot_id_a_push_confirmed_after_the_callers_copy
 
     assert remote_users(raw_ws) == []
     assert not OutboxEntry.objects.exists()
+
+
+def test_a_fault_in_a_kinds_push_code_puts_its_entries_back_with_the_error_not_in_flight(
+    bot, operator, raw_ws, monkeypatch
+):
+    services.chatuser_create(bot=bot, actor=operator, name="Ada")
+    services.chatuser_create(bot=bot, actor=operator, name="Grace")
+
+    def broken(self: Any, client: Any, items: Any) -> None:
+        raise KeyError("tags")
+
+    monkeypatch.setattr(ChatUserKind, "push", broken)
+    report = push_pending(bot)
+
+    assert (report.sent, report.retrying, report.dead) == (0, 2, 0)
+    entries = list(OutboxEntry.objects.values_list("state", "last_error"))
+    assert entries == [("pending", "The push stopped on an error here: KeyError: 'tags'")] * 2
+    assert remote_users(raw_ws) == []
+    monkeypatch.undo()
+    OutboxEntry.objects.update(next_attempt_at=None)
+    assert push_pending(bot).sent == 2
+    assert sorted(u["name"] for u in remote_users(raw_ws)) == ["Ada", "Grace"]

@@ -237,7 +237,7 @@ def push_pending(bot: Bot, *, batch: int | None = None, max_batches: int | None 
                 for group in prepared:
                     group.keep(renew(group.entries, worker), report)
                     if group.items:
-                        group.kind.push(client, group.items)
+                        _push(group, client)
                     completer.submit(_complete, group.kind.model, group.items, report, group.label, worker)
             except ConnectFailed as exc:
                 error = str(exc)
@@ -280,6 +280,21 @@ class _Group:
         ids = {e.id for e in held}
         report.lost += len(self.entries) - len(held)
         self.entries, self.items = held, [i for i in self.items if i.entry.id in ids]
+
+
+def _push(group: _Group, client: Any) -> None:
+    """Send a group's changes. A fault of the kind's own code fails the items it had not
+    settled, for a retry with backoff under that error, rather than leaving their entries in
+    flight, unexplained, until the lease runs out; what Userbot confirmed before it is kept."""
+    try:
+        group.kind.push(client, group.items)
+    except ConnectFailed:
+        raise
+    except Exception as exc:
+        logger.exception("Pushing %s of %d objects failed here", group.label, len(group.items))
+        for item in group.items:
+            if not item.error:
+                item.fail(f"The push stopped on an error here: {type(exc).__name__}: {exc}", transient=True)
 
 
 def _prepare(bot: Bot, limit: int, worker: str, report: PushReport) -> list[_Group]:
