@@ -11,8 +11,12 @@ from django.db import connection
 from backoffice.sync.listener import Listener, refresh_chatusers
 from backoffice.sync.models import OutboxEntry
 from backoffice.sync.relay import push_pending
+from backoffice.userbot.codec import Event
+from backoffice.userbot.models import Bot
 from chatusers import services
 from chatusers.models import ChatUser
+from tests.conftest import APIKEY, SITEKEY
+from tests.hostile import start_hostile, with_payload
 from tests.sync_helpers import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -73,3 +77,45 @@ def test_the_echo_of_our_own_push_changes_nothing(bot, operator):
     )
 
     assert counts == {"echoes": 1, "applied": 0, "deleted": 0, "unresolved": 0}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        ["created", "u1"],
+        {"op": "created"},
+        {"op": "renamed", "id": "u1", "updated_at": "2026-11-24T09:30:00.000Z"},
+        {"op": "updated", "id": 7, "updated_at": "2026-11-24T09:30:00.000Z"},
+        {"op": "updated", "id": "u" * 10_000, "updated_at": "2026-11-24T09:30:00.000Z"},
+    ],
+)
+def test_an_event_that_is_not_valid_is_dropped_with_its_reason_and_the_next_is_taken(payload, caplog):
+    listener = Listener(lambda bot_id, events: None)
+    good = {"op": "updated", "id": "u2", "updated_at": "2026-11-24T09:30:00.000Z"}
+
+    listener._receive(1, Event("chatusers.changed", payload))
+    listener._receive(1, Event("chatusers.changed", good))
+
+    assert listener.events.get_nowait() == (1, good)
+    assert listener.events.empty()
+    assert "chatusers.changed event of bot 1 is not valid and was dropped" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"total": "many", "chatusers": {"id": 1}}, {"total": 1, "chatusers": [7, None, {"name": "no id"}]}, []],
+)
+def test_a_refresh_whose_reads_are_no_pages_leaves_the_chat_users_to_the_pull(bot, operator, payload):
+    ada = services.chatuser_create(bot=bot, actor=operator, name="Ada", email="ada@example.com")
+    push_pending(bot)
+    with start_hostile(apikeys=(APIKEY,), sitekeys=(SITEKEY,)) as hostile:
+        Bot.objects.filter(pk=bot.pk).update(server_url=hostile.url)
+        bot.refresh_from_db()
+        hostile.server.tamper("chatusers.get", with_payload(payload))
+
+        counts = refresh_chatusers(
+            bot, [{"op": "updated", "id": "elsewhere", "updated_at": "2030-01-01T00:00:00.000Z"}]
+        )
+
+    assert counts == {"echoes": 0, "applied": 0, "deleted": 0, "unresolved": 1}
+    assert ChatUser.objects.get(pk=ada.pk).name == "Ada"

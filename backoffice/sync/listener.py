@@ -26,11 +26,11 @@ from django.utils import timezone
 from backoffice.sync.kinds import PullContext, failure_of, parse_time
 from backoffice.sync.models import BotSync
 from backoffice.sync.pull import bot_sync
-from backoffice.userbot import api
+from backoffice.userbot import api, schema
 from backoffice.userbot.client import UserbotClient
 from backoffice.userbot.codec import Event
 from backoffice.userbot.connections import client_for
-from backoffice.userbot.errors import ConnectFailed, TransportError, UserbotError
+from backoffice.userbot.errors import ConnectFailed, PayloadInvalid, TransportError, UserbotError
 from backoffice.userbot.models import Bot
 
 logger = logging.getLogger(__name__)
@@ -93,13 +93,23 @@ def _find(
     requests = (api.chatusers_get(offset=0, limit=SEARCH_LIMIT, search=term) for _, term in searchable)
     for (rid, _), outcome in zip(searchable, client.iter_many(requests), strict=True):
         if failure_of(outcome) is None:
-            found.update({u["id"]: u for u in outcome.payload["chatusers"] if u["id"] == rid})  # type: ignore[union-attr]
+            found.update({u["id"]: u for u in _page(outcome.payload) if u.get("id") == rid})  # type: ignore[union-attr]
     if wanted - set(found):
         # Chat users created on Userbot, or whose email and phone changed: the newest come last.
-        total = client.call(api.chatusers_get(offset=0, limit=1))["total"]
-        tail = client.call(api.chatusers_get(offset=max(0, total - TAIL), limit=TAIL))["chatusers"]
-        found.update({u["id"]: u for u in tail if u["id"] in wanted and u["id"] not in found})
+        first = client.call(api.chatusers_get(offset=0, limit=1))
+        total = first.get("total") if isinstance(first, dict) else None
+        if not isinstance(total, int) or total < 0:
+            return found  # an answer that says no total: the pull will settle the rest
+        tail = _page(client.call(api.chatusers_get(offset=max(0, total - TAIL), limit=TAIL)))
+        found.update({u["id"]: u for u in tail if u.get("id") in wanted and u["id"] not in found})
     return found
+
+
+def _page(payload: Any) -> list[dict[str, Any]]:
+    """The objects of a ``chatusers.get`` answer that are objects at all; what they hold is
+    checked where they are applied (``Scan.apply``), and an answer that is no page is none."""
+    users = payload.get("chatusers") if isinstance(payload, dict) else None
+    return [u for u in users if isinstance(u, dict)] if isinstance(users, list) else []
 
 
 class Listener:
@@ -152,8 +162,17 @@ class Listener:
             on_gap(bot.pk)  # whatever happened before we listened
 
     def _receive(self, bot_id: int, event: Event) -> None:
-        if event.event == "chatusers.changed" and isinstance(event.payload, dict) and event.payload.get("id"):
-            self.events.put((bot_id, event.payload))
+        if event.event != "chatusers.changed":
+            return
+        try:
+            schema.validate_event(event.event, event.payload)
+        except PayloadInvalid as exc:
+            # Untrusted input: dropped with its reason; the next pull finds what it meant.
+            logger.warning(
+                "A chatusers.changed event of bot %s is not valid and was dropped: %s", bot_id, exc
+            )
+            return
+        self.events.put((bot_id, event.payload))
 
     def _flush(self, until: float) -> None:
         batch: dict[int, list[dict[str, Any]]] = defaultdict(list)
