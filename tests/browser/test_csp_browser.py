@@ -14,6 +14,7 @@ import pytest
 from axes.models import AccessAttempt, AccessFailureLog
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import models
 from django.test import RequestFactory
 from django.urls import reverse
@@ -54,6 +55,9 @@ def eager_tasks() -> Iterator[None]:
 
 def _one_of_everything() -> Bot:
     """At least one object of every model the admin shows, so each has a change page."""
+    # The roles' migration made groups, but a transactional test before this one may have
+    # flushed them.
+    Group.objects.get_or_create(name="viewer")
     bot = BotFactory(name="Shop", sitekey="shop")
     BotSync.objects.get_or_create(bot=bot)
     vip = TagFactory(bot=bot, name="vip", color="#c0392b")
