@@ -24,7 +24,6 @@ same handle (``url``, ``store``, ``server``, ``stop``).
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,8 +31,8 @@ from typing import Any
 
 import orjson
 
-from backoffice.userbot.sandbox.runner import SandboxHandle
-from backoffice.userbot.sandbox.server import Answer, SandboxServer, Session, build_store
+from backoffice.userbot.sandbox.runner import SandboxHandle, start_sandbox
+from backoffice.userbot.sandbox.server import Answer, SandboxServer, Session
 
 Frame = dict[str, Any]
 
@@ -200,39 +199,4 @@ def start_hostile(
     *, apikeys: Sequence[str] = ("test-key",), sitekeys: Sequence[str] = ("test-bot",)
 ) -> SandboxHandle:
     """Start a hostile server on a free loopback port and return once it listens."""
-    server = HostileServer(build_store(apikeys=apikeys, sitekeys=sitekeys, state_path=None))
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    stop: dict[str, asyncio.Event] = {}
-    failure: list[BaseException] = []
-
-    async def main() -> None:
-        stop["event"] = asyncio.Event()
-        try:
-            await server.start("127.0.0.1", 0)
-        except BaseException as exc:
-            failure.append(exc)
-            return
-        ready.set()
-        try:
-            await stop["event"].wait()
-        finally:
-            await server.stop()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(main())
-        finally:
-            ready.set()
-            loop.close()
-
-    thread = threading.Thread(target=run, name="userbot-hostile", daemon=True)
-    thread.start()
-    ready.wait(timeout=30)
-    if failure:
-        thread.join()
-        raise failure[0]
-    handle = SandboxHandle(server, loop, thread)
-    handle._stop = stop["event"]
-    return handle
+    return start_sandbox(apikeys=apikeys, sitekeys=sitekeys, server_class=HostileServer)

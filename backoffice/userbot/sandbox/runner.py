@@ -51,10 +51,12 @@ def start_sandbox(
     drop_every: int = 0,
     rate_limit_every: int = 0,
     latency_ms: int = 0,
+    server_class: type[SandboxServer] = SandboxServer,
 ) -> SandboxHandle:
-    """Start a sandbox on ``host:port`` (0 picks a free port) and return once it listens."""
+    """Start a sandbox on ``host:port`` (0 picks a free port) and return once it listens;
+    ``server_class`` may be a subclass of ``SandboxServer`` (a test peer's)."""
     store = build_store(apikeys=apikeys, sitekeys=sitekeys, state_path=state_path)
-    server = SandboxServer(
+    server = server_class(
         store,
         state_path=state_path,
         seed_demo=seed_demo,
