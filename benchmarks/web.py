@@ -9,7 +9,9 @@ sandbox Userbot server:
 - ``Procfile``: the ``web`` (and ``ws``) lines of the Procfile as they stand;
 - the other candidate the README weighs against the Procfile's.
 
-For each, two figures:
+All three are started first; the scaling figures of all three are then taken back to
+back (so that each meets the same load from whatever else the machine runs), and the
+operator runs follow one topology after another. For each, two figures:
 
 - scaling: the chat user list with a search (``?q=<surname>``), as fast as one client can
   ask for ``--scaling-seconds``, then as fast as eight clients at once can: pages per
@@ -45,8 +47,8 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import IO
 from urllib.parse import urlencode
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -504,12 +506,12 @@ def saves_on_sandbox(world: World, saved: Mapping[int, str]) -> list[str]:
 
 @dataclass
 class Figures:
-    one: float
-    eight: float
-    scaling_errors: int
-    run: OperatorRun
-    socket_errors: list[str]
-    save_errors: list[str]
+    one: float = 0.0
+    eight: float = 0.0
+    scaling_errors: int = 0
+    run: OperatorRun = field(default_factory=OperatorRun)
+    socket_errors: list[str] = field(default_factory=list)
+    save_errors: list[str] = field(default_factory=list)
 
     @property
     def scaling(self) -> float:
@@ -532,34 +534,35 @@ def percentile(values: list[float], p: float) -> float:
     )
 
 
-def measure(
+def measure_scaling(figures: Figures, port: int, world: World, args: argparse.Namespace) -> None:
+    one, failed_one = pages_per_second(port, world.sessions, 1, args.scaling_seconds)
+    eight, failed_eight = pages_per_second(port, world.sessions, 8, args.scaling_seconds)
+    figures.one, figures.eight, figures.scaling_errors = one, eight, failed_one + failed_eight
+    print(f"  one client {one:.1f} pages/s, eight {eight:.1f} pages/s: {figures.scaling:.2f}x", flush=True)
+
+
+def measure_operators(
+    figures: Figures,
     topology: Topology,
-    env: Mapping[str, str],
+    ports: Mapping[str, int],
     world: World,
     pool: list[int],
     args: argparse.Namespace,
-    output: IO[bytes],
-) -> Figures:
-    with web_tier(topology.commands, env, output=output) as ports:
-        port, sockets_port = ports["web"], ports[topology.sockets_type]
-        pages_per_second(port, world.sessions, 8, 3.0)  # every worker has connected and loaded its templates
-        one, failed_one = pages_per_second(port, world.sessions, 1, args.scaling_seconds)
-        eight, failed_eight = pages_per_second(port, world.sessions, 8, args.scaling_seconds)
-        print(f"  scaling: one client {one:.1f} pages/s, eight {eight:.1f} pages/s", flush=True)
-        with Sockets(
-            port=sockets_port, sessions=world.sessions, job_id=world.job_id, count=args.sockets
-        ) as sockets:
-            run = run_operators(
-                port=port,
-                world=world,
-                pool=pool,
-                tag=topology.label.split()[0],
-                operators=args.operators,
-                seconds=args.seconds,
-                think=args.think,
-            )
-    save_errors = saves_on_sandbox(world, run.saved)
-    figures = Figures(one, eight, failed_one + failed_eight, run, sockets.errors, save_errors)
+) -> None:
+    with Sockets(
+        port=ports[topology.sockets_type], sessions=world.sessions, job_id=world.job_id, count=args.sockets
+    ) as sockets:
+        run = run_operators(
+            port=ports["web"],
+            world=world,
+            pool=pool,
+            tag=topology.label.split()[0],
+            operators=args.operators,
+            seconds=args.seconds,
+            think=args.think,
+        )
+    figures.run, figures.socket_errors = run, sockets.errors
+    figures.save_errors = saves_on_sandbox(world, run.saved)
     for step, timings in run.timings.items():
         print(
             f"  {step:<10} {len(timings):>5} pages  p50 {percentile(timings, 50):>7.0f} ms"
@@ -567,13 +570,12 @@ def measure(
             flush=True,
         )
     print(
-        f"  {len(run.saved)} saves, all on the sandbox: {not save_errors}; "
+        f"  {len(run.saved)} saves, all on the sandbox: {not figures.save_errors}; "
         f"{args.sockets - len([e for e in sockets.errors if 'did not open' in e])} sockets open",
         flush=True,
     )
-    for message in [*run.errors, *sockets.errors, *save_errors][:10]:
+    for message in [*run.errors, *sockets.errors, *figures.save_errors][:10]:
         print(f"  error: {message}", flush=True)
-    return figures
 
 
 def _load() -> str:
@@ -630,14 +632,24 @@ def main() -> None:
         connections.close_all()  # the servers' connections, not the benchmark's, for the run
         runs = topologies()
         pools = [world.pool[i :: len(runs)] for i in range(len(runs))]
-        results: dict[str, Figures] = {}
+        results = {topology.label: Figures() for topology in runs}
         log_path = os.path.join(data_dir, "servers.log")
         print(f"the servers' and the worker's output: {log_path}")
-        with open(log_path, "ab") as output, shell_process(procfile_commands()["worker"], env, output=output):
-            for topology, pool in zip(runs, pools, strict=True):
+        with open(log_path, "ab") as output, ExitStack() as running:
+            running.enter_context(shell_process(procfile_commands()["worker"], env, output=output))
+            ports = {}
+            for topology in runs:
                 print(f"{topology.label}: {' | '.join(topology.commands.values())}", flush=True)
-                print(f"  load average {_load()}", flush=True)
-                results[topology.label] = measure(topology, env, world, pool, args, output)
+                ports[topology.label] = running.enter_context(web_tier(topology.commands, env, output=output))
+                # Every worker has connected and loaded its templates before it is timed.
+                pages_per_second(ports[topology.label]["web"], world.sessions, 8, 3.0)
+            # Back to back, so that each topology meets the same load from the rest of the machine.
+            for topology in runs:
+                print(f"scaling, {topology.label}; load average {_load()}", flush=True)
+                measure_scaling(results[topology.label], ports[topology.label]["web"], world, args)
+            for topology, pool in zip(runs, pools, strict=True):
+                print(f"operators, {topology.label}; load average {_load()}", flush=True)
+                measure_operators(results[topology.label], topology, ports[topology.label], world, pool, args)
     print(f"load average after: {_load()}")
     print(f"{'topology':<44} {'1 client':>9} {'8 clients':>9} {'8 vs 1':>7} {'p95 ms':>7} {'errors':>6}")
     for label, figures in results.items():
