@@ -130,6 +130,11 @@ TEMPLATES = [
 
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'backoffice.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+# A gunicorn sync worker serves one request at a time from one thread, so it can keep its
+# connection from page to page (the Procfile's web line sets this); elsewhere, where threads
+# come and go (ASGI, Celery), every connection is closed after use.
+DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE_S", 0, minimum=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web app, the worker and beat share one file without "database is locked".
     DATABASES["default"]["OPTIONS"] = {
