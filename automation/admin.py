@@ -27,6 +27,7 @@ from automation.services import (
 from backoffice.synced_admin import (
     SYNC_COLUMNS,
     ConflictNoticeMixin,
+    OnlyBotPreselectedMixin,
     ServiceWritesMixin,
     SyncColumnsMixin,
     SyncDetailMixin,
@@ -50,7 +51,12 @@ class AnswerInline(admin.StackedInline):
 
 @admin.register(AutomatedMessage)
 class AutomatedMessageAdmin(
-    ConflictNoticeMixin, ServiceWritesMixin, SyncColumnsMixin, SyncDetailMixin, admin.ModelAdmin
+    ConflictNoticeMixin,
+    ServiceWritesMixin,
+    SyncColumnsMixin,
+    OnlyBotPreselectedMixin,
+    SyncDetailMixin,
+    admin.ModelAdmin,
 ):
     list_display = ["name", "trigger", "delay_seconds", "enabled", "bot", *SYNC_COLUMNS]
     list_filter = ["bot", "trigger", "enabled", "sync_state"]

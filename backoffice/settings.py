@@ -70,10 +70,13 @@ FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS", [])
 
 INSTALLED_APPS = [
     "daphne",
+    # First, so its templates (the breadcrumbs, the shared look) extend those of every app.
+    "backoffice.admin_site",
     # Before the admin, so its templates (login, the user links) override the admin's.
     "backoffice.accounts",
-    # Django's admin, with the site of backoffice.accounts.admin_site as admin.site.
-    "backoffice.accounts.apps.BackofficeAdminConfig",
+    # Django's admin, with the operator's site (backoffice.admin_site.site, which extends
+    # the site of backoffice.accounts.admin_site) as admin.site.
+    "backoffice.admin_site.apps.OperatorAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -306,6 +309,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+# One date format everywhere in the admin, with the time zone (backoffice.admin_site.formats).
+FORMAT_MODULE_PATH = ["backoffice.admin_site.formats"]
 
 MEDIA_ROOT = DATA_DIR / "media"
 # The CSV import of chat users. Sizes are in decimal units, as the README and the upload

@@ -9,10 +9,18 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import Model
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from backoffice.admin_site.dates import moment_html
+from backoffice.sync.admin.conflicts import open_conflicts_context
+from backoffice.sync.models import SyncState
+from backoffice.userbot.models import Bot
+
 # The columns a changelist of synced objects ends with.
-SYNC_COLUMNS = ("sync_state", "synced_at", "short_sync_error")
+SYNC_COLUMNS = ("sync_badge", "last_synced", "short_sync_error")
+SYNC_STATE_LABELS = dict(SyncState.choices)
 # The bookkeeping a change page shows below the editable fields; no one edits it by hand.
 SYNC_DETAIL_FIELDS = ("sync_state", "synced_at", "sync_error", "remote_id")
 
@@ -53,9 +61,33 @@ class ServiceWritesMixin:
 class SyncColumnsMixin:
     """The sync bookkeeping every synced model's list shows: state, last synced, last error."""
 
+    @admin.display(description="sync state", ordering="sync_state")
+    def sync_badge(self, obj: Any) -> str:
+        return format_html(
+            '<span class="sync-state {}">{}</span>', obj.sync_state, SYNC_STATE_LABELS.get(obj.sync_state)
+        )
+
+    @admin.display(description="last synced", ordering="synced_at")
+    def last_synced(self, obj: Any) -> str | None:
+        return moment_html(obj.synced_at, relative=True)
+
     @admin.display(description="last error")
     def short_sync_error(self, obj: Any) -> str:
-        return Truncator(obj.sync_error).chars(80)
+        if not obj.sync_error:
+            return ""
+        return format_html('<span title="{}">{}</span>', obj.sync_error, Truncator(obj.sync_error).chars(60))
+
+
+class OnlyBotPreselectedMixin:
+    """An add page whose bot is chosen already when there is only one bot to choose."""
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        initial = super().get_changeform_initial_data(request)  # type: ignore[misc]
+        if "bot" not in initial:
+            bots = list(Bot.objects.values_list("pk", flat=True)[:2])
+            if len(bots) == 1:
+                initial["bot"] = bots[0]
+        return initial
 
 
 class SyncDetailMixin:
@@ -93,16 +125,18 @@ class BotFixedInFormMixin:
 
 
 class ConflictNoticeMixin:
-    """A change page that warns of the object's open conflicts with Userbot, linking to them."""
+    """A change page that warns of the object's open conflicts with Userbot, linking to them
+    (and, for a deletion on Userbot, answering it in place), and that keeps the object's
+    sync state current while it is pushed."""
 
     change_form_template = "admin/sync/change_form_with_conflicts.html"
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> Any:
-        from backoffice.sync.admin.conflicts import open_conflicts_context
-
         if object_id.isdigit():
+            opts = self.model._meta  # type: ignore[attr-defined]
             notice = open_conflicts_context(self.model, int(object_id))  # type: ignore[attr-defined]
-            extra_context = {**notice, **(extra_context or {})}
+            state_url = reverse("admin:sync_object_state", args=[opts.label_lower, int(object_id)])
+            extra_context = {**notice, "sync_state_url": state_url, **(extra_context or {})}
         return super().change_view(request, object_id, form_url, extra_context)  # type: ignore[misc]

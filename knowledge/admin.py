@@ -18,6 +18,7 @@ from django.utils.text import Truncator
 from backoffice.synced_admin import (
     SYNC_COLUMNS,
     ConflictNoticeMixin,
+    OnlyBotPreselectedMixin,
     ServiceWritesMixin,
     SyncColumnsMixin,
     SyncDetailMixin,
@@ -34,12 +35,39 @@ from knowledge.services import (
 )
 
 
+class LanguageListFilter(admin.SimpleListFilter):
+    """The languages the knowledge base holds (of the bot the list is filtered to), not
+    every ISO 639-1 code; "any" for interactions without a language."""
+
+    title = "language"
+    parameter_name = "language__exact"  # the field filter's own name, so saved links still work
+    ANY = "any"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        interactions = Interaction.objects.order_by()
+        bot = request.GET.get("bot__id__exact", "")
+        if bot.isdigit():
+            interactions = interactions.filter(bot_id=int(bot))
+        codes = sorted(set(interactions.values_list("language", flat=True).distinct()))
+        return [(code or self.ANY, code or "any language") for code in codes]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Interaction]) -> QuerySet[Interaction]:
+        if self.value() is None:
+            return queryset
+        return queryset.filter(language="" if self.value() == self.ANY else self.value())
+
+
 @admin.register(Interaction)
 class InteractionAdmin(
-    ConflictNoticeMixin, ServiceWritesMixin, SyncColumnsMixin, SyncDetailMixin, admin.ModelAdmin
+    ConflictNoticeMixin,
+    ServiceWritesMixin,
+    SyncColumnsMixin,
+    OnlyBotPreselectedMixin,
+    SyncDetailMixin,
+    admin.ModelAdmin,
 ):
     list_display = ["label", "short_question", "language", "enabled", "bot", *SYNC_COLUMNS]
-    list_filter = ["bot", "language", "enabled", "sync_state"]
+    list_filter = ["bot", LanguageListFilter, "enabled", "sync_state"]
     search_fields = ["question", "answer", "label"]
     list_select_related = ["bot"]
     editable_fields = EDITABLE_FIELDS

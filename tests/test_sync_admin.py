@@ -97,7 +97,7 @@ def test_the_bot_sync_list_makes_a_row_for_each_bot_and_shows_its_status(admin_c
     assert (rows[bot.pk].queue_depth, rows[bot.pk].dead_count, rows[bot.pk].open_conflicts) == (2, 1, 1)
     assert (rows[idle.pk].queue_depth, rows[idle.pk].dead_count, rows[idle.pk].open_conflicts) == (0, 0, 0)
     page = response.content.decode()
-    assert f'href="{OUTBOX}?bot__id__exact={bot.pk}&amp;state=dead">1</a>' in page
+    assert f'href="{OUTBOX}dead/?bot__id__exact={bot.pk}">1</a>' in page
     assert f'href="{CONFLICTS}?bot__id__exact={bot.pk}&amp;resolution__exact=open">1</a>' in page
 
 
@@ -203,21 +203,27 @@ def test_a_user_without_sync_permissions_is_refused(client: Any) -> None:
 # --- the dead-letter list ---------------------------------------------------------------------
 
 
-def test_the_outbox_list_shows_dead_letters_unless_asked_for_another_state(admin_client: Any) -> None:
+def test_dead_letters_have_a_page_of_their_own_and_the_outbox_lists_every_entry(admin_client: Any) -> None:
     bot = BotFactory()
     errored = ChatUserFactory(bot=bot, name="Ada", surname="Lovelace")
     dead = dead_entry(errored)
     waiting = ChatUserFactory(bot=bot)
     OutboxEntry.objects.create(bot=bot, object_type=LABEL, object_id=waiting.pk)
 
+    dead_letters = admin_client.get(f"{OUTBOX}dead/")
     default = admin_client.get(OUTBOX)
     pending = admin_client.get(f"{OUTBOX}?state=pending")
-    every = admin_client.get(f"{OUTBOX}?state=all")
 
-    assert [e.pk for e in default.context["cl"].result_list] == [dead.pk]
+    assert [e.pk for e in dead_letters.context["cl"].result_list] == [dead.pk]
+    assert dead_letters.context["title"] == "Dead letters"
+    assert "state" not in [f.title for f in dead_letters.context["cl"].filter_specs]
+    assert list(dead_letters.context["action_form"].fields["action"].choices)[1:] == [
+        ("retry_entries", "Retry the selected dead entries"),
+        ("ignore_entries", "Ignore the selected dead entries…"),
+    ]
+    assert default.context["cl"].result_count == 2
     assert [e.object_id for e in pending.context["cl"].result_list] == [waiting.pk]
-    assert every.context["cl"].result_count == 2
-    page = default.content.decode()
+    page = dead_letters.content.decode()
     assert f'<a href="{CHATUSERS}{errored.pk}/change/">Ada Lovelace</a>' in page
     assert "400 invalid: email taken" in page
 
@@ -566,7 +572,22 @@ def test_a_deletion_conflict_offers_restore_on_userbot_and_accept_the_delete(adm
     assert "remote-delete policy (delete here too) applies" in page
     assert "Keep ours" not in page
     change_page = admin_client.get(f"{CHATUSERS}{chatuser.pk}/change/").content.decode()
-    assert escape(conflicts_url(object_type=LABEL, object_id=chatuser.pk)) in change_page
+    assert "Deleted on Userbot while a change made here waited to be sent" in change_page
+    assert f'action="{CONFLICTS}{conflict.pk}/keep-ours/"' in change_page
+    assert f'action="{CONFLICTS}{conflict.pk}/take-theirs/"' in change_page
+
+
+def test_restore_on_userbot_from_the_chat_users_page_comes_back_to_it(admin_client: Any) -> None:
+    chatuser = deleted_on_userbot_with_a_change_waiting()
+    conflict = SyncConflict.objects.get(resolution="open")
+    own_page = f"{CHATUSERS}{chatuser.pk}/change/"
+
+    response = admin_client.post(f"{CONFLICTS}{conflict.pk}/keep-ours/", {"next": own_page})
+    elsewhere = admin_client.post(f"{CONFLICTS}{conflict.pk}/keep-ours/", {"next": "https://example.com/"})
+
+    assert response.status_code == 302 and response["Location"] == own_page
+    assert elsewhere["Location"] == f"{CONFLICTS}{conflict.pk}/change/"
+    assert "Deleted on Userbot while" not in admin_client.get(own_page).content.decode()
 
 
 def test_accept_the_delete_button_deletes_the_chat_user_here(admin_client: Any) -> None:

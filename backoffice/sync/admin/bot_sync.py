@@ -25,7 +25,7 @@ from backoffice.audit import record
 from backoffice.sync import services
 from backoffice.sync.admin.common import since, when
 from backoffice.sync.kinds import SKIPPED
-from backoffice.sync.models import BotSync, OutboxEntry, SyncConflict
+from backoffice.sync.models import BotSync, SyncConflict
 from backoffice.sync.selectors import bot_syncs_with_status
 from backoffice.synced_admin import ServiceWritesMixin
 
@@ -34,11 +34,11 @@ STATUS_FIELDS = (
     "oldest_pending",
     "dead_letters",
     "conflicts",
-    "pull_started_at",
-    "pull_finished_at",
+    "pull_started",
+    "pull_finished",
     "pull_error",
     "last_pull_report",
-    "push_finished_at",
+    "push_finished",
     "push_error",
     "reconnects",
 )
@@ -97,14 +97,8 @@ class BotSyncAdmin(ServiceWritesMixin, admin.ModelAdmin):
 
     @admin.display(description="dead letters", ordering="dead_count")
     def dead_letters(self, obj: BotSync) -> str:
-        url = reverse("admin:sync_outboxentry_changelist")
-        return format_html(
-            '<a href="{}?bot__id__exact={}&amp;state={}">{}</a>',
-            url,
-            obj.bot_id,
-            OutboxEntry.State.DEAD,
-            obj.dead_count,
-        )
+        url = reverse("admin:sync_outboxentry_dead")
+        return format_html('<a href="{}?bot__id__exact={}">{}</a>', url, obj.bot_id, obj.dead_count)
 
     @admin.display(description="open conflicts", ordering="open_conflicts")
     def conflicts(self, obj: BotSync) -> str:
@@ -116,6 +110,18 @@ class BotSyncAdmin(ServiceWritesMixin, admin.ModelAdmin):
             SyncConflict.Resolution.OPEN,
             obj.open_conflicts,
         )
+
+    @admin.display(description="last pull started")
+    def pull_started(self, obj: BotSync) -> str | None:
+        return when(obj.pull_started_at)
+
+    @admin.display(description="last pull finished")
+    def pull_finished(self, obj: BotSync) -> str | None:
+        return when(obj.pull_finished_at)
+
+    @admin.display(description="last push")
+    def push_finished(self, obj: BotSync) -> str | None:
+        return when(obj.push_finished_at)
 
     @admin.display(description="last pull", ordering="pull_started_at")
     def last_pull(self, obj: BotSync) -> str | None:

@@ -12,9 +12,8 @@ from django.contrib.admin.views.main import ChangeList
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
-from django.utils import timezone
-from django.utils.timesince import timesince
 
+from backoffice.admin_site.dates import moment_html
 from backoffice.sync.kinds import all_kinds
 
 
@@ -28,11 +27,13 @@ def object_admin_url(object_type: str, object_id: int) -> str | None:
 
 
 def when(moment: datetime | None) -> str | None:
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S") if moment else None
+    """A moment as every admin page writes it, how long ago with the exact one as a tooltip."""
+    return moment_html(moment, relative=True)
 
 
 def since(moment: datetime | None) -> str | None:
-    return timesince(moment, timezone.now()) if moment else None
+    """How long ago (an age), the exact moment as a tooltip."""
+    return moment_html(moment, relative=True)
 
 
 class ObjectTypeFilter(admin.SimpleListFilter):

@@ -19,7 +19,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
-from django.utils.http import urlencode
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
@@ -52,10 +52,35 @@ def conflicts_url(*, object_type: str, object_id: int) -> str:
 
 def open_conflicts_context(model: type[Model], object_id: int) -> dict[str, Any]:
     """What a synced object's change page needs to warn of its open conflicts
-    (``admin/sync/change_form_with_conflicts.html``), in one query."""
+    (``admin/sync/change_form_with_conflicts.html``): how many, and the open deletion on
+    Userbot if there is one, whose two answers the page offers in place."""
     where = {"object_type": model._meta.label_lower, "object_id": object_id}
     count = open_conflict_count(**where)
-    return {"open_conflicts": count, "open_conflicts_url": conflicts_url(**where) if count else ""}
+    deletion = None
+    if count:
+        deletion = SyncConflict.objects.filter(**where, resolution=Open, field=DELETED_FIELD).first()
+    return {
+        "open_conflicts": count,
+        "open_conflicts_url": conflicts_url(**where) if count else "",
+        "deleted_on_userbot": deletion,
+    }
+
+
+class ConflictKindFilter(admin.SimpleListFilter):
+    """Changes made on both sides, or objects Userbot deleted while a change here waited."""
+
+    title = "kind"
+    parameter_name = "kind"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("field", "Changed on both sides"), ("deletion", "Deleted on Userbot")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[SyncConflict]) -> QuerySet[SyncConflict]:
+        if self.value() == "deletion":
+            return queryset.filter(field=DELETED_FIELD)
+        if self.value() == "field":
+            return queryset.exclude(field=DELETED_FIELD)
+        return queryset
 
 
 @admin.register(SyncConflict)
@@ -63,7 +88,7 @@ class SyncConflictAdmin(admin.ModelAdmin):
     list_display = ["object_link", "field", "values", "resolution", "detected", "resolved"]
     list_display_links = None  # the object column links to the conflict's page itself
     list_select_related = ["bot", "resolved_by"]
-    list_filter = ["resolution", "bot", ObjectTypeFilter]
+    list_filter = ["resolution", ConflictKindFilter, "bot", ObjectTypeFilter]
     search_fields = ["object_repr", "field"]
     list_per_page = 100
     actions = ["keep_ours", "take_theirs"]
@@ -187,6 +212,11 @@ class SyncConflictAdmin(admin.ModelAdmin):
             self.message_user(request, " ".join(error.messages), messages.ERROR)
         else:
             self.message_user(request, _outcome(conflict), messages.SUCCESS)
+        # Answered from the object's own page: back there, if the object is still here.
+        back = request.POST.get("next", "")
+        if back and url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
+            if _object_of(conflict) is not None:
+                return HttpResponseRedirect(back)
         return HttpResponseRedirect(reverse("admin:sync_syncconflict_change", args=[conflict.pk]))
 
     # --- bulk ---------------------------------------------------------------------------

@@ -1,40 +1,50 @@
-"""The outbox in the admin: the dead-letter list by default, where an operator retries or
-ignores what Userbot refused for good. Entries are the relay's: nobody adds or edits one."""
+"""The outbox in the admin: every change waiting for Userbot, and the dead letters on a page
+of their own, where an operator retries or ignores what Userbot refused for good. Entries
+are the relay's: nobody adds or edits one.
+
+A synced object's change page also asks here, as JSON, how its push is going
+(``object_state_view``), and keeps its sync state current while the push runs.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth import get_permission_codename
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from backoffice.admin_site.dates import moment_html
 from backoffice.sync import services
 from backoffice.sync.admin.common import NamedObjectsChangeList, ObjectTypeFilter, object_admin_url, since
-from backoffice.sync.models import OutboxEntry
+from backoffice.sync.kinds import all_kinds
+from backoffice.sync.models import OutboxEntry, SyncConflict
 
 Dead = OutboxEntry.State.DEAD
+DEAD_LETTERS_PAGE = "sync_outboxentry_dead"
 
 
 class StateFilter(admin.SimpleListFilter):
-    """Dead letters unless asked otherwise: what an operator comes here for."""
+    """Every entry unless asked for one state (``?state=dead`` and the like)."""
 
     title = "state"
     parameter_name = "state"
     ALL = "all"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [*OutboxEntry.State.choices, (self.ALL, "All")]
+        return [(self.ALL, "All"), *OutboxEntry.State.choices]
 
     def choices(self, changelist: Any) -> Any:
-        current = self.value() or Dead
+        current = self.value() or self.ALL
         for value, label in self.lookup_choices:
             yield {
                 "selected": current == value,
@@ -43,8 +53,13 @@ class StateFilter(admin.SimpleListFilter):
             }
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[OutboxEntry]) -> QuerySet[OutboxEntry]:
-        value = self.value() or Dead
+        value = self.value() or self.ALL
         return queryset if value == self.ALL else queryset.filter(state=value)
+
+
+def _on_dead_letters_page(request: HttpRequest) -> bool:
+    match = request.resolver_match
+    return match is not None and match.url_name == DEAD_LETTERS_PAGE
 
 
 @admin.register(OutboxEntry)
@@ -92,6 +107,83 @@ class OutboxEntryAdmin(admin.ModelAdmin):
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[NamedObjectsChangeList]:
         return NamedObjectsChangeList
+
+    # --- the dead letters: the outbox's list, on a page of its own ----------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path("dead/", self.admin_site.admin_view(self.dead_letters_view), name=DEAD_LETTERS_PAGE),
+            path(
+                "state/<str:label>/<int:object_id>/",
+                self.admin_site.admin_view(self.object_state_view),
+                name="sync_object_state",
+            ),
+            *super().get_urls(),
+        ]
+
+    def dead_letters_view(self, request: HttpRequest) -> HttpResponse:
+        """What Userbot refused for good, to retry or ignore: the list without its state filter."""
+        return self.changelist_view(request, {"title": "Dead letters", "list_title": "Dead letters"})
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[OutboxEntry]:
+        entries = super().get_queryset(request)
+        return entries.filter(state=Dead) if _on_dead_letters_page(request) else entries
+
+    def get_list_filter(self, request: HttpRequest) -> list[Any]:
+        if _on_dead_letters_page(request):
+            return [f for f in self.list_filter if f is not StateFilter]
+        return list(self.list_filter)
+
+    def get_list_display(self, request: HttpRequest) -> list[str]:
+        if _on_dead_letters_page(request):
+            return [c for c in self.list_display if c != "state"]
+        return list(self.list_display)
+
+    # --- an object's push, as its change page follows it --------------------------------
+
+    def object_state_view(self, request: HttpRequest, label: str, object_id: int) -> JsonResponse:
+        """The sync state of one synced object, its last sync and error, and where its change
+        is in the outbox: what a change page shows, read again while a push runs."""
+        if label not in {kind.label for kind in all_kinds()}:
+            raise Http404("Not a kind the sync engine knows.")
+        model = apps.get_model(label)
+        if not request.user.has_perm(f"{model._meta.app_label}.view_{model._meta.model_name}") and not (
+            request.user.has_perm(f"{model._meta.app_label}.change_{model._meta.model_name}")
+        ):
+            raise PermissionDenied
+        obj = (
+            model._default_manager.filter(pk=object_id)
+            .only("pk", "sync_state", "synced_at", "sync_error", "remote_id")
+            .first()
+        )
+        if obj is None:
+            raise Http404("No such object: it may have been deleted.")
+        entry = (
+            OutboxEntry.objects.filter(object_type=label, object_id=object_id, deleted=False)
+            .order_by("-id")
+            .values_list("state", flat=True)
+            .first()
+        )
+        conflicts = SyncConflict.objects.filter(
+            object_type=label, object_id=object_id, resolution=SyncConflict.Resolution.OPEN
+        ).count()
+        synced = moment_html(obj.synced_at, relative=True) or "-"
+        return JsonResponse(
+            {
+                "sync_state": obj.sync_state,
+                "sync_state_label": obj.get_sync_state_display(),
+                "outbox": entry or "",
+                "open_conflicts": conflicts,
+                # The page's read-only fields, by the name their row has on the page.
+                "fields": {
+                    "sync_state": format_html("{}", obj.get_sync_state_display()),
+                    "synced_at": synced,
+                    "synced_moment": synced,
+                    "sync_error": format_html("{}", obj.sync_error or "-"),
+                    "remote_id": format_html("{}", obj.remote_id or "-"),
+                },
+            }
+        )
 
     # --- columns ------------------------------------------------------------------------
 

@@ -1,0 +1,57 @@
+"""Template tags of the admin's shared look: the breadcrumbs' group level and moments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django import template
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from backoffice.admin_site.dates import moment_html
+from backoffice.admin_site.groups import GROUP_OF_MODEL, group_url
+
+register = template.Library()
+
+
+@register.simple_tag
+def group_crumb(opts: Any) -> SafeString:
+    """The breadcrumbs' level between Home and a model's list: the operator's group the model
+    is in (People, Sync, …), or its app for a model in no group. Django's own crumb is the
+    app, whose name repeats the model's ("Chat users > Chat users")."""
+    group = GROUP_OF_MODEL.get(opts.label_lower)
+    if group is not None:
+        return format_html('<a href="{}">{}</a>', group_url(group), group.name)
+    url = reverse("admin:app_list", kwargs={"app_label": opts.app_label})
+    return format_html('<a href="{}">{}</a>', url, opts.app_config.verbose_name)
+
+
+@register.simple_tag
+def model_name_plural(opts: Any) -> str:
+    """The name the groups give a model's list (``Knowledge base`` for interactions)."""
+    group = GROUP_OF_MODEL.get(opts.label_lower)
+    if group is not None:
+        for label, name in group.entries:
+            if label == opts.label_lower:
+                return name
+    return str(opts.verbose_name_plural).capitalize()
+
+
+@register.filter
+def moment(value: datetime | None) -> SafeString | str:
+    """The exact moment with its time zone."""
+    return moment_html(value) or "—"
+
+
+@register.filter
+def moment_ago(value: datetime | None) -> SafeString | str:
+    """How long ago, the exact moment as its tooltip."""
+    return moment_html(value, relative=True) or "—"
+
+
+@register.filter
+def thousands(value: Any) -> Any:
+    """1234567 as ``1,234,567``; anything else as it is."""
+    return f"{value:,}" if isinstance(value, int) else value
