@@ -274,8 +274,13 @@ class SegmentFilter(models.Model):
         verbose_name = "filter"
 
     def __str__(self) -> str:
-        subject = f"variable {self.name}" if self.field == FilterField.VARIABLE else self.field
-        return f"{subject} {self.op} {self.value}".strip()
+        # In the operator's words ("Variable city is set", "Language equals “it”"), as the
+        # segment's page captions each filter, not the wire's (``language eq it``).
+        field = FilterField(self.field).label if self.field in FilterField.values else self.field
+        subject = f"Variable {self.name}" if self.field == FilterField.VARIABLE else field
+        op = FilterOp(self.op).label if self.op in FilterOp.values else self.op
+        value = f" “{self.value}”" if self.value and self.op not in vocabulary.VALUELESS_OPS else ""
+        return f"{subject} {op}{value}"
 
     def clean(self) -> None:
         field, op, value = self.field, self.op, self.value

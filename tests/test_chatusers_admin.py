@@ -547,8 +547,9 @@ def test_changelist_counts_at_most_the_cap_and_never_the_whole_table(
     assert unfiltered.context["cl"].result_count == 5
     assert filtered.context["cl"].result_count == 5
     assert len(counts) == 1
-    assert "LIMIT 5" in counts[0]
-    assert "at least 5 chat users" in unfiltered.content.decode()
+    # One row past the cap tells "exactly 5" from "over 5" in the same query.
+    assert "LIMIT 6" in counts[0]
+    assert "over 5 chat users" in unfiltered.content.decode()
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the loose index scan is PostgreSQL's")

@@ -10,13 +10,13 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from backoffice.synced_admin import ServiceWritesMixin
+from backoffice.synced_admin import OnlyBotPreselectedMixin, ServiceWritesMixin
 from chatusers import services
 from chatusers.models import BotVariable, Feedback, Tag
 
 
 @admin.register(Tag)
-class TagAdmin(ServiceWritesMixin, admin.ModelAdmin):
+class TagAdmin(ServiceWritesMixin, OnlyBotPreselectedMixin, admin.ModelAdmin):
     list_display = ["name", "swatch", "bot", "remote_id"]
     list_filter = ["bot"]
     list_select_related = ["bot"]

@@ -9,7 +9,6 @@ goes through ``chatusers.services``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from django import forms
@@ -24,24 +23,25 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from backoffice.admin_site.columns import ColumnChoiceMixin
+from backoffice.admin_site.dates import moment_html
 from backoffice.sync import services as sync_services
 from backoffice.synced_admin import (
     BotFixedInFormMixin,
     ConflictNoticeMixin,
+    OnlyBotPreselectedMixin,
     ServiceWritesMixin,
     SyncColumnsMixin,
 )
 from chatusers import services
 from chatusers.admin.pagination import EstimatedCountPaginator
 from chatusers.export import chatusers_export
-from chatusers.models import ChatUser, ChatUserTag, Segment, Tag, Variable
+from chatusers.models import BotVariable, ChatUser, ChatUserTag, Segment, Tag, Variable
 from chatusers.selectors import segment_condition
 
-EDITABLE_FIELDS = ("name", "surname", "email", "phone", "channel", "language", "last_seen_at")
-
-
-def _when(moment: datetime | None) -> str | None:
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M") if moment else None
+# What an operator edits. ``last_seen_at`` is Userbot's to set: shown, never edited (an edit
+# form would also round it to the second, and every save would then report it changed).
+EDITABLE_FIELDS = ("name", "surname", "email", "phone", "channel", "language")
 
 
 LANGUAGES_IN_USE_TTL_S = 60
@@ -133,8 +133,21 @@ class SegmentListFilter(admin.SimpleListFilter):
         return queryset.filter(bot_id=segment.bot_id).filter(condition)
 
 
+class VariableForm(forms.ModelForm):
+    class Meta:
+        model = Variable
+        fields = ["name", "value"]
+        # A value is one line as a rule: a one-row box (a textarea, so a value that does hold
+        # a line break keeps it), and a name offered from the bot's variable catalogue.
+        widgets = {
+            "name": forms.TextInput(attrs={"size": 24, "list": "variable-catalogue", "autocomplete": "off"}),
+            "value": forms.Textarea(attrs={"rows": 1, "cols": 48, "class": "one-line"}),
+        }
+
+
 class VariableInline(admin.TabularInline):
     model = Variable
+    form = VariableForm
     fields = ["name", "value"]
     extra = 0
 
@@ -157,24 +170,38 @@ class BulkActionForm(forms.Form):
     )
 
 
+SYNC_STATE_LABELS = dict(ChatUser._meta.get_field("sync_state").flatchoices)
+
+
 @admin.register(ChatUser)
 class ChatUserAdmin(
-    ConflictNoticeMixin, ServiceWritesMixin, SyncColumnsMixin, BotFixedInFormMixin, admin.ModelAdmin
+    ColumnChoiceMixin,
+    ConflictNoticeMixin,
+    ServiceWritesMixin,
+    SyncColumnsMixin,
+    OnlyBotPreselectedMixin,
+    BotFixedInFormMixin,
+    admin.ModelAdmin,
 ):
     # Columns are plain methods where the generic cell is costly at 500 rows a page: a
     # choices field flattens its choices for every cell, a date goes through localisation.
-    list_display = [
-        "__str__",
-        "email",
+    # The usual columns fit a 1400 px screen beside the sidebar and the filters; the
+    # operator adds or removes any of them (ColumnChoiceMixin).
+    fixed_columns = ["display_name"]
+    choosable_columns = [
+        "short_email",
         "phone",
         "channel",
         "language_code",
         "tag_names",
         "last_seen",
-        "sync_state",
+        "sync_badge",
         "last_synced",
         "short_sync_error",
+        "created",
     ]
+    default_columns = ["channel", "language_code", "tag_names", "last_seen", "sync_badge"]
+    list_display_links = ["display_name"]
     list_select_related = ["bot"]
     list_filter = [
         "bot",
@@ -187,23 +214,23 @@ class ChatUserAdmin(
     # One generated column of name, surname, email and phone (see ChatUser.search_text).
     search_fields = ["search_text"]
     search_help_text = "Part of a name, surname, email or phone."
-    sortable_by = ["last_seen"]
+    sortable_by = ["last_seen", "created"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     list_per_page = 100
     fields = ["bot", *EDITABLE_FIELDS]
     readonly_fields = [
+        "last_seen_moment",
         "remote_id",
         "client_ref",
-        "created_at",
-        "updated_at",
+        "created_moment",
+        "updated_moment",
         "sync_state",
-        "synced_at",
+        "synced_moment",
         "sync_error",
     ]
     inlines = [ChatUserTagInline, VariableInline]
     actions = ["add_tag", "remove_tag", "push_now", "delete_chatusers", "export_csv"]
-    # Warns of the chat user's open conflicts with Userbot, with a link to them.
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ChatUser]:
         return (
@@ -219,6 +246,23 @@ class ChatUserAdmin(
         actions.pop("delete_selected", None)  # replaced by delete_chatusers, which goes through services
         return actions
 
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        # The variable names the bot's catalogue knows, offered as the inline's names.
+        bot_id = (
+            ChatUser.objects.filter(pk=object_id).values_list("bot_id", flat=True).first()
+            if object_id.isdigit()
+            else None
+        )
+        names = list(
+            BotVariable.objects.filter(bot_id=bot_id).order_by("name").values_list("name", flat=True)
+        )
+        datalists = {"variable-catalogue": names}
+        return super().change_view(
+            request, object_id, form_url, {"datalists": datalists, **(extra_context or {})}
+        )
+
     def action_checkbox(self, obj: ChatUser) -> str:
         # The same markup as the admin's checkbox widget, without a template render per row.
         return format_html(
@@ -228,23 +272,75 @@ class ChatUserAdmin(
             f"Select this object for an action - {obj}",
         )
 
+    # --- columns: long text cut to fit, the whole of it in the tooltip ------------------
+
+    @admin.display(description="chat user")
+    def display_name(self, obj: ChatUser) -> str:
+        # The name and, beneath it, the email: one column for who it is, as operator tools
+        # list people, each part cut to fit with the whole of it in the tooltip.
+        name = str(obj)
+        if not obj.email or obj.email == name:
+            return format_html('<span class="who"><span class="cut" title="{}">{}</span></span>', name, name)
+        return format_html(
+            '<span class="who"><span class="cut" title="{}">{}</span><br>'
+            '<span class="cut quiet" title="{}">{}</span></span>',
+            name,
+            name,
+            obj.email,
+            obj.email,
+        )
+
+    @admin.display(description="email", ordering="email")
+    def short_email(self, obj: ChatUser) -> str:
+        if not obj.email:
+            return "-"
+        return format_html('<span class="cut" title="{}">{}</span>', obj.email, obj.email)
+
     @admin.display(description="language", ordering="language")
     def language_code(self, obj: ChatUser) -> str:
         return obj.language
 
     @admin.display(description="last seen", ordering="last_seen_at")
     def last_seen(self, obj: ChatUser) -> str | None:
-        return _when(obj.last_seen_at)
+        return moment_html(obj.last_seen_at, relative=True)
 
     @admin.display(description="last synced")
     def last_synced(self, obj: ChatUser) -> str | None:
-        return _when(obj.synced_at)
+        return moment_html(obj.synced_at, relative=True)
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj: ChatUser) -> str | None:
+        return moment_html(obj.created_at)
+
+    @admin.display(description="sync state")
+    def sync_badge(self, obj: ChatUser) -> str:
+        return format_html(
+            '<span class="sync-state {}">{}</span>', obj.sync_state, SYNC_STATE_LABELS.get(obj.sync_state)
+        )
+
+    # --- the change page's read-only moments -----------------------------------------------
+
+    @admin.display(description="last seen")
+    def last_seen_moment(self, obj: ChatUser) -> str | None:
+        return moment_html(obj.last_seen_at, relative=True)
+
+    @admin.display(description="created")
+    def created_moment(self, obj: ChatUser) -> str | None:
+        return moment_html(obj.created_at)
+
+    @admin.display(description="updated")
+    def updated_moment(self, obj: ChatUser) -> str | None:
+        return moment_html(obj.updated_at, relative=True)
+
+    @admin.display(description="last synced")
+    def synced_moment(self, obj: ChatUser) -> str | None:
+        return moment_html(obj.synced_at, relative=True)
 
     @admin.display(description="tags")
     def tag_names(self, obj: ChatUser) -> str:
         return format_html_join(
-            " ",
-            '<span style="border-left:0.8em solid {}; padding-left:0.3em">{}</span>',
+            "",
+            '<span class="tag-chip" style="--tag-color:{}">{}</span>',
             ((tag.color, tag.name) for tag in obj.tags.all()),
         )
 

@@ -8,14 +8,15 @@ from django.db.models import QuerySet
 from django.utils.functional import cached_property
 
 # A filtered list counts at most this many rows (ten pages of 100), which stays a few
-# milliseconds whatever the filter; the page then says "at least 1000".
+# milliseconds whatever the filter; past it the page says "over 1,000" and why.
 COUNT_CAP = 1_000
 
 
 class EstimatedCountPaginator(Paginator):
     """Counts exactly up to ``COUNT_CAP`` rows; an unfiltered list on PostgreSQL past that
     size takes the planner's row estimate (``pg_class.reltuples``) instead of a COUNT.
-    ``approximation`` says which: "about" (an estimate), "at least" (the cap) or ""."""
+    ``approximation`` says which: "about" (an estimate), "over" (more than the cap, which
+    ``count`` then is) or "" (exact)."""
 
     approximation = ""
 
@@ -29,9 +30,11 @@ class EstimatedCountPaginator(Paginator):
             if estimate > COUNT_CAP:
                 self.approximation = "about"
                 return estimate
-        counted = rows.order_by().values("pk")[:COUNT_CAP].count()
-        if counted >= COUNT_CAP:
-            self.approximation = "at least"
+        # One more than the cap tells "exactly 1,000" from "over 1,000" in the same query.
+        counted = rows.order_by().values("pk")[: COUNT_CAP + 1].count()
+        if counted > COUNT_CAP:
+            self.approximation = "over"
+            return COUNT_CAP
         return counted
 
 

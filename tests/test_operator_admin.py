@@ -1,0 +1,211 @@
+"""The operator's admin without a browser: what each page costs in queries, and the JSON
+views the pages' scripts ask (the segment builder's count, a synced object's state)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from backoffice.sync.models import BotSync, OutboxEntry
+from chatusers.models import BotVariable, ChatUserTag, SegmentFilter
+from tests.factories import BotFactory, ChatUserFactory, SegmentFactory, TagFactory
+from tests.sync_helpers import dead_entry, in_conflict
+
+pytestmark = pytest.mark.django_db
+
+SEGMENTS = "/admin/chatusers/segment/"
+
+
+def _queries(client: Any, url: str) -> int:
+    cache.clear()
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    return len(captured.captured_queries)
+
+
+def _busy_bot(name: str) -> Any:
+    bot = BotFactory(name=name)
+    BotSync.objects.create(bot=bot)
+    users = ChatUserFactory.create_batch(3, bot=bot)
+    dead_entry(users[0])
+    in_conflict(users[1], ("name", "a", "b", "c"))
+    return bot
+
+
+def test_the_dashboard_costs_the_same_queries_for_one_bot_and_five(admin_client: Any) -> None:
+    _busy_bot("First")
+    with_one = _queries(admin_client, "/admin/")
+    for n in range(4):
+        _busy_bot(f"Bot {n}")
+
+    with_five = _queries(admin_client, "/admin/")
+    page = admin_client.get("/admin/")
+
+    assert with_five == with_one
+    rows = page.context["dashboard"]
+    assert [(r.name, r.chatusers.value, r.dead_letters.value, r.conflicts.value) for r in rows][:2] == [
+        ("Bot 0", 3, 1, 1),
+        ("Bot 1", 3, 1, 1),
+    ]
+
+
+def test_the_dashboard_is_for_those_who_see_chat_users_or_the_sync(client: Any) -> None:
+    _busy_bot("Shop")
+    staff = get_user_model().objects.create_user("clerk", password="x", is_staff=True)
+    client.force_login(staff)
+
+    without = client.get("/admin/")
+    staff.user_permissions.add(Permission.objects.get(codename="view_botsync"))
+    staff = get_user_model().objects.get(pk=staff.pk)
+    client.force_login(staff)
+    with_sync = client.get("/admin/")
+
+    assert "dashboard" not in without.context
+    assert [r.name for r in with_sync.context["dashboard"]] == ["Shop"]
+
+
+def test_a_group_page_lists_the_groups_models_and_an_unknown_group_is_not_found(admin_client: Any) -> None:
+    page = admin_client.get("/admin/group/sync/")
+
+    assert [m["name"] for m in page.context["app_list"][0]["models"]] == [
+        "Sync status",
+        "Dead letters",
+        "Conflicts",
+        "Outbox",
+        "Bots",
+    ]
+    assert admin_client.get("/admin/group/nothing/").status_code == 404
+
+
+def test_the_segment_list_counts_every_segment_in_one_query_whatever_their_number(admin_client: Any) -> None:
+    bot = BotFactory()
+    vip = TagFactory(bot=bot, name="vip")
+    italians = ChatUserFactory.create_batch(3, bot=bot, language="it")
+    ChatUserFactory.create_batch(2, bot=bot, language="en")
+    ChatUserTag.objects.create(chatuser=italians[0], tag=vip)
+    for name in ("A", "B"):
+        segment = SegmentFactory(bot=bot, name=name)
+        SegmentFilter.objects.create(segment=segment, field="language", op="eq", value="it")
+    with_two = _queries(admin_client, SEGMENTS)
+    for name in ("C", "D", "E", "F"):
+        segment = SegmentFactory(bot=bot, name=name)
+        SegmentFilter.objects.create(segment=segment, field="tag", op="eq", value="vip", tag=vip)
+
+    with_six = _queries(admin_client, SEGMENTS)
+    cached = _queries_without_clearing(admin_client, SEGMENTS)
+    page = admin_client.get(SEGMENTS)
+
+    assert with_six == with_two
+    assert cached == with_six - 1  # the counts come from the cache: no aggregate
+    assert {s.name: s.matching for s in page.context["cl"].result_list} == {
+        "A": 3,
+        "B": 3,
+        "C": 1,
+        "D": 1,
+        "E": 1,
+        "F": 1,
+    }
+
+
+def _queries_without_clearing(client: Any, url: str) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        client.get(url)
+    return len(captured.captured_queries)
+
+
+def test_the_segment_count_view_counts_filters_not_saved_and_names_a_wrong_one(admin_client: Any) -> None:
+    bot = BotFactory()
+    TagFactory(bot=bot, name="vip")
+    ChatUserFactory.create_batch(2, bot=bot, language="it", channel="whatsapp")
+    ChatUserFactory(bot=bot, language="en", channel="whatsapp")
+    ChatUserFactory(language="it")  # another bot's
+    form = {"bot": bot.pk, "match": "all", "filters-TOTAL_FORMS": "3"}
+    rows = {
+        "filters-0-field": "language",
+        "filters-0-op": "eq",
+        "filters-0-value": "it",
+        "filters-1-field": "channel",
+        "filters-1-op": "eq",
+        "filters-1-value": "whatsapp",
+        "filters-2-field": "channel",
+        "filters-2-op": "eq",
+        "filters-2-value": "telegram",
+        "filters-2-DELETE": "on",
+    }
+
+    counted = admin_client.post(f"{SEGMENTS}count/", {**form, **rows}).json()
+    any_of = admin_client.post(f"{SEGMENTS}count/", {**form, **rows, "match": "any"}).json()
+    wrong = admin_client.post(
+        f"{SEGMENTS}count/", {**form, **rows, "filters-1-field": "tag", "filters-1-value": "nope"}
+    ).json()
+    no_bot = admin_client.post(f"{SEGMENTS}count/", rows).json()
+
+    assert counted == {"count": 2, "error": ""}
+    assert any_of == {"count": 3, "error": ""}
+    assert wrong == {"count": None, "error": "Filter 2: This bot has no tag named “nope”."}
+    assert no_bot == {"count": None, "error": "Choose the bot first."}
+    assert not SegmentFilter.objects.exists()
+
+
+def test_the_segment_choices_view_offers_the_bots_values(admin_client: Any) -> None:
+    bot = BotFactory()
+    TagFactory(bot=bot, name="vip")
+    TagFactory(name="elsewhere")
+    ChatUserFactory(bot=bot, language="fr")
+    BotVariable.objects.create(bot=bot, name="city")
+    cache.clear()
+
+    choices = admin_client.get(f"{SEGMENTS}choices/?bot={bot.pk}").json()
+
+    assert choices == {
+        "values": {
+            "channel": ["webchat", "whatsapp", "messenger", "instagram", "telegram", "api"],
+            "language": ["fr"],
+            "tag": ["vip"],
+        },
+        "variables": ["city"],
+    }
+
+
+def test_the_only_bot_is_chosen_on_an_add_page_and_none_of_two(admin_client: Any) -> None:
+    only = BotFactory()
+
+    one = admin_client.get(f"{SEGMENTS}add/")
+    BotFactory()
+    two = admin_client.get(f"{SEGMENTS}add/")
+
+    assert one.context["adminform"].form.initial["bot"] == only.pk
+    assert "bot" not in two.context["adminform"].form.initial
+
+
+def test_an_objects_sync_state_is_read_by_who_may_see_it(admin_client: Any, client: Any) -> None:
+    chatuser = ChatUserFactory(sync_state="pending")
+    entry = OutboxEntry.objects.create(
+        bot=chatuser.bot, object_type="chatusers.chatuser", object_id=chatuser.pk, state="in_flight"
+    )
+    url = f"/admin/sync/outboxentry/state/chatusers.chatuser/{chatuser.pk}/"
+    stranger = get_user_model().objects.create_user("stranger", password="x", is_staff=True)
+    client.force_login(stranger)
+
+    state = admin_client.get(url).json()
+    refused = client.get(url)
+    unknown = admin_client.get(f"/admin/sync/outboxentry/state/auth.user/{stranger.pk}/")
+
+    assert (state["sync_state"], state["outbox"], state["open_conflicts"]) == ("pending", "in_flight", 0)
+    assert state["fields"]["sync_state"] == "Pending"
+    assert (refused.status_code, unknown.status_code) == (403, 404)
+    assert OutboxEntry.objects.get(pk=entry.pk).state == "in_flight"  # reading changes nothing
+
+
+def test_a_chat_users_page_has_no_last_seen_input_and_a_save_leaves_it(admin_client: Any) -> None:
+    chatuser = ChatUserFactory(name="Ada")
+    page = admin_client.get(f"/admin/chatusers/chatuser/{chatuser.pk}/change/")
+
+    assert "last_seen_at" not in page.context["adminform"].form.fields
+    assert "last_seen_moment" in page.context["adminform"].readonly_fields
