@@ -82,6 +82,9 @@ class ImportJob(models.Model):
     rejected = models.BigIntegerField(default=0)
     error = models.TextField(blank=True)
     rejected_file = models.FileField(upload_to="imports/rejected/", max_length=300, null=True, blank=True)
+    # The tags this import created (ids): what its undo deletes again once no chat user holds
+    # them and Userbot does not have them.
+    created_tags = models.JSONField(default=list, blank=True)
 
     class Meta:
         verbose_name = "chat user import"

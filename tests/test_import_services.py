@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.admin.models import LogEntry
+from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -24,8 +24,8 @@ from chatusers.imports.services import (
     import_job_start,
     import_job_undo,
 )
-from chatusers.models import ChatUser, ChatUserTag, Tag, Variable
-from tests.factories import BotFactory, ChatUserFactory, TagFactory
+from chatusers.models import ChatUser, ChatUserTag, SegmentFilter, Tag, Variable
+from tests.factories import BotFactory, ChatUserFactory, SegmentFactory, TagFactory
 from tests.imports import rejected_rows, run_import
 
 pytestmark = pytest.mark.django_db
@@ -274,7 +274,8 @@ def test_undo_deletes_what_the_import_created_and_restores_what_it_changed(actor
 
     result = import_job_undo(job=job, actor=actor)
 
-    assert result == {"deleted": 1, "restored": 1}
+    assert result == {"deleted": 1, "restored": 1, "tags_deleted": 1, "tags_kept": 0}
+    assert list(Tag.objects.filter(bot=bot).values_list("name", flat=True)) == ["vip"]
     ada.refresh_from_db()
     assert ada.name == "Ada"
     assert list(ada.tags.values_list("name", flat=True)) == ["vip"]
@@ -286,6 +287,38 @@ def test_undo_deletes_what_the_import_created_and_restores_what_it_changed(actor
     assert ImportJob.objects.get(pk=job.pk).status == "undone"
     with pytest.raises(ValidationError, match="already been undone"):
         import_job_undo(job=job, actor=actor)
+
+
+def test_undo_deletes_the_new_tags_nothing_holds_and_keeps_those_userbot_has(actor: Any) -> None:
+    bot = BotFactory()
+    TagFactory(bot=bot, name="vip")
+    kept_by_segment = SegmentFactory(bot=bot)
+    job = run_import(
+        bot,
+        actor,
+        "email,tags\nada@example.com,news|promo|vip\nbob@example.com,held\n",
+        extra_tags=["segmented"],
+    )
+    created = dict(Tag.objects.filter(pk__in=job.created_tags).values_list("name", "pk"))
+    assert sorted(created) == ["held", "news", "promo", "segmented"]
+    Tag.objects.filter(name="promo").update(remote_id="t-promo")  # pushed: Userbot has it now
+    someone = ChatUserFactory(bot=bot, email="someone@example.com")
+    someone.tags.add(created["held"])  # given by hand to a chat user the import never touched
+    SegmentFilter.objects.create(
+        segment=kept_by_segment, field="tag", op="eq", value="segmented", tag_id=created["segmented"]
+    )
+
+    result = import_job_undo(job=job, actor=actor)
+
+    assert (result["tags_deleted"], result["tags_kept"]) == (1, 3)
+    assert sorted(Tag.objects.filter(bot=bot).values_list("name", flat=True)) == [
+        "held",
+        "promo",
+        "segmented",
+        "vip",
+    ]
+    deletions = LogEntry.objects.filter(object_repr="news", action_flag=DELETION)
+    assert list(deletions.values_list("change_message", "user")) == [("Deleted", actor.pk)]
 
 
 def test_undo_is_refused_while_running(actor: Any) -> None:

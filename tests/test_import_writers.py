@@ -21,7 +21,7 @@ from chatusers.imports.services import (
     import_job_undo,
 )
 from chatusers.imports.upsert import LOST_KEY, PostgresWriter
-from chatusers.models import ChatUser, ChatUserTag, Variable
+from chatusers.models import ChatUser, ChatUserTag, Tag, Variable
 from tests.factories import BotFactory, ChatUserFactory
 from tests.imports import rejected_rows, run_import
 
@@ -89,8 +89,15 @@ def test_a_fresh_import_in_chunks_written_side_by_side_creates_every_row_once(ac
         (u.pk, True, None) for u in sorted(users, key=lambda u: u.pk)
     ]
 
-    assert import_job_undo(job=job, actor=actor) == {"deleted": 9, "restored": 0}
+    # Every tag it created, the one of a later chunk too, goes with it: no one holds them.
+    assert import_job_undo(job=job, actor=actor) == {
+        "deleted": 9,
+        "restored": 0,
+        "tags_deleted": 4,
+        "tags_kept": 0,
+    }
     assert not ChatUser.objects.filter(bot=bot).exists()
+    assert not Tag.objects.filter(bot=bot).exists()
 
 
 def test_a_row_is_decided_on_what_earlier_chunks_changed_even_before_they_commit(actor: Any) -> None:
@@ -121,7 +128,12 @@ def test_a_row_is_decided_on_what_earlier_chunks_changed_even_before_they_commit
         "+393339999999",
     )
     assert pending_entries() == sorted([ada.pk, bob.pk, other.pk])
-    assert import_job_undo(job=job, actor=actor) == {"deleted": 1, "restored": 2}
+    assert import_job_undo(job=job, actor=actor) == {
+        "deleted": 1,
+        "restored": 2,
+        "tags_deleted": 0,
+        "tags_kept": 0,
+    }
     ada.refresh_from_db()
     assert (ada.name, ada.email) == ("Ada", "ada@example.com")
 

@@ -9,6 +9,8 @@ validating, writing and recording the history (LogEntry) happen in
 from __future__ import annotations
 
 import io
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import PurePath
@@ -31,8 +33,9 @@ from django.views.decorators.http import require_POST
 from backoffice.userbot.models import Bot
 from chatusers.import_models import ImportChange, ImportJob, ImportMapping
 from chatusers.imports import reading, selectors, services
-from chatusers.imports.mapping import VARIABLE_NAME_MAX
+from chatusers.imports.mapping import VARIABLE_NAME_MAX, VARIABLE_PREFIX
 from chatusers.imports.reading import DELIMITER_NAMES, ImportRejected, size_text
+from chatusers.models import BotVariable, Tag
 
 # Statuses after which nothing about a job moves any more.
 FINISHED = frozenset({"done", "failed", "cancelled", "undone"})
@@ -127,30 +130,40 @@ class MappingForm(forms.Form):
         help_text="A name to reuse these column choices for the next file of this bot.",
     )
 
-    def __init__(self, *args: Any, header: list[str], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, header: list[str], catalogue: Sequence[str] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.header = header
+        # The bot's variable catalogue, offered as targets of their own (``var:<name>``).
+        self.catalogue_choices = [(f"{VARIABLE_PREFIX}{name}", name) for name in catalogue]
+        choices = [*TARGET_CHOICES, *self.catalogue_choices]
         self.fields["mode"].choices = _choices("mode")
         self.fields["match_key"].choices = _choices("match_key")
         self.fields["overwrite"].choices = _choices("overwrite")
         for index, column in enumerate(header):
-            self.fields[f"target_{index}"] = forms.ChoiceField(choices=TARGET_CHOICES, label=column)
+            self.fields[f"target_{index}"] = forms.ChoiceField(choices=choices, label=column)
             self.fields[f"variable_{index}"] = forms.CharField(
                 required=False, max_length=VARIABLE_NAME_MAX, label=f"Variable name for “{column}”"
             )
 
     @staticmethod
-    def initial_for(job: ImportJob, mapping: dict[str, str]) -> dict[str, Any]:
-        """The form's initial values from a job and a mapping ({header: target})."""
+    def initial_for(job: ImportJob, mapping: dict[str, str], catalogue: Sequence[str] = ()) -> dict[str, Any]:
+        """The form's initial values from a job and a mapping ({header: target}): a variable
+        of the catalogue is chosen as such, any other by name; a column that would be
+        skipped and is named like a catalogue variable goes to it."""
         initial: dict[str, Any] = {
             "mode": job.mode,
             "match_key": job.match_key,
             "overwrite": job.overwrite,
             "extra_tags": ", ".join(job.extra_tags or []),
         }
+        by_name = {_normalised(name): name for name in catalogue}
         for index, column in enumerate(job.header):
             target = mapping.get(column, "skip")
-            if target.startswith("var:"):
+            if target == "skip" and _normalised(column) in by_name:
+                target = f"{VARIABLE_PREFIX}{by_name[_normalised(column)]}"
+            if target.startswith(VARIABLE_PREFIX) and target[len(VARIABLE_PREFIX) :] in catalogue:
+                initial[f"target_{index}"] = target
+            elif target.startswith("var:"):
                 initial[f"target_{index}"], initial[f"variable_{index}"] = VARIABLE, target[4:]
             else:
                 initial[f"target_{index}"] = target
@@ -167,13 +180,15 @@ class MappingForm(forms.Form):
             target, variable = self[f"target_{index}"], self[f"variable_{index}"]
             selected = str(target.value() or "")
             if selected not in options:
-                options[selected] = format_html_join(
-                    "",
-                    '<option value="{}"{}>{}</option>',
-                    (
-                        (value, mark_safe(" selected") if value == selected else "", label)
-                        for value, label in TARGET_CHOICES
-                    ),
+                options[selected] = format_html(
+                    "{}{}",
+                    _options(TARGET_CHOICES, selected),
+                    format_html(
+                        '<optgroup label="The bot\'s variables">{}</optgroup>',
+                        _options(self.catalogue_choices, selected),
+                    )
+                    if self.catalogue_choices
+                    else "",
                 )
             invalid = mark_safe(' aria-invalid="true"') if target.errors else ""
             value = variable.value()
@@ -215,7 +230,11 @@ class MappingForm(forms.Form):
             variable = (cleaned.get(f"variable_{index}") or "").strip()
             if target is None:
                 continue
-            if target == VARIABLE:
+            if target.startswith(VARIABLE_PREFIX):
+                if variable:
+                    self.add_error(f"variable_{index}", "A variable name needs the target “variable…”.")
+                    continue
+            elif target == VARIABLE:
                 if not variable:
                     self.add_error(f"variable_{index}", "Name the variable this column fills.")
                     continue
@@ -256,6 +275,18 @@ class ColumnRow:
     target_errors: SafeString
     variable: SafeString
     variable_errors: SafeString
+
+
+def _options(choices: Sequence[tuple[str, str]], selected: str) -> SafeString:
+    return format_html_join(
+        "",
+        '<option value="{}"{}>{}</option>',
+        ((value, mark_safe(" selected") if value == selected else "", label) for value, label in choices),
+    )
+
+
+def _normalised(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
 def _error_list(errors: list[str]) -> SafeString:
@@ -415,6 +446,7 @@ class ImportJobAdmin(admin.ModelAdmin):
             view(self.mapping_view, "mapping", "<int:job_id>/mapping/"),
             view(self.progress_view, "progress", "<int:job_id>/progress/"),
             view(self.progress_json_view, "progress_json", "<int:job_id>/progress.json"),
+            view(self.push_json_view, "push_json", "<int:job_id>/push.json"),
             view(require_POST(self.cancel_view), "cancel", "<int:job_id>/cancel/"),
             view(require_POST(self.repeat_view), "repeat", "<int:job_id>/repeat/"),
             view(self.rejected_view, "rejected", "<int:job_id>/rejected.csv"),
@@ -439,7 +471,6 @@ class ImportJobAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "title": title,
             "opts": self.model._meta,
-            "chatuser_opts": _chatuser_opts(),
             **extra,
         }
 
@@ -472,19 +503,24 @@ class ImportJobAdmin(admin.ModelAdmin):
         if job.status != "draft":
             return HttpResponseRedirect(self._url("progress", job.pk))
         saved_mappings = ImportMapping.objects.filter(bot=job.bot).order_by("name")
+        catalogue = list(
+            BotVariable.objects.filter(bot=job.bot).order_by("name").values_list("name", flat=True)
+        )
         applied: ImportMapping | None = None
         if request.method == "POST" and "_use_saved" in request.POST:
             applied = saved_mappings.filter(pk=request.POST.get("saved_mapping") or None).first()
             mapping = {**job.mapping, **applied.columns} if applied else job.mapping
-            form = MappingForm(initial=MappingForm.initial_for(job, mapping), header=job.header)
+            initial = MappingForm.initial_for(job, mapping, catalogue)
+            form = MappingForm(initial=initial, header=job.header, catalogue=catalogue)
         elif request.method == "POST":
-            form = MappingForm(request.POST, header=job.header)
+            form = MappingForm(request.POST, header=job.header, catalogue=catalogue)
             if form.is_valid():
                 response = self._configure_and_start(request, job, form)
                 if response is not None:
                     return response
         else:
-            form = MappingForm(initial=MappingForm.initial_for(job, job.mapping), header=job.header)
+            initial = MappingForm.initial_for(job, job.mapping, catalogue)
+            form = MappingForm(initial=initial, header=job.header, catalogue=catalogue)
         context = self._context(
             request,
             f"Map the columns of {job.original_name}",
@@ -555,6 +591,10 @@ class ImportJobAdmin(admin.ModelAdmin):
             undoable=_undoable(job) and can_import(request.user),
             socket_path=f"/ws/chatusers/imports/{job.pk}/",
             json_url=self._url("progress_json", job.pk),
+            push=selectors.import_push_progress(job=job) if _pushes(job) else None,
+            push_url=self._url("push_json", job.pk),
+            dead_letters_url=reverse(f"{self.admin_site.name}:sync_outboxentry_dead")
+            + f"?bot__id__exact={job.bot_id}",
             # An in-process channel layer never carries the worker's messages to this server.
             poll_only=_channel_layer_is_in_memory(),
         )
@@ -563,6 +603,11 @@ class ImportJobAdmin(admin.ModelAdmin):
     def progress_json_view(self, request: HttpRequest, job_id: int) -> JsonResponse:
         job = self._job(request, job_id, importing=False)
         return JsonResponse(selectors.import_progress(job=job))
+
+    def push_json_view(self, request: HttpRequest, job_id: int) -> JsonResponse:
+        """How far the chat users the import touched have reached Userbot."""
+        job = self._job(request, job_id, importing=False)
+        return JsonResponse(selectors.import_push_progress(job=job) if _pushes(job) else {})
 
     def cancel_view(self, request: HttpRequest, job_id: int) -> HttpResponse:
         job = self._job(request, job_id, importing=True)
@@ -609,24 +654,37 @@ class ImportJobAdmin(admin.ModelAdmin):
                 self.message_user(request, " ".join(error.messages), messages.ERROR)
             else:
                 message = f"Import undone: {counts['deleted']} deleted, {counts['restored']} restored."
+                if counts["tags_deleted"] or counts["tags_kept"]:
+                    message += (
+                        f" Of the tags it created, {counts['tags_deleted']} deleted here,"
+                        f" {counts['tags_kept']} kept (on Userbot, which never deletes a tag,"
+                        " or still used)."
+                    )
                 self.message_user(request, message, messages.SUCCESS)
             return HttpResponseRedirect(reverse(f"{self.admin_site.name}:chatusers_importjob_changelist"))
         touched = ImportChange.objects.filter(job=job).aggregate(
             to_delete=Count("pk", filter=Q(created=True)), to_restore=Count("pk", filter=Q(created=False))
         )
-        context = self._context(request, f"Undo the import of {job.original_name}", job=job, touched=touched)
+        created_tags = Tag.objects.filter(pk__in=job.created_tags or [], bot_id=job.bot_id)
+        context = self._context(
+            request,
+            f"Undo the import of {job.original_name}",
+            job=job,
+            touched=touched,
+            created_tags=created_tags.count(),
+            created_tags_on_userbot=created_tags.exclude(remote_id=None).count(),
+        )
         return TemplateResponse(request, "admin/chatusers/import/undo_confirmation.html", context)
+
+
+def _pushes(job: ImportJob) -> bool:
+    """A real run that wrote something: what it changed is on its way to Userbot."""
+    return not job.dry_run and job.status in {"done", "cancelled", "failed"} and job.created + job.updated > 0
 
 
 def _undoable(job: ImportJob) -> bool:
     # A cancelled or failed run may have written some chunks before it stopped.
     return not job.dry_run and job.status in {"done", "cancelled", "failed"}
-
-
-def _chatuser_opts() -> Any:
-    from chatusers.models import ChatUser
-
-    return ChatUser._meta
 
 
 def _channel_layer_is_in_memory() -> bool:

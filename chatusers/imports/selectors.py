@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Count
 from django.utils import timezone
 
-from chatusers.import_models import ImportJob
+from backoffice.sync.models import OutboxEntry
+from chatusers.import_models import ImportChange, ImportJob
+from chatusers.models import ChatUser
 
 
 def import_progress(*, job: ImportJob) -> dict[str, Any]:
@@ -31,3 +34,36 @@ def import_progress(*, job: ImportJob) -> dict[str, Any]:
         "rate_per_s": rate,
         "eta_s": eta,
     }
+
+
+def import_push_progress(*, job: ImportJob) -> dict[str, Any]:
+    """Where the chat users the import created or changed are on their way to Userbot, in
+    three queries: by sync state (``synced``, ``pending``, ``error``, ``conflict``), their
+    outbox entries ``in_flight`` and ``dead``, and ``done`` once none waits any more."""
+    touched = ImportChange.objects.filter(job=job).values("chatuser_id")
+    states = dict(
+        ChatUser.objects.filter(pk__in=touched)
+        .order_by()
+        .values("sync_state")
+        .annotate(n=Count("pk"))
+        .values_list("sync_state", "n")
+    )
+    entries = dict(
+        OutboxEntry.objects.filter(object_type="chatusers.chatuser", object_id__in=touched, deleted=False)
+        .exclude(state=OutboxEntry.State.PENDING)
+        .order_by()
+        .values("state")
+        .annotate(n=Count("pk"))
+        .values_list("state", "n")
+    )
+    progress = {
+        "total": sum(states.values()),
+        "synced": states.get("synced", 0),
+        "pending": states.get("pending", 0),
+        "error": states.get("error", 0),
+        "conflict": states.get("conflict", 0),
+        "in_flight": entries.get(OutboxEntry.State.IN_FLIGHT, 0),
+        "dead": entries.get(OutboxEntry.State.DEAD, 0),
+    }
+    progress["done"] = progress["pending"] == 0
+    return progress

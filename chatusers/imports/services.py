@@ -31,7 +31,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -45,8 +45,8 @@ from chatusers.imports.reading import FileFormat, ImportRejected, read_rows, siz
 from chatusers.imports.selectors import import_progress
 from chatusers.imports.upsert import FIELDS, ChunkResult, Options, Upserter, prepare_chunk
 from chatusers.imports.validation import ParsedRow, RowValidator
-from chatusers.models import ChatUser, ChatUserTag, Tag, Variable
-from chatusers.services import chatusers_delete
+from chatusers.models import ChatUser, ChatUserTag, SegmentFilter, Tag, Variable
+from chatusers.services import chatusers_delete, tag_delete
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,9 @@ __all__ = [
     "import_job_cancel",
     "import_job_configure",
     "import_job_create",
+    "import_job_created_tags",
     "import_job_discard",
+    "import_job_remove_created_tags",
     "import_job_run",
     "import_job_run_for_real",
     "import_job_start",
@@ -850,9 +852,56 @@ def import_job_undo(*, job: ImportJob, actor: AbstractBaseUser) -> dict[str, int
         with transaction.atomic():
             restored += _restore(job.bot_id, changes)
     job.status = ImportJob.Status.UNDONE
-    counts = {"deleted": deleted, "restored": restored}
-    record(actor=actor, obj=job, action="change", message=f"Undone: {deleted} deleted, {restored} restored")
+    tags = import_job_remove_created_tags(job=job, actor=actor)
+    counts = {"deleted": deleted, "restored": restored, **tags}
+    record(
+        actor=actor,
+        obj=job,
+        action="change",
+        message=f"Undone: {deleted} deleted, {restored} restored, {tags['tags_deleted']} new tags deleted",
+    )
     return counts
+
+
+def import_job_created_tags(*, job: ImportJob) -> dict[str, list[str]]:
+    """The tags the job created, by what its undo does with them: ``deleted`` (held by no
+    chat user once the import is undone, which the caller must check, and not on Userbot),
+    ``on_userbot`` (kept: Userbot never deletes a tag, and its next pull would bring one
+    back), ``in_use`` (a chat user the import did not touch, or a segment, uses it)."""
+    tags = (
+        Tag.objects.filter(pk__in=job.created_tags or [], bot_id=job.bot_id)
+        .annotate(
+            held=Exists(ChatUserTag.objects.filter(tag=OuterRef("pk"))),
+            filtered=Exists(SegmentFilter.objects.filter(tag=OuterRef("pk"))),
+        )
+        .order_by("name")
+    )
+    found: dict[str, list[str]] = {"deleted": [], "on_userbot": [], "in_use": []}
+    for tag in tags:
+        if tag.remote_id:
+            found["on_userbot"].append(tag.name)
+        elif tag.held or tag.filtered:
+            found["in_use"].append(tag.name)
+        else:
+            found["deleted"].append(tag.name)
+    return found
+
+
+def import_job_remove_created_tags(*, job: ImportJob, actor: AbstractBaseUser) -> dict[str, int]:
+    """Delete the tags an undone import created that nothing uses any more, through
+    ``tag_delete`` (recorded in each tag's history); returns ``tags_deleted`` and
+    ``tags_kept``. Tags Userbot has stay: the protocol never deletes a tag, and a local
+    deletion would come back with the next pull."""
+    found = import_job_created_tags(job=job)
+    deleted = 0
+    for tag in Tag.objects.filter(bot_id=job.bot_id, name__in=found["deleted"], pk__in=job.created_tags):
+        try:
+            tag_delete(tag=tag, actor=actor)
+        except ValidationError:
+            continue  # taken up meanwhile (a segment filters on it, or Userbot has it now)
+        deleted += 1
+    kept = len(found["on_userbot"]) + len(found["in_use"]) + len(found["deleted"]) - deleted
+    return {"tags_deleted": deleted, "tags_kept": kept}
 
 
 def _restore(bot_id: int, changes: Sequence[ImportChange]) -> int:

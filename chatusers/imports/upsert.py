@@ -631,6 +631,7 @@ class Writer:
             [Tag(bot_id=self.options.bot_id, name=name) for name in new_tag_names.values()],
             ignore_conflicts=True,
         )
+        created = []
         for tag_id, lower in (
             Tag.objects.filter(bot_id=self.options.bot_id)
             .annotate(name_lower=Lower("name"))
@@ -640,7 +641,12 @@ class Writer:
             stand_in = tag_ids[lower]
             tag_ids[lower] = tag_id
             tag_ids[str(stand_in)] = tag_id
+            created.append(tag_id)
         new_tag_names.clear()
+        # Kept with the job, in the chunk's transaction, for its undo.
+        job = ImportJob.objects.select_for_update().only("created_tags").get(pk=self.options.job_id)
+        job.created_tags = sorted({*job.created_tags, *created})
+        job.save(update_fields=["created_tags"])
 
     def insert_chatusers(self, plan: _Plan) -> tuple[list[_Create], list[int | None]]:
         raise NotImplementedError
