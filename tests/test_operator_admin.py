@@ -12,6 +12,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from backoffice.admin_site.models import SavedView
 from backoffice.sync.models import BotSync, OutboxEntry
 from chatusers.models import BotVariable, ChatUserTag, SegmentFilter
 from tests.factories import BotFactory, ChatUserFactory, SegmentFactory, TagFactory
@@ -209,3 +210,40 @@ def test_a_chat_users_page_has_no_last_seen_input_and_a_save_leaves_it(admin_cli
 
     assert "last_seen_at" not in page.context["adminform"].form.fields
     assert "last_seen_moment" in page.context["adminform"].readonly_fields
+
+
+def test_a_saved_view_is_its_owners_alone(admin_client: Any, client: Any, admin_user: Any) -> None:
+    admin_client.cookies["bo_cols_chatusers_chatuser"] = "phone,channel"
+    saved = admin_client.post(
+        "/admin/views/save/",
+        {"name": "Telegram", "model": "chatusers.chatuser", "query": "channel__exact=telegram"},
+    )
+    view = SavedView.objects.get()
+    other = get_user_model().objects.create_user("other", password="x", is_staff=True)
+    client.force_login(other)
+
+    opened = admin_client.get(f"/admin/views/{view.pk}/")
+    refused = client.get(f"/admin/views/{view.pk}/")
+    others_list = client.get("/admin/admin_site/savedview/")
+
+    assert saved["Location"] == "/admin/chatusers/chatuser/?channel__exact=telegram"
+    assert (view.user, view.model, view.query, view.columns) == (
+        admin_user,
+        "chatusers.chatuser",
+        "channel__exact=telegram",
+        "phone,channel",
+    )
+    assert opened["Location"] == "/admin/chatusers/chatuser/?channel__exact=telegram"
+    assert opened.cookies["bo_cols_chatusers_chatuser"].value == "phone,channel"
+    assert refused.status_code == 404
+    assert list(others_list.context["cl"].result_list) == []
+
+
+def test_a_list_a_user_may_not_see_cannot_be_saved(client: Any) -> None:
+    clerk = get_user_model().objects.create_user("clerk", password="x", is_staff=True)
+    client.force_login(clerk)
+
+    response = client.post("/admin/views/save/", {"name": "Mine", "model": "chatusers.chatuser"})
+
+    assert response.status_code == 403
+    assert not SavedView.objects.exists()

@@ -67,6 +67,8 @@ GROUPS: tuple[Group, ...] = (
     ),
 )
 GROUP_OF_MODEL = {label: group for group in GROUPS for label, _ in group.entries if ":" not in label}
+# Models no group lists: an operator's saved views are the sidebar's first group instead.
+UNLISTED = frozenset({"admin_site.savedview"})
 
 
 def group_url(group: Group) -> str:
@@ -121,7 +123,12 @@ def grouped(app_list: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 }
             )
     for app in app_list:
-        rest = [m for m in app["models"] if m["model"]._meta.label_lower not in GROUP_OF_MODEL]
+        rest = [
+            m
+            for m in app["models"]
+            if m["model"]._meta.label_lower not in GROUP_OF_MODEL
+            and m["model"]._meta.label_lower not in UNLISTED
+        ]
         if rest:
             result.append({**app, "models": rest})
     return result

@@ -5,13 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.apps import apps
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, URLResolver, path, reverse
+from django.views.decorators.http import require_POST
 
 from backoffice.accounts.admin_site import BackofficeAdminSite
-from backoffice.admin_site import dashboard
+from backoffice.admin_site import dashboard, services
+from backoffice.admin_site.columns import COOKIE_PREFIX
 from backoffice.admin_site.groups import GROUPS, grouped
+from backoffice.admin_site.models import SavedView
 
 PRODUCT = "Userbot back office"
 # Who sees the dashboard: its figures are of chat users and of the sync.
@@ -25,16 +32,66 @@ class OperatorAdminSite(BackofficeAdminSite):
     index_template = "admin_site/index.html"
 
     def get_urls(self) -> list[URLPattern | URLResolver]:
-        groups = [path("group/<slug:slug>/", self.admin_view(self.group_index), name="group_index")]
-        return groups + super().get_urls()
+        ours = [
+            path("group/<slug:slug>/", self.admin_view(self.group_index), name="group_index"),
+            path("views/save/", self.admin_view(require_POST(self.saved_view_save)), name="saved_view_save"),
+            path("views/<int:pk>/", self.admin_view(self.saved_view_open), name="saved_view_open"),
+        ]
+        return ours + super().get_urls()
 
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[dict[str, Any]]:
-        apps = super().get_app_list(request, app_label)
+        app_list = super().get_app_list(request, app_label)
         if app_label is not None:
-            return apps
-        groups = grouped(apps)
+            return app_list
+        groups = grouped(app_list)
         _link_new_import(request, groups)
-        return groups
+        saved = _saved_views_group(request)
+        return [saved, *groups] if saved else groups
+
+    # --- saved views: a list as the operator left it, under a name -------------------------
+
+    def saved_view_save(self, request: HttpRequest) -> HttpResponse:
+        """Save the list the form was posted from (its filters, search, order and columns)."""
+        label = request.POST.get("model", "")
+        try:
+            model = apps.get_model(label)
+        except (LookupError, ValueError) as error:
+            raise Http404("No such list.") from error
+        opts = model._meta
+        if model not in self._registry or not self._registry[model].has_view_or_change_permission(request):
+            raise PermissionDenied
+        changelist = reverse(f"{self.name}:{opts.app_label}_{opts.model_name}_changelist")
+        query = request.POST.get("query", "")
+        columns = request.COOKIES.get(f"{COOKIE_PREFIX}{opts.app_label}_{opts.model_name}", "")
+        try:
+            view = services.saved_view_save(
+                user=request.user,
+                name=request.POST.get("name", ""),
+                model=label,
+                query=query,
+                columns=columns,
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, f"Saved as “{view.name}”: it is in the sidebar.")
+        return HttpResponseRedirect(f"{changelist}?{query}" if query else changelist)
+
+    def saved_view_open(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Open a saved view: its list, with its query and its columns."""
+        view = get_object_or_404(SavedView, pk=pk, user=request.user)
+        app_label, _, model_name = view.model.partition(".")
+        try:
+            changelist = reverse(f"{self.name}:{app_label}_{model_name}_changelist")
+        except NoReverseMatch as error:
+            raise Http404("This list is gone.") from error
+        response = HttpResponseRedirect(f"{changelist}?{view.query}" if view.query else changelist)
+        cookie = f"{COOKIE_PREFIX}{app_label}_{model_name}"
+        if view.columns:
+            response.set_cookie(cookie, view.columns, max_age=365 * 24 * 3600, samesite="Lax")
+        else:
+            response.delete_cookie(cookie, samesite="Lax")
+        return response
 
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         context: dict[str, Any] = {}
@@ -57,6 +114,33 @@ class OperatorAdminSite(BackofficeAdminSite):
         }
         request.current_app = self.name
         return TemplateResponse(request, "admin/app_index.html", context)
+
+
+def _saved_views_group(request: HttpRequest) -> dict[str, Any] | None:
+    """The operator's saved views, first in the sidebar and on the index (one query)."""
+    if not request.user.is_authenticated:
+        return None
+    views = list(SavedView.objects.filter(user=request.user).only("pk", "name"))
+    if not views:
+        return None
+    return {
+        "name": "Saved views",
+        "app_label": "saved-views",
+        "app_url": reverse("admin:admin_site_savedview_changelist"),
+        "has_module_perms": True,
+        "models": [
+            {
+                "model": SavedView,
+                "name": view.name,
+                "object_name": f"savedview{view.pk}",
+                "admin_url": reverse("admin:saved_view_open", args=[view.pk]),
+                "add_url": None,
+                "view_only": True,
+                "perms": {"view": True},
+            }
+            for view in views
+        ],
+    }
 
 
 def _link_new_import(request: HttpRequest, groups: list[dict[str, Any]]) -> None:

@@ -24,6 +24,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
+from backoffice.admin_site.models import SavedView
 from backoffice.celery import app as celery_app
 from backoffice.sync.models import BotSync
 from backoffice.userbot.models import Bot
@@ -74,6 +75,9 @@ def _one_of_everything() -> Bot:
     message = AutomatedMessageFactory(bot=bot)
     ConditionFactory(message=message)
     ButtonFactory(answer=AnswerFactory(message=message, type="buttons"))
+    SavedView.objects.create(
+        user=get_user_model().objects.get(username="admin"), name="Italians", model="chatusers.chatuser"
+    )
     someone = UserFactory(username="sam")
     TOTPDevice.objects.create(user=someone, name="Authenticator app", confirmed=True)
     StaticDevice.objects.create(user=someone, name="Recovery codes")

@@ -462,6 +462,38 @@ def test_keyboard_slash_searches_j_and_k_move_e_edits_and_question_mark_helps(
     _no_violations(watch)
 
 
+# --- saved views -------------------------------------------------------------------------------------
+
+
+def test_a_filtered_list_saved_under_a_name_opens_again_from_the_sidebar(
+    admin_page: Page, live_server: LiveServer
+) -> None:
+    operator_world()
+    page = admin_page
+    watch = CspWatch(page)
+    watch.visit(f"{live_server.url}{CHATUSERS}?channel__exact=whatsapp&q=example")
+    page.locator("details.column-picker summary").click()
+    page.get_by_label("Phone").check()
+    page.wait_for_load_state("load")
+
+    page.locator("details.save-view summary").click()
+    page.fill("#saved-view-name", "WhatsApp people")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator(".messagelist .success")).to_contain_text("Saved as “WhatsApp people”")
+    page.locator("details.column-picker summary").click()
+    page.get_by_role("link", name="Back to the usual columns").click()  # columns back to usual
+    page.wait_for_load_state("load")
+    watch.visit(f"{live_server.url}/admin/")
+    page.locator("#content-main .app-saved-views").get_by_role("link", name="WhatsApp people").click()
+
+    expect(page.locator("#result_list tbody tr")).to_have_count(3)
+    expect(page.locator("#result_list thead th.column-phone")).to_be_visible()
+    assert page.locator("#searchbar").input_value() == "example"
+    sidebar = page.locator("#nav-sidebar .app-saved-views")
+    expect(sidebar).to_contain_text("WhatsApp people")
+    _no_violations(watch)
+
+
 # --- screenshots -------------------------------------------------------------------------------------
 
 
