@@ -12,6 +12,7 @@ from django.utils.html import format_html
 
 from backoffice.admin_site import services
 from backoffice.admin_site.models import SavedView
+from backoffice.admin_site.site import forget_saved_views
 
 
 @admin.register(SavedView)
@@ -54,7 +55,9 @@ class SavedViewAdmin(admin.ModelAdmin):
         for view in queryset.filter(user=request.user):
             services.saved_view_delete(view=view)
             deleted += 1
+        forget_saved_views(request)
         self.message_user(request, f"Deleted {deleted} saved view{'s' if deleted != 1 else ''}.")
 
     def delete_model(self, request: HttpRequest, obj: SavedView) -> None:
         services.saved_view_delete(view=obj)
+        forget_saved_views(request)

@@ -3,6 +3,7 @@ and an index that is a dashboard of the bots."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.apps import apps
@@ -21,6 +22,8 @@ from backoffice.admin_site.groups import GROUPS, grouped
 from backoffice.admin_site.models import SavedView
 
 PRODUCT = "Userbot back office"
+SAVED_VIEWS_KEY = "admin_site:saved_views"
+SAVED_VIEWS_KEPT_S = 300
 # Who sees the dashboard: its figures are of chat users and of the sync.
 DASHBOARD_PERMISSIONS = ("chatusers.view_chatuser", "sync.view_botsync")
 
@@ -74,6 +77,7 @@ class OperatorAdminSite(BackofficeAdminSite):
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
         else:
+            forget_saved_views(request)
             messages.success(request, f"Saved as “{view.name}”: it is in the sidebar.")
         return HttpResponseRedirect(f"{changelist}?{query}" if query else changelist)
 
@@ -120,7 +124,7 @@ def _saved_views_group(request: HttpRequest) -> dict[str, Any] | None:
     """The operator's saved views, first in the sidebar and on the index (one query)."""
     if not request.user.is_authenticated:
         return None
-    views = list(SavedView.objects.filter(user=request.user).only("pk", "name"))
+    views = _saved_views_of(request)
     if not views:
         return None
     return {
@@ -131,16 +135,32 @@ def _saved_views_group(request: HttpRequest) -> dict[str, Any] | None:
         "models": [
             {
                 "model": SavedView,
-                "name": view.name,
-                "object_name": f"savedview{view.pk}",
-                "admin_url": reverse("admin:saved_view_open", args=[view.pk]),
+                "name": name,
+                "object_name": f"savedview{pk}",
+                "admin_url": reverse("admin:saved_view_open", args=[pk]),
                 "add_url": None,
                 "view_only": True,
                 "perms": {"view": True},
             }
-            for view in views
+            for pk, name in views
         ],
     }
+
+
+def _saved_views_of(request: HttpRequest) -> list[tuple[int, str]]:
+    """The operator's views (id, name), kept in the session for a few minutes: the sidebar
+    is on every page, and a list page should cost what it did before views existed. Saving
+    or deleting a view here forgets the kept copy at once."""
+    kept = request.session.get(SAVED_VIEWS_KEY)
+    if kept and time.time() - kept[0] < SAVED_VIEWS_KEPT_S:
+        return [(pk, name) for pk, name in kept[1]]
+    views = list(SavedView.objects.filter(user=request.user).values_list("pk", "name"))
+    request.session[SAVED_VIEWS_KEY] = [time.time(), views]
+    return views
+
+
+def forget_saved_views(request: HttpRequest) -> None:
+    request.session.pop(SAVED_VIEWS_KEY, None)
 
 
 def _link_new_import(request: HttpRequest, groups: list[dict[str, Any]]) -> None:
