@@ -109,6 +109,7 @@ def test_the_bot_sync_list_costs_the_same_queries_for_5_and_50_bots(admin_client
             dead_entry(chatuser)
             in_conflict(ChatUserFactory(bot=bot), ("name", "a", "b", "c"))
 
+    admin_client.get("/admin/")  # the sidebar's saved views are read once, then kept
     add(5)
     first_5, again_5 = queries(admin_client, BOT_SYNCS), queries(admin_client, BOT_SYNCS)
     add(45)
@@ -235,6 +236,7 @@ def test_the_outbox_list_costs_the_same_queries_for_5_and_50_rows(admin_client: 
         for chatuser in ChatUserFactory.create_batch(n, bot=bot):
             dead_entry(chatuser)
 
+    admin_client.get("/admin/")  # the sidebar's saved views are read once, then kept
     add(5)
     with_5 = queries(admin_client, OUTBOX)
     add(45)
@@ -348,6 +350,7 @@ def test_the_conflict_list_costs_the_same_queries_for_5_and_50_rows(
             if chatuser.pk % 2:
                 SyncConflict.objects.filter(pk=conflict.pk).update(resolution="ours", resolved_by=admin_user)
 
+    admin_client.get("/admin/")  # the sidebar's saved views are read once, then kept
     add(5)
     with_5 = queries(admin_client, CONFLICTS)
     add(45)

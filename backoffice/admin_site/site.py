@@ -3,11 +3,11 @@ and an index that is a dashboard of the bots."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from django.apps import apps
 from django.contrib import messages
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -22,7 +22,6 @@ from backoffice.admin_site.groups import GROUPS, grouped
 from backoffice.admin_site.models import SavedView
 
 PRODUCT = "Userbot back office"
-SAVED_VIEWS_KEY = "admin_site:saved_views"
 SAVED_VIEWS_KEPT_S = 300
 # Who sees the dashboard: its figures are of chat users and of the sync.
 DASHBOARD_PERMISSIONS = ("chatusers.view_chatuser", "sync.view_botsync")
@@ -148,19 +147,23 @@ def _saved_views_group(request: HttpRequest) -> dict[str, Any] | None:
 
 
 def _saved_views_of(request: HttpRequest) -> list[tuple[int, str]]:
-    """The operator's views (id, name), kept in the session for a few minutes: the sidebar
-    is on every page, and a list page should cost what it did before views existed. Saving
-    or deleting a view here forgets the kept copy at once."""
-    kept = request.session.get(SAVED_VIEWS_KEY)
-    if kept and time.time() - kept[0] < SAVED_VIEWS_KEPT_S:
-        return [(pk, name) for pk, name in kept[1]]
-    views = list(SavedView.objects.filter(user=request.user).values_list("pk", "name"))
-    request.session[SAVED_VIEWS_KEY] = [time.time(), views]
+    """The operator's views (id, name), kept in the cache for a few minutes: the sidebar is on
+    every page, and a list page should cost what it did before views existed. Saving or
+    deleting a view forgets the kept copy at once."""
+    key = _saved_views_key(request.user.pk)
+    views = cache.get(key)
+    if views is None:
+        views = list(SavedView.objects.filter(user=request.user).values_list("pk", "name"))
+        cache.set(key, views, SAVED_VIEWS_KEPT_S)
     return views
 
 
+def _saved_views_key(user_id: int) -> str:
+    return f"admin-site:saved-views:{user_id}"
+
+
 def forget_saved_views(request: HttpRequest) -> None:
-    request.session.pop(SAVED_VIEWS_KEY, None)
+    cache.delete(_saved_views_key(request.user.pk))
 
 
 def _link_new_import(request: HttpRequest, groups: list[dict[str, Any]]) -> None:

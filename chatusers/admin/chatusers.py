@@ -321,20 +321,20 @@ class ChatUserAdmin(
     # --- the change page's read-only moments -----------------------------------------------
 
     @admin.display(description="last seen")
-    def last_seen_moment(self, obj: ChatUser) -> str | None:
-        return moment_html(obj.last_seen_at, relative=True)
+    def last_seen_moment(self, obj: ChatUser) -> str:
+        return moment_html(obj.last_seen_at, relative=True) or "-"
 
     @admin.display(description="created")
-    def created_moment(self, obj: ChatUser) -> str | None:
-        return moment_html(obj.created_at)
+    def created_moment(self, obj: ChatUser) -> str:
+        return moment_html(obj.created_at) or "-"
 
     @admin.display(description="updated")
-    def updated_moment(self, obj: ChatUser) -> str | None:
-        return moment_html(obj.updated_at, relative=True)
+    def updated_moment(self, obj: ChatUser) -> str:
+        return moment_html(obj.updated_at, relative=True) or "-"
 
     @admin.display(description="last synced")
-    def synced_moment(self, obj: ChatUser) -> str | None:
-        return moment_html(obj.synced_at, relative=True)
+    def synced_moment(self, obj: ChatUser) -> str:
+        return moment_html(obj.synced_at, relative=True) or "-"
 
     @admin.display(description="tags")
     def tag_names(self, obj: ChatUser) -> str:

@@ -92,8 +92,8 @@ class BotSyncAdmin(ServiceWritesMixin, admin.ModelAdmin):
         return obj.queue_depth
 
     @admin.display(description="oldest pending", ordering="oldest_pending_at")
-    def oldest_pending(self, obj: BotSync) -> str | None:
-        return since(obj.oldest_pending_at)
+    def oldest_pending(self, obj: BotSync) -> str:
+        return since(obj.oldest_pending_at) or self.get_empty_value_display()
 
     @admin.display(description="dead letters", ordering="dead_count")
     def dead_letters(self, obj: BotSync) -> str:
@@ -112,16 +112,16 @@ class BotSyncAdmin(ServiceWritesMixin, admin.ModelAdmin):
         )
 
     @admin.display(description="last pull started")
-    def pull_started(self, obj: BotSync) -> str | None:
-        return when(obj.pull_started_at)
+    def pull_started(self, obj: BotSync) -> str:
+        return when(obj.pull_started_at) or self.get_empty_value_display()
 
     @admin.display(description="last pull finished")
-    def pull_finished(self, obj: BotSync) -> str | None:
-        return when(obj.pull_finished_at)
+    def pull_finished(self, obj: BotSync) -> str:
+        return when(obj.pull_finished_at) or self.get_empty_value_display()
 
     @admin.display(description="last push")
-    def push_finished(self, obj: BotSync) -> str | None:
-        return when(obj.push_finished_at)
+    def push_finished(self, obj: BotSync) -> str:
+        return when(obj.push_finished_at) or self.get_empty_value_display()
 
     @admin.display(description="last pull", ordering="pull_started_at")
     def last_pull(self, obj: BotSync) -> str | None:

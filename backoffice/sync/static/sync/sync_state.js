@@ -14,8 +14,9 @@
   const started = Date.now();
   let note = null;
 
+  // An object in conflict or in error also has an entry (parked, or dead): it is not moving.
   function moving(state) {
-    return state.sync_state === "pending" || state.outbox === "pending" || state.outbox === "in_flight";
+    return state.sync_state === "pending";
   }
 
   function showNote(text) {
