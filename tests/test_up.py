@@ -66,7 +66,7 @@ def test_up_starts_every_part_on_embedded_defaults_and_stops_on_ctrl_c(tmp_path)
 
         with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/admin/login/", timeout=10) as page:
             assert page.status == 200
-            assert "Django" in page.read().decode()
+            assert "<title>Log in | Userbot back office</title>" in page.read().decode()
         with socket.create_connection(("127.0.0.1", sandbox_port), timeout=5):
             pass
         apikey = (tmp_path / "sandbox-apikey").read_text().strip()
