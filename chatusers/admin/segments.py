@@ -45,8 +45,8 @@ class SegmentFilterForm(forms.ModelForm):
         # wide, and two of them in one row overflow a 1280 px window. The page's script
         # offers the bot's values (channels, languages, tags) and variable names in them.
         widgets = {
-            "value": forms.TextInput(attrs={"size": 24, "autocomplete": "off"}),
-            "name": forms.TextInput(attrs={"size": 16, "autocomplete": "off"}),
+            "value": forms.TextInput(attrs={"size": 20, "autocomplete": "off"}),
+            "name": forms.TextInput(attrs={"size": 14, "autocomplete": "off"}),
         }
 
 

@@ -417,6 +417,8 @@ def test_dead_letters_have_their_own_page_with_retry_and_ignore(
     page.locator("#nav-sidebar, #content-main").get_by_role("link", name="Dead letters").first.click()
     expect(page.locator("h1")).to_have_text("Dead letters")
     assert _crumbs(page) == ["Home", "Sync", "Dead letters"]
+    current = page.locator("#nav-sidebar a[aria-current=page]").evaluate_all(TEXTS)
+    assert current == ["Dead letters"]  # not the outbox too, whose address it is under
     expect(page.locator("#result_list tbody tr")).to_have_count(1)
     page.locator("#result_list .action-select").check()
     page.select_option("select[name=action]", "retry_entries")

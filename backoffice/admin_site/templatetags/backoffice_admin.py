@@ -7,6 +7,7 @@ from typing import Any
 
 from django import template
 from django.urls import reverse
+from django.utils.encoding import iri_to_uri
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -55,3 +56,13 @@ def moment_ago(value: datetime | None) -> SafeString | str:
 def thousands(value: Any) -> Any:
     """1234567 as ``1,234,567``; anything else as it is."""
     return f"{value:,}" if isinstance(value, int) else value
+
+
+@register.simple_tag
+def current_entry_url(app_list: list[dict[str, Any]], path: str) -> str:
+    """The address of the entry the page is under: the longest one that starts its path
+    (the dead letters' page, not the outbox's, for /admin/sync/outboxentry/dead/)."""
+    path = iri_to_uri(path)
+    urls = [m["admin_url"] for app in app_list for m in app["models"] if m.get("admin_url")]
+    under = [url for url in urls if path.startswith(url.split("?")[0])]
+    return max(under, key=len) if under else ""
