@@ -171,8 +171,8 @@ def test_segment_filter_inputs_are_narrow_enough_for_one_row(admin_client: Any) 
     value = re.search(r'<input type="text" name="filters-0-value"[^>]*>', page)
     name = re.search(r'<input type="text" name="filters-0-name"[^>]*>', page)
     assert value is not None and name is not None
-    assert 'size="24"' in value.group(0) and "vTextField" not in value.group(0)
-    assert 'size="16"' in name.group(0) and "vTextField" not in name.group(0)
+    assert 'size="20"' in value.group(0) and "vTextField" not in value.group(0)
+    assert 'size="14"' in name.group(0) and "vTextField" not in name.group(0)
 
 
 def test_segment_add_saves_through_the_service_and_shows_its_count(admin_client: Any) -> None:
