@@ -158,7 +158,10 @@ def test_the_limit_takes_a_frame_of_its_size_and_refuses_one_byte_more(hostile):
     with client_for(server, max_frame_bytes=4096) as client:
         outcomes = client.call_many(gets(3))
 
-    assert [type(o).__name__ for o in outcomes] == ["Response", "FrameTooLarge", "ConnectionLost"]
+    assert [type(o).__name__ for o in outcomes[:2]] == ["Response", "FrameTooLarge"]
+    # The third was sent before the connection dropped, or was still waiting to go: either is
+    # what the client must say of it, and which one depends on the order the threads ran in.
+    assert type(outcomes[2]).__name__ in {"ConnectionLost", "NotSent"}
     assert len(outcomes[0].payload["blob"]) == 4096 - len(encode_response("chatusers.get", {"blob": ""}))
     assert "a message of 4097 bytes from the server is over the limit of 4096 bytes" in str(outcomes[1])
 
