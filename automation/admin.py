@@ -24,9 +24,9 @@ from automation.services import (
     automated_message_delete,
     automated_message_update,
 )
+from backoffice.sync.admin.conflicts import ConflictNoticeMixin
 from backoffice.synced_admin import (
     SYNC_COLUMNS,
-    ConflictNoticeMixin,
     OnlyBotPreselectedMixin,
     ServiceWritesMixin,
     SyncColumnsMixin,

@@ -9,12 +9,10 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import Model
 from django.http import HttpRequest
-from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from backoffice.admin_site.dates import moment_html
-from backoffice.sync.admin.conflicts import open_conflicts_context
 from backoffice.sync.models import SyncState
 from backoffice.userbot.models import Bot
 
@@ -122,21 +120,3 @@ class BotFixedInFormMixin:
         if obj is not None and "bot" in form.base_fields:
             form.base_fields["bot"].disabled = True
         return form
-
-
-class ConflictNoticeMixin:
-    """A change page that warns of the object's open conflicts with Userbot, linking to them
-    (and, for a deletion on Userbot, answering it in place), and that keeps the object's
-    sync state current while it is pushed."""
-
-    change_form_template = "admin/sync/change_form_with_conflicts.html"
-
-    def change_view(
-        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
-    ) -> Any:
-        if object_id.isdigit():
-            opts = self.model._meta  # type: ignore[attr-defined]
-            notice = open_conflicts_context(self.model, int(object_id))  # type: ignore[attr-defined]
-            state_url = reverse("admin:sync_object_state", args=[opts.label_lower, int(object_id)])
-            extra_context = {**notice, "sync_state_url": state_url, **(extra_context or {})}
-        return super().change_view(request, object_id, form_url, extra_context)  # type: ignore[misc]

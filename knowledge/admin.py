@@ -15,9 +15,9 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 from django.utils.text import Truncator
 
+from backoffice.sync.admin.conflicts import ConflictNoticeMixin
 from backoffice.synced_admin import (
     SYNC_COLUMNS,
-    ConflictNoticeMixin,
     OnlyBotPreselectedMixin,
     ServiceWritesMixin,
     SyncColumnsMixin,

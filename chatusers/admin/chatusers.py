@@ -26,9 +26,9 @@ from django.utils.html import format_html, format_html_join
 from backoffice.admin_site.columns import ColumnChoiceMixin
 from backoffice.admin_site.dates import moment_html
 from backoffice.sync import services as sync_services
+from backoffice.sync.admin.conflicts import ConflictNoticeMixin
 from backoffice.synced_admin import (
     BotFixedInFormMixin,
-    ConflictNoticeMixin,
     OnlyBotPreselectedMixin,
     ServiceWritesMixin,
     SyncColumnsMixin,

@@ -16,10 +16,10 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_POST
 
+from backoffice.sync.admin.conflicts import ConflictNoticeMixin
 from backoffice.synced_admin import (
     SYNC_COLUMNS,
     BotFixedInFormMixin,
-    ConflictNoticeMixin,
     OnlyBotPreselectedMixin,
     ServiceWritesMixin,
     SyncColumnsMixin,

@@ -2,7 +2,8 @@
 value, ours and Userbot's side by side, where an operator keeps ours or takes theirs.
 
 A conflict is a record: once found it is never edited or deleted by hand, only resolved
-through the services, which also bring its object back in sync.
+through the services, which also bring its object back in sync. ``ConflictNoticeMixin``
+gives every synced object's own page its warning of them (and follows its push).
 """
 
 from __future__ import annotations
@@ -64,6 +65,25 @@ def open_conflicts_context(model: type[Model], object_id: int) -> dict[str, Any]
         "open_conflicts_url": conflicts_url(**where) if count else "",
         "deleted_on_userbot": deletion,
     }
+
+
+class ConflictNoticeMixin:
+    """A change page that warns of the object's open conflicts with Userbot, linking to them
+    (and, for a deletion on Userbot, answering it in place), and that keeps the object's
+    sync state current while it is pushed."""
+
+    change_form_template = "admin/sync/change_form_with_conflicts.html"
+    model: type[Model]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> Any:
+        if object_id.isdigit():
+            opts = self.model._meta  # type: ignore[attr-defined]
+            notice = open_conflicts_context(self.model, int(object_id))  # type: ignore[attr-defined]
+            state_url = reverse("admin:sync_object_state", args=[opts.label_lower, int(object_id)])
+            extra_context = {**notice, "sync_state_url": state_url, **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
 
 
 class ConflictKindFilter(admin.SimpleListFilter):
