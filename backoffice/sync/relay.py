@@ -207,6 +207,9 @@ def release_stale(*, lease_s: float | None = None) -> int:
 def push_pending(bot: Bot, *, batch: int | None = None, max_batches: int | None = None) -> PushReport:
     """Push the bot's due entries, a batch at a time, until none is due; returns the counts.
 
+    A change Userbot made too is held back and the report says ``needs_pull``: the caller
+    decides when that pull runs (the ``sync.push`` task queues it).
+
     On PostgreSQL the run is a pipeline: while one batch is on the wire, the next is
     claimed and read and the previous one's outcomes are written, each in a thread of its
     own with its own connection (the database works in another process, the socket waits
@@ -257,10 +260,6 @@ def push_pending(bot: Bot, *, batch: int | None = None, max_batches: int | None 
         BotSync.objects.filter(bot=bot).update(
             push_finished_at=timezone.now(), push_error=error, reconnects=F("reconnects") + reconnects
         )
-    if report.needs_pull and settings.SYNC_WAKE_ON_COMMIT:
-        from backoffice.sync.tasks import pull
-
-        pull.delay(bot.pk)
     return report
 
 

@@ -35,7 +35,11 @@ def push(bot_id: int) -> str:
     bot = Bot.objects.filter(pk=bot_id).first()
     if bot is None:
         return "no such bot"
-    return str(push_pending(bot))
+    report = push_pending(bot)
+    if report.needs_pull and settings.SYNC_WAKE_ON_COMMIT:
+        # A field Userbot changed too was held back; the pull records the conflict.
+        pull.delay(bot.pk)
+    return str(report)
 
 
 @shared_task(name="sync.pull", acks_late=True)
