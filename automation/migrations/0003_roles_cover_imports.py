@@ -1,15 +1,8 @@
-"""Give the roles their permissions on the CSV import's models.
-
-The roles migration grants from the models that exist when it runs; the import's models
-came later, so the same grants are computed again now that they exist (operators import,
-viewers see the history). Running it again ends in the same state.
-"""
-
-import importlib
+"""Gave the roles their permissions on the CSV import's models; the roles are the accounts
+app's now (``backoffice/accounts/migrations/0002_roles.py``). Kept, empty, under its name:
+databases have recorded it as applied, and the migrations after it depend on it."""
 
 from django.db import migrations
-
-roles = importlib.import_module("automation.migrations.0002_roles")
 
 
 class Migration(migrations.Migration):
@@ -18,4 +11,4 @@ class Migration(migrations.Migration):
         ("chatusers", "0002_imports"),
     ]
 
-    operations = [migrations.RunPython(roles.create_roles, migrations.RunPython.noop)]
+    operations = []

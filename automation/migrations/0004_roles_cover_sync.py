@@ -1,12 +1,8 @@
-"""Give the roles their permissions on the sync engine's models (bot sync settings and
-conflicts came after the roles migration): operators run the sync, viewers see it.
-Running it again ends in the same state."""
-
-import importlib
+"""Gave the roles their permissions on the sync engine's models; the roles are the accounts
+app's now (``backoffice/accounts/migrations/0002_roles.py``). Kept, empty, under its name:
+databases have recorded it as applied, and the accounts' roles migration depends on it."""
 
 from django.db import migrations
-
-roles = importlib.import_module("automation.migrations.0002_roles")
 
 
 class Migration(migrations.Migration):
@@ -15,4 +11,4 @@ class Migration(migrations.Migration):
         ("sync", "0003_bot_sync_and_conflicts"),
     ]
 
-    operations = [migrations.RunPython(roles.create_roles, migrations.RunPython.noop)]
+    operations = []
