@@ -32,8 +32,8 @@ def sandbox_process(*, apikey: str, sitekey: str, extra: list[str] | None = None
     process = subprocess.Popen(
         [
             sys.executable,
-            str(ROOT / "manage.py"),
-            "userbot_sandbox",
+            "-m",
+            "sandbox",
             "--host",
             "127.0.0.1",
             "--port",

@@ -75,7 +75,7 @@ def bench_create(client: UserbotClient, users: int) -> tuple[float, float]:
 
     piped_requests = [api.chatusers_create(_people(half + i, BATCH)) for i in range(0, half, BATCH)]
     started = time.perf_counter()
-    _check(client.call_many(piped_requests))
+    _check(client.iter_many(piped_requests))
     pipelined = _rate(half, time.perf_counter() - started)
     return serial, pipelined
 

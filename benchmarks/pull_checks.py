@@ -27,8 +27,8 @@ PAGE = 1000
 
 def _pages(count: int) -> tuple[list[bytes], dict[str, str]]:
     """Answer frames of ``count`` seeded chat users, a page of 1000 each, and the tag names."""
-    from backoffice.userbot.sandbox.seed import seed_chatusers
-    from backoffice.userbot.sandbox.store import SandboxStore
+    from sandbox.seed import seed_chatusers
+    from sandbox.store import SandboxStore
 
     store = SandboxStore()
     bot = store.add_bot("bench-bot")

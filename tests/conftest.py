@@ -11,7 +11,7 @@ import orjson
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from backoffice.userbot.sandbox.runner import SandboxHandle, start_sandbox
+from sandbox.runner import SandboxHandle, start_sandbox
 
 APIKEY = "test-key"
 SITEKEY = "test-bot"

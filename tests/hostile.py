@@ -31,8 +31,8 @@ from typing import Any
 
 import orjson
 
-from backoffice.userbot.sandbox.runner import SandboxHandle, start_sandbox
-from backoffice.userbot.sandbox.server import Answer, SandboxServer, Session
+from sandbox.runner import SandboxHandle, start_sandbox
+from sandbox.server import Answer, SandboxServer, Session
 
 Frame = dict[str, Any]
 

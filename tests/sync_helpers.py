@@ -17,9 +17,9 @@ from django.utils import timezone
 from backoffice.sync.models import OutboxEntry, SyncConflict
 from backoffice.sync.relay import PARKED_FOR, PushReport, push_pending
 from backoffice.userbot.models import Bot
-from backoffice.userbot.sandbox.runner import SandboxHandle
 from chatusers.models import ChatUser
 from chatusers.sync.documents import local_docs
+from sandbox.runner import SandboxHandle
 
 LABEL = "chatusers.chatuser"
 

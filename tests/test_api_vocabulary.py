@@ -30,7 +30,6 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "subscribe.topic": tuple(schema.request_schema("subscribe")["properties"]["topic"]["enum"]),
     "chatusers_create_segment.match": vocabulary.MATCHES,
     "chatusers_edit_segment.match": vocabulary.MATCHES,
-    "UserbotApi.subscribe.topic": tuple(schema.request_schema("subscribe")["properties"]["topic"]["enum"]),
     "ChatUser.channel": vocabulary.CHANNELS,
     "ChatUserDraft.channel": vocabulary.CHANNELS,
     "Session.channel": vocabulary.CHANNELS,

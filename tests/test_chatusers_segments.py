@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from backoffice.userbot.sandbox.segments import matches
 from chatusers.models import ChatUser, ChatUserTag, Tag, Variable
 from chatusers.selectors import segment_queryset
+from sandbox.segments import matches
 from tests.factories import BotFactory
 
 pytestmark = pytest.mark.django_db

@@ -41,6 +41,7 @@ from backoffice.userbot.errors import (
     RequestTimeout,
     Unauthenticated,
 )
+from tests.userbot_api import call_many_retrying
 
 APIKEY = "test-key"
 SITEKEY = "test-bot"
@@ -227,7 +228,7 @@ def test_a_malformed_frame_breaks_the_connection_and_is_logged_without_content(
     server = fake_userbot(answer)
     caplog.set_level(logging.DEBUG)
     with client_for(server) as client:
-        outcomes = client.call_many(gets(3))
+        outcomes = list(client.iter_many(gets(3)))
         after = client.call(api.chatusers_get(offset=7, limit=1))
 
     assert [o.payload["index"] for o in outcomes[:2]] == [0, 1]
@@ -268,7 +269,7 @@ def test_a_timeout_closes_the_connection_and_splits_the_pipeline_exactly(fake_us
     server = fake_userbot(answer)
     with client_for(server, max_in_flight=5) as client:
         started = time.monotonic()
-        outcomes = client.call_many(gets(10), timeout=0.3)
+        outcomes = list(client.iter_many(gets(10), timeout=0.3))
         elapsed = time.monotonic() - started
 
     kinds = [type(o).__name__ for o in outcomes]
@@ -307,7 +308,7 @@ def test_a_drop_mid_pipeline_splits_answered_lost_and_not_sent(fake_userbot):
 
     server = fake_userbot(answer)
     with client_for(server, max_in_flight=3) as client:
-        outcomes = client.call_many(gets(10))
+        outcomes = list(client.iter_many(gets(10)))
 
     kinds = [type(o).__name__ for o in outcomes]
     assert kinds == ["Response"] * 2 + ["ConnectionLost"] * 3 + ["NotSent"] * 5
@@ -331,7 +332,7 @@ def test_retrying_resends_not_sent_and_safe_lost_requests_only(fake_userbot):
         api.chatusers_get(limit=3),
     ]
     with client_for(server, max_in_flight=3) as client:
-        outcomes = client.call_many_retrying(requests, attempts=3)
+        outcomes = call_many_retrying(client, requests, attempts=3)
 
     assert isinstance(outcomes[0], Response) and outcomes[0].payload["index"] == 0
     assert isinstance(outcomes[1], ConnectionLost)  # say is never sent twice
@@ -492,7 +493,7 @@ def test_rate_limited_is_raised_once_the_retries_are_spent(fake_userbot):
     assert len(server.requests(1)) == 3
 
 
-def test_call_many_sends_the_rate_limited_requests_again_in_their_order(fake_userbot):
+def test_iter_many_sends_the_rate_limited_requests_again_in_their_order(fake_userbot):
     def answer(conn: ServerConnection, raw: RawRequest, index: int, number: int) -> None:
         if index in (1, 3):
             conn.send(encode_error(raw.operation, 429, "rate_limited", "slow down", retry_after=0.2))
@@ -502,7 +503,7 @@ def test_call_many_sends_the_rate_limited_requests_again_in_their_order(fake_use
     server = fake_userbot(answer)
     with client_for(server) as client:
         started = time.monotonic()
-        outcomes = client.call_many(gets(5))
+        outcomes = list(client.iter_many(gets(5)))
         elapsed = time.monotonic() - started
 
     assert [o.payload["echo"]["offset"] for o in outcomes] == [0, 1, 2, 3, 4]
@@ -583,7 +584,7 @@ def test_validation_refuses_a_bad_payload_before_sending_anything(fake_userbot, 
 
     with client_for(server, validate=True) as client:
         with pytest.raises(PayloadInvalid) as raised:
-            client.call_many([api.chatusers_get(limit=5), api.chatusers_get(limit=5000)])
+            client.call(api.chatusers_get(limit=5000))
         result = client.call(api.chatusers_get(limit=5))
 
     assert raised.value.fields == {"limit": "at most 1000"}

@@ -156,7 +156,7 @@ def test_the_limit_takes_a_frame_of_its_size_and_refuses_one_byte_more(hostile):
     server = hostile(answer)
 
     with client_for(server, max_frame_bytes=4096) as client:
-        outcomes = client.call_many(gets(3))
+        outcomes = list(client.iter_many(gets(3)))
 
     assert [type(o).__name__ for o in outcomes[:2]] == ["Response", "FrameTooLarge"]
     # The third was sent before the connection dropped, or was still waiting to go: either is

@@ -15,9 +15,9 @@ import orjson
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from backoffice.userbot.sandbox import server as server_module
-from backoffice.userbot.sandbox.registry import HANDLERS
-from backoffice.userbot.sandbox.runner import start_sandbox
+from sandbox import server as server_module
+from sandbox.registry import HANDLERS
+from sandbox.runner import start_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -288,8 +288,8 @@ def test_the_command_serves_until_sigterm_and_saves_its_state(tmp_path, open_ws)
         port = probe.getsockname()[1]
     command = [
         sys.executable,
-        "manage.py",
-        "userbot_sandbox",
+        "-m",
+        "sandbox",
         "--port",
         str(port),
         "--apikey",
@@ -322,7 +322,7 @@ def test_the_command_serves_until_sigterm_and_saves_its_state(tmp_path, open_ws)
 
 
 def test_seed_demo_fills_only_bots_without_chat_users(open_ws):
-    pytest.importorskip("backoffice.userbot.sandbox.demo")
+    pytest.importorskip("sandbox.demo")
     with start_sandbox(seed_demo=True) as handle:
         ws = open_ws(url=handle.url)
         page = ws.ok("chatusers.get", {"offset": 0, "limit": 1})

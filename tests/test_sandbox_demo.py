@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from backoffice.userbot.iso639 import LANGUAGES
-from backoffice.userbot.sandbox import demo, knowledge
-from backoffice.userbot.sandbox.registry import Context
-from backoffice.userbot.sandbox.runner import start_sandbox
-from backoffice.userbot.sandbox.store import BotState, SandboxStore, iso_ms
+from sandbox import demo, knowledge, visitors
+from sandbox.registry import Context
+from sandbox.runner import start_sandbox
+from sandbox.store import BotState, SandboxStore, iso_ms
 
 NOW = 1_795_512_600_000  # 2026-11-24T09:30:00.000Z
 NOW_ISO = iso_ms(NOW)
@@ -229,7 +229,7 @@ def test_a_visitor_step_writes_in_a_live_session_and_says_what_to_publish():
     store, bot = _seeded()
     before = {sid: len(messages) for sid, messages in bot.messages.items()}
 
-    events = demo.visitor_step(store, random.Random(3))
+    events = visitors.visitor_step(store, random.Random(3))
 
     grown = {sid for sid, messages in bot.messages.items() if len(messages) != before.get(sid, 0)}
     message_events = [payload for _, event, payload in events if event == "chat.message"]
@@ -247,12 +247,12 @@ def test_visitor_steps_open_new_sessions_and_keep_the_live_ones_bounded():
     store, bot = _seeded()
     rng = random.Random(5)
 
-    events = [event for _ in range(200) for event in demo.visitor_step(store, rng)]
+    events = [event for _ in range(200) for event in visitors.visitor_step(store, rng)]
 
     live = [s for s in bot.sessions.values() if s["status"] != "closed"]
     opened = [p["session"] for _, e, p in events if e == "chat.session" and p["session"]["status"] == "bot"]
     assert opened
-    assert len(live) <= demo.MAX_LIVE_SESSIONS
+    assert len(live) <= visitors.MAX_LIVE_SESSIONS
     assert all(session["chatuser_id"] in bot.chatusers for session in opened)
 
 
@@ -260,7 +260,7 @@ def test_visitor_step_without_sessions_does_nothing():
     store = SandboxStore()
     store.add_bot("empty")
 
-    assert demo.visitor_step(store, random.Random(0)) == []
+    assert visitors.visitor_step(store, random.Random(0)) == []
 
 
 def test_run_live_visitors_publishes_chat_events():
@@ -269,7 +269,7 @@ def test_run_live_visitors_publishes_chat_events():
 
     async def main() -> None:
         task = asyncio.create_task(
-            demo.run_live_visitors(store, lambda *event: published.append(event), interval_s=0.001)
+            visitors.run_live_visitors(store, lambda *event: published.append(event), interval_s=0.001)
         )
         while len(published) < 5:
             await asyncio.sleep(0.001)

@@ -6,9 +6,9 @@ import copy
 
 import pytest
 
-from backoffice.userbot.sandbox import intel
-from backoffice.userbot.sandbox.registry import Context, SandboxError
-from backoffice.userbot.sandbox.store import BotState, SandboxStore
+from sandbox import intel
+from sandbox.registry import Context, SandboxError
+from sandbox.store import BotState, SandboxStore
 
 NOW = 1_795_512_600_000  # 2026-11-24T09:30:00.000Z
 

@@ -6,9 +6,9 @@ import copy
 
 import pytest
 
-from backoffice.userbot.sandbox import knowledge
-from backoffice.userbot.sandbox.registry import Context, SandboxError
-from backoffice.userbot.sandbox.store import SandboxStore
+from sandbox import knowledge
+from sandbox.registry import Context, SandboxError
+from sandbox.store import SandboxStore
 
 NOW = 1_795_512_600_000  # 2026-11-24T09:30:00.000Z
 NOW_ISO = "2026-11-24T09:30:00.000Z"

@@ -15,11 +15,11 @@ import orjson
 import pytest
 
 from backoffice.userbot.errors import PayloadInvalid
-from backoffice.userbot.sandbox import chatusers_create
-from backoffice.userbot.sandbox.registry import HANDLERS, Context, SandboxError
-from backoffice.userbot.sandbox.server import SandboxServer, Session, build_store
-from backoffice.userbot.sandbox.store import BotState, iso_ms
 from backoffice.userbot.schema import validate_request
+from sandbox import chatusers_create
+from sandbox.registry import HANDLERS, Context, SandboxError
+from sandbox.server import SandboxServer, Session, build_store
+from sandbox.store import BotState, iso_ms
 
 PAGE = {"offset": 0, "limit": 1000}
 VALUES: dict[str, list[Any]] = {

@@ -1,4 +1,4 @@
-"""``userbot_sandbox --seed-chatusers N``: synthetic chat users for benchmarks, as the handlers keep them."""
+"""``python -m sandbox --seed-chatusers N``: synthetic chat users, as the handlers keep them."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import re
 
 from backoffice.userbot.client import UserbotClient
 from backoffice.userbot.iso639 import LANGUAGES
-from backoffice.userbot.sandbox import segments
-from backoffice.userbot.sandbox.chatusers import EMAIL, PHONE
-from backoffice.userbot.sandbox.seed import HISTORY_DAYS, SEED_TAGS, SEED_VARIABLES, seed_chatusers
-from backoffice.userbot.sandbox.store import BotState, SandboxStore, iso_ms
 from benchmarks._sandbox import sandbox_process
+from sandbox import segments
+from sandbox.chatuser_record import EMAIL, PHONE
+from sandbox.seed import HISTORY_DAYS, SEED_TAGS, SEED_VARIABLES, seed_chatusers
+from sandbox.store import BotState, SandboxStore, iso_ms
 
 NOW = 1_795_512_600_000  # 2026-11-24T09:30:00.000Z
 YEAR_AGO = iso_ms(NOW - HISTORY_DAYS * 86_400_000)

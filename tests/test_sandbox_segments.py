@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backoffice.userbot.sandbox.segments import matches
+from sandbox.segments import matches
 
 USER = {
     "id": "u1",

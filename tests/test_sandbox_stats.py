@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from backoffice.userbot.sandbox import stats
-from backoffice.userbot.sandbox.registry import Context, SandboxError
-from backoffice.userbot.sandbox.store import BotState, SandboxStore
+from sandbox import stats
+from sandbox.registry import Context, SandboxError
+from sandbox.store import BotState, SandboxStore
 
 NOW = 1_795_512_600_000  # 2026-11-24T09:30:00.000Z
 RANGE = {"from": "2026-11-22", "to": "2026-11-23"}

@@ -30,9 +30,9 @@ from backoffice.userbot.client import UserbotClient
 from backoffice.userbot.errors import Forbidden, Unauthenticated
 from backoffice.userbot.models import Bot
 from backoffice.userbot.redaction import MASK, SecretsFilter
-from backoffice.userbot.sandbox.runner import SandboxHandle, start_sandbox
-from backoffice.userbot.sandbox.server import Answer, Session
 from chatusers import services
+from sandbox.runner import SandboxHandle, start_sandbox
+from sandbox.server import Answer, Session
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -160,7 +160,7 @@ def test_an_echoed_key_is_masked_in_the_fields_code_and_channel_of_an_answer(ech
     echoing.echoing["chatusers.get-bot-tags"] = 403
 
     with UserbotClient(echoing.handle.url, APIKEY, SITEKEY, heartbeat=0) as client:
-        [outcome] = client.call_many([codec.Request("chatusers.get-bot-tags")])
+        [outcome] = list(client.iter_many([codec.Request("chatusers.get-bot-tags")]))
         with pytest.raises(Forbidden) as raised:
             client.call(codec.Request("chatusers.get-bot-tags"))
 

@@ -23,9 +23,9 @@ from django.db import transaction
 from backoffice.sync.models import BotSync, OutboxEntry, SyncConflict
 from backoffice.sync.outbox import mark_changed
 from backoffice.userbot.models import Bot
-from backoffice.userbot.sandbox.runner import SandboxHandle, start_sandbox
 from chatusers import services
 from chatusers.models import ChatUser, ChatUserTag, Tag, Variable
+from sandbox.runner import SandboxHandle, start_sandbox
 from tests.conftest import APIKEY, SITEKEY
 from tests.sync_harness import (
     RecordingProxy,

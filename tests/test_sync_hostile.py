@@ -26,12 +26,12 @@ from backoffice.sync.outbox import mark_changed
 from backoffice.sync.pull import pull_bot
 from backoffice.sync.relay import push_pending
 from backoffice.sync.untrusted import KEPT_PREFIX
-from backoffice.userbot.sandbox.runner import SandboxHandle
 from chatusers import services as chatuser_services
 from chatusers.models import BotVariable, ChatUser, Feedback, Segment, Tag
 from chatusers.validators import email_problem
 from knowledge import services as knowledge_services
 from knowledge.models import Interaction
+from sandbox.runner import SandboxHandle
 from tests.conftest import APIKEY, SITEKEY, RawWs
 from tests.hostile import (
     HostileServer,

@@ -71,7 +71,7 @@ def test_up_starts_every_part_on_embedded_defaults_and_stops_on_ctrl_c(tmp_path)
             pass
         apikey = (tmp_path / "sandbox-apikey").read_text().strip()
         command_lines = _command_lines(process.pid)
-        assert any("userbot_sandbox" in line for line in command_lines.values()), command_lines
+        assert any(" -m sandbox " in line for line in command_lines.values()), command_lines
         assert [line for line in command_lines.values() if apikey in line] == []
 
         check = subprocess.run(

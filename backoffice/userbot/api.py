@@ -1,19 +1,17 @@
-"""A typed builder for every Userbot operation, and ``UserbotApi`` that sends them.
+"""A typed builder for every Userbot operation.
 
 Builders return ``codec.Request`` values, so the same call can be sent alone
-(``client.call(chatusers_get(limit=1000))``) or pipelined (``client.call_many([...])``).
+(``client.call(chatusers_get(limit=1000))``) or pipelined (``client.iter_many([...])``).
 Payload shapes follow the wire contract, sections 4 and 5; ``apiLogin`` and ``sitekey``
 have no builder because the client's handshake sends them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
-from typing import Any, Generic, Literal, NotRequired, ParamSpec, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
-from backoffice.userbot.client import UserbotClient
-from backoffice.userbot.codec import Event, Request
+from backoffice.userbot.codec import Request
 from backoffice.userbot.errors import PayloadInvalid
 
 Channel = Literal["webchat", "whatsapp", "messenger", "instagram", "telegram", "api"]
@@ -459,89 +457,3 @@ def meetings_schedule(
 
 def meetings_decline(*, chatuser_id: str, reason: str) -> Request:
     return Request("meetings.decline", {"chatuser_id": chatuser_id, "reason": reason})
-
-
-def builder_name(operation: str) -> str:
-    """The builder's name for an operation: ``chatusers.get-bot-tags`` -> ``chatusers_get_bot_tags``."""
-    return operation.replace(".", "_").replace("-", "_")
-
-
-# --- sending ----------------------------------------------------------------------------
-
-P = ParamSpec("P")
-
-
-class _Sent(Generic[P]):
-    """Turns a builder into a method that sends its request and returns the 200 payload."""
-
-    def __init__(self, build: Callable[P, Request]) -> None:
-        self._build = build
-        self.__doc__ = build.__doc__
-
-    def __get__(self, api: UserbotApi | None, owner: type[UserbotApi]) -> Callable[P, Any]:
-        if api is None:
-            return self._build  # type: ignore[return-value]
-        build, client = self._build, api.client
-
-        def send(*args: P.args, **kwargs: P.kwargs) -> Any:
-            return client.call(build(*args, **kwargs))
-
-        send.__name__ = build.__name__
-        send.__doc__ = build.__doc__
-        return send
-
-
-class UserbotApi:
-    """One method per operation over a connected client: ``api.chatusers_get(limit=1000)``."""
-
-    def __init__(self, client: UserbotClient) -> None:
-        self.client = client
-
-    who = _Sent(who)
-
-    def subscribe(self, topic: Literal["chat", "chatusers"], callback: Callable[[Event], None]) -> None:
-        """Subscribe through the client, which restores the subscription on every reconnect."""
-        self.client.subscribe(topic, callback)
-
-    bot_get_vars = _Sent(bot_get_vars)
-    bot_stats = _Sent(bot_stats)
-    chatusers_get = _Sent(chatusers_get)
-    chatusers_create = _Sent(chatusers_create)
-    chatusers_delete = _Sent(chatusers_delete)
-    chatusers_insights = _Sent(chatusers_insights)
-    chatusers_import = _Sent(chatusers_import)
-    chatusers_get_feedback = _Sent(chatusers_get_feedback)
-    chatusers_create_segment = _Sent(chatusers_create_segment)
-    chatusers_edit_segment = _Sent(chatusers_edit_segment)
-    chatusers_remove_segment = _Sent(chatusers_remove_segment)
-    chatusers_get_bot_segments = _Sent(chatusers_get_bot_segments)
-    chatusers_get_bot_tags = _Sent(chatusers_get_bot_tags)
-    chatusers_add_tag = _Sent(chatusers_add_tag)
-    chatusers_remove_tag = _Sent(chatusers_remove_tag)
-    chatusers_get_vars = _Sent(chatusers_get_vars)
-    chatusers_set_variable = _Sent(chatusers_set_variable)
-    chatusers_remove_variable = _Sent(chatusers_remove_variable)
-    robin_sessions = _Sent(robin_sessions)
-    robin_session = _Sent(robin_session)
-    chat_assign_to_agent = _Sent(chat_assign_to_agent)
-    chat_assign_to_bot = _Sent(chat_assign_to_bot)
-    say = _Sent(say)
-    qeafilter_search_page_db_ai = _Sent(qeafilter_search_page_db_ai)
-    qeafilter_save = _Sent(qeafilter_save)
-    qeafilter_save_token = _Sent(qeafilter_save_token)
-    qeafilter_delete = _Sent(qeafilter_delete)
-    automated_messages_get = _Sent(automated_messages_get)
-    automated_messages_save = _Sent(automated_messages_save)
-    automated_messages_delete = _Sent(automated_messages_delete)
-    rawstats_count_nps = _Sent(rawstats_count_nps)
-    rawstats_all = _Sent(rawstats_all)
-    rawstats_count_messages = _Sent(rawstats_count_messages)
-    rawstats_count_sessions = _Sent(rawstats_count_sessions)
-    rawstats_get = _Sent(rawstats_get)
-    intel_leadlist = _Sent(intel_leadlist)
-    intel_visitdetails = _Sent(intel_visitdetails)
-    intel_keypeople = _Sent(intel_keypeople)
-    intel_addtag = _Sent(intel_addtag)
-    intel_removetag = _Sent(intel_removetag)
-    meetings_schedule = _Sent(meetings_schedule)
-    meetings_decline = _Sent(meetings_decline)

@@ -46,7 +46,7 @@ from backoffice.userbot.errors import (
     Unauthenticated,
     UserbotError,
 )
-from backoffice.userbot.operations import SUBSCRIBE_TOPICS, is_safe_to_repeat
+from backoffice.userbot.operations import SUBSCRIBE_TOPICS
 from backoffice.userbot.redaction import Secret, remember
 
 logger = logging.getLogger(__name__)
@@ -520,50 +520,18 @@ class UserbotClient:
             raise outcome
         return outcome.result()
 
-    def call_many(self, requests: Iterable[Request], *, timeout: float | None = None) -> list[Outcome]:
-        """Send many requests pipelined and return their outcomes in request order.
-
-        At most max_in_flight are unanswered at once. Each outcome is the Response (any
-        status) or the TransportError of that request: NotSent changed nothing,
-        ConnectionLost may have been applied. Requests answered 429 are sent again after the
-        wait as a new pipeline, in their relative order, which can put them after requests
-        that followed them: callers that need per-object order must not pipeline two
-        operations on one object.
-        """
-        batch = list(requests)
-        frames = [self._frame(request.operation, request.payload) for request in batch]
-        limit = self._timeout if timeout is None else timeout
-        outcomes: list[Outcome | None] = [None] * len(batch)
-        todo = list(range(len(batch)))
-        for attempt in range(self._max_rate_limit_retries + 1):
-            try:
-                self._pipeline(todo, batch, frames, outcomes, limit)
-            except ConnectFailed:
-                if attempt == 0:
-                    raise
-                break  # the 429 answers stay as they were: nothing was applied
-            limited = [i for i in todo if _is_rate_limited(outcomes[i])]
-            if not limited or attempt == self._max_rate_limit_retries:
-                break
-            self._wait_out_rate_limit([outcomes[i] for i in limited], attempt)  # type: ignore[misc]
-            todo = limited
-        if self._validate:
-            for request, outcome in zip(batch, outcomes, strict=True):
-                if isinstance(outcome, Response) and outcome.ok:
-                    self._check_response(request.operation, outcome.payload)
-        return outcomes  # type: ignore[return-value]
-
     def iter_many(
         self, requests: Iterable[Request], *, window: int | None = None, timeout: float | None = None
     ) -> Iterator[Outcome]:
         """Pipeline requests and yield each outcome, in request order, as soon as it is known.
 
-        Unlike call_many nothing is kept for the caller, so a bulk read handles and drops each
-        page while later ones are still on the wire: memory stays flat in the number of
-        pages. At most ``window`` (default max_in_flight) requests are unanswered at once. A
-        429 is waited out and sent again before anything after it is yielded. Once the
-        connection fails, the rest come out as ConnectionLost (sent) or NotSent, as in
-        call_many; the next call reconnects.
+        Each outcome is the Response (any status) or the TransportError of that request:
+        NotSent changed nothing, ConnectionLost or RequestTimeout may have been applied.
+        Nothing is kept for the caller, so a bulk read handles and drops each page while
+        later ones are still on the wire: memory stays flat in the number of pages. At most
+        ``window`` (default max_in_flight) requests are unanswered at once. A 429 is waited
+        out and sent again before anything after it is yielded. Once the connection fails,
+        the rest come out as ConnectionLost (sent) or NotSent; the next call reconnects.
         """
         limit = self._timeout if timeout is None else timeout
         depth = max(1, window or self._max_in_flight)
@@ -591,51 +559,6 @@ class UserbotClient:
             if self._validate and isinstance(outcome, Response) and outcome.ok:
                 self._check_response(request.operation, outcome.payload)
             yield outcome
-
-    def call_many_retrying(
-        self, requests: Iterable[Request], *, attempts: int = 3, timeout: float | None = None
-    ) -> list[Outcome]:
-        """call_many, then send again what is known to be safe: NotSent, and ConnectionLost
-        where operations.is_safe_to_repeat says so. Unsafe lost requests stay ConnectionLost."""
-        batch = list(requests)
-        outcomes: list[Outcome | None] = [None] * len(batch)
-        todo = list(range(len(batch)))
-        for attempt in range(max(1, attempts)):
-            try:
-                results = self.call_many([batch[i] for i in todo], timeout=timeout)
-            except ConnectFailed as exc:
-                if attempt == 0:
-                    raise
-                for i in todo:
-                    if isinstance(outcomes[i], NotSent):
-                        outcomes[i] = NotSent(f"{batch[i].operation}: not sent: {exc}")
-                break
-            for i, outcome in zip(todo, results, strict=True):
-                outcomes[i] = outcome
-            todo = [i for i in todo if _may_send_again(batch[i], outcomes[i])]
-            if not todo:
-                break
-        return outcomes  # type: ignore[return-value]
-
-    def _pipeline(
-        self,
-        indices: Sequence[int],
-        batch: Sequence[Request],
-        frames: Sequence[str],
-        outcomes: list[Outcome | None],
-        timeout: float,
-    ) -> None:
-        connection = self._ensure_connection()
-        in_flight: deque[tuple[int, _Slot]] = deque()
-        for i in indices:
-            if len(in_flight) >= self._max_in_flight:
-                j, slot = in_flight.popleft()
-                outcomes[j] = connection.wait(slot, timeout)
-            request = batch[i]
-            in_flight.append((i, connection.send(request.operation, request.payload, frames[i])))
-        while in_flight:
-            j, slot = in_flight.popleft()
-            outcomes[j] = connection.wait(slot, timeout)
 
     def _wait_out_rate_limit(self, answers: Sequence[Response], attempt: int) -> None:
         hints = [
@@ -721,9 +644,3 @@ def _masked(response: Response, apikey: Secret) -> Response:
 
 def _is_rate_limited(outcome: Outcome | None) -> bool:
     return isinstance(outcome, Response) and outcome.status == 429
-
-
-def _may_send_again(request: Request, outcome: Outcome | None) -> bool:
-    if isinstance(outcome, NotSent):
-        return True
-    return isinstance(outcome, ConnectionLost) and is_safe_to_repeat(request.operation, request.payload)

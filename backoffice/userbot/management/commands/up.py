@@ -110,12 +110,12 @@ class Command(BaseCommand):
     def _start_sandbox(self, start: Callable[..., subprocess.Popen[bytes]], port: int) -> None:
         apikey = _kept_secret("sandbox-apikey")
         state = str(Path(settings.DATA_DIR) / "sandbox-state.json")
-        manage = str(Path(settings.BASE_DIR) / "manage.py")
-        # The key goes in the environment, which only its owner can read, not on the
-        # command line, which every user of the machine sees in ps.
+        # The sandbox is a program of its own (python -m sandbox), beside the product and not
+        # imported by it. The key goes in the environment, which only its owner can read,
+        # not on the command line, which every user of the machine sees in ps.
         process = start(
             "sandbox",
-            [manage, "userbot_sandbox", "--host", "127.0.0.1", "--port", str(port),
+            ["-m", "sandbox", "--host", "127.0.0.1", "--port", str(port),
              "--sitekey", DEMO_SITEKEY, "--state", state, "--seed-demo"],
             env=os.environ | {"USERBOT_SANDBOX_APIKEYS": apikey},
         )  # fmt: skip

@@ -12,9 +12,9 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from backoffice.userbot.sandbox.registry import Context, invalid, not_found, operation
-from backoffice.userbot.sandbox.store import BotState, JSONDict, iso_ms
 from backoffice.userbot.vocabulary import FIELD_OPS, INSTANT_FIELDS, MATCHES, ORDERED_OPS, VALUELESS_OPS
+from sandbox.registry import Context, invalid, not_found, operation
+from sandbox.store import BotState, JSONDict, iso_ms
 
 _DECIMAL = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-from backoffice.userbot.sandbox.server import SandboxServer, build_store
-from backoffice.userbot.sandbox.store import SandboxStore
+from sandbox.server import SandboxServer, build_store
+from sandbox.store import SandboxStore
 
 
 class SandboxHandle:

@@ -17,8 +17,8 @@ import re
 from datetime import datetime
 from typing import Any
 
-from backoffice.userbot.sandbox.registry import Context, invalid, not_found, operation
-from backoffice.userbot.sandbox.store import JSONDict, iso_ms
+from sandbox.registry import Context, invalid, not_found, operation
+from sandbox.store import JSONDict, iso_ms
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 

@@ -25,8 +25,8 @@ from collections import Counter
 from datetime import date, timedelta
 from typing import Any
 
-from backoffice.userbot.sandbox.registry import Context, invalid, operation
-from backoffice.userbot.sandbox.store import BotState, JSONDict
+from sandbox.registry import Context, invalid, operation
+from sandbox.store import BotState, JSONDict
 
 CURRENCY = "EUR"
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from backoffice.userbot.sandbox.registry import Context, SandboxError, invalid, not_found, operation
-from backoffice.userbot.sandbox.store import BotState, JSONDict, iso_ms
+from sandbox.registry import Context, SandboxError, invalid, not_found, operation
+from sandbox.store import BotState, JSONDict, iso_ms
 
 MAX_LIMIT = 1000
 

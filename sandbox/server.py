@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -28,14 +27,20 @@ from websockets.exceptions import ConnectionClosed
 from backoffice.userbot import codec
 from backoffice.userbot.errors import PayloadInvalid, UnknownChannel
 from backoffice.userbot.operations import OPERATIONS, SUBSCRIBE_TOPICS
-from backoffice.userbot.sandbox import (  # noqa: F401  (they register)
+from sandbox import (  # noqa: F401  (the handler modules register their operations)
+    chat,
     chatusers,
     chatusers_create,
     csv_import,
+    demo,
+    intel,
+    knowledge,
     segments,
+    stats,
+    visitors,
 )
-from backoffice.userbot.sandbox.registry import CHECKS_OWN_SCHEMA, HANDLERS, Context, SandboxError
-from backoffice.userbot.sandbox.store import Account, BotState, SandboxStore, iso_ms
+from sandbox.registry import CHECKS_OWN_SCHEMA, HANDLERS, Context, SandboxError
+from sandbox.store import Account, BotState, SandboxStore, iso_ms
 
 try:
     from backoffice.userbot.schema import validate_request as _validate_request
@@ -49,7 +54,6 @@ MAX_SOCKET_FRAME = 64 * 1024 * 1024  # above the contract's 10 MiB so an oversiz
 RETRY_AFTER_S = 0.05
 SAVE_EVERY_S = 2.0
 TOKEN_LIFETIME_MS = 24 * 3600 * 1000
-OTHER_HANDLER_MODULES = ("chat", "knowledge", "stats", "intel")
 # Requests never counted by --drop-every and --rate-limit-every, so a client can always log in.
 UNCOUNTED = frozenset({"apiLogin", "sitekey"})
 # Operations that never change state, so answering them does not call for a save.
@@ -82,19 +86,6 @@ READ_ONLY = frozenset(
     }
 )
 _ABORT = object()
-
-
-def load_handler_modules() -> None:
-    """Import the optional handler modules so that their operations register."""
-    for name in OTHER_HANDLER_MODULES:
-        module = f"backoffice.userbot.sandbox.{name}"
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                log.exception("sandbox handlers %s could not be loaded", module)
-        except Exception:
-            log.exception("sandbox handlers %s could not be loaded", module)
 
 
 @dataclass(eq=False)
@@ -166,8 +157,7 @@ class SandboxServer:
     # --- lifecycle ---------------------------------------------------------------------
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Load the handlers, seed demo data if asked, listen, and return the bound port."""
-        load_handler_modules()
+        """Seed demo data if asked, listen, and return the bound port."""
         if self.seed_demo:
             self._seed_demo()
         self._server = await serve(self._connection, host, port, max_size=MAX_SOCKET_FRAME, compression=None)
@@ -206,19 +196,12 @@ class SandboxServer:
                     log.exception("could not save the sandbox state")
 
     def _seed_demo(self) -> None:
-        try:
-            demo = importlib.import_module("backoffice.userbot.sandbox.demo")
-        except ModuleNotFoundError:
-            log.warning("no demo data module; --seed-demo seeds nothing")
-            return
         for bot in self.store.bots.values():
             if not bot.chatusers:
                 demo.seed_demo(self.store, bot)
                 self.dirty = True
         self.store.reindex()
-        live = getattr(demo, "run_live_visitors", None)
-        if live is not None:
-            self._tasks.append(asyncio.create_task(live(self.store, self.publish)))
+        self._tasks.append(asyncio.create_task(visitors.run_live_visitors(self.store, self.publish)))
 
     # --- events --------------------------------------------------------------------------
 

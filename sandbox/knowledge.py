@@ -21,8 +21,6 @@ import re
 from typing import Any
 
 from backoffice.userbot.iso639 import LANGUAGES
-from backoffice.userbot.sandbox.registry import Context, invalid, not_found, operation
-from backoffice.userbot.sandbox.store import BotState, JSONDict, iso_ms
 from backoffice.userbot.vocabulary import (
     ANSWER_TYPES,
     CONDITION_FIELDS,
@@ -30,6 +28,8 @@ from backoffice.userbot.vocabulary import (
     TRIGGERS,
     VALUELESS_OPS,
 )
+from sandbox.registry import Context, invalid, not_found, operation
+from sandbox.store import BotState, JSONDict, iso_ms
 
 MAX_LIMIT = 1000
 _TOKEN = re.compile(r"<([^<>]+)>")

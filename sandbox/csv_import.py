@@ -13,9 +13,9 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-from backoffice.userbot.sandbox import chatusers as cu
-from backoffice.userbot.sandbox.registry import Context, SandboxError, invalid, operation
-from backoffice.userbot.sandbox.store import JSONDict
+from sandbox import chatuser_record as record
+from sandbox.registry import Context, SandboxError, invalid, operation
+from sandbox.store import JSONDict
 
 MAX_CSV_BYTES = 10 * 1024 * 1024
 FIELD_COLUMNS = ("id", "client_ref", "name", "surname", "email", "phone", "channel", "language", "tags")
@@ -45,7 +45,7 @@ def read_csv(text: str) -> tuple[list[str], list[list[str]]]:
             raise invalid(f"unknown column {column!r}", {"csv": f"unknown column {column!r}"})
         if column in seen:
             raise invalid(f"repeated column {column!r}", {"csv": f"repeated column {column!r}"})
-        if is_variable and (problem := cu.name_problem(column[len(VARIABLE_PREFIX) :])):
+        if is_variable and (problem := record.name_problem(column[len(VARIABLE_PREFIX) :])):
             raise invalid(
                 f"a variable column's name {problem}", {"csv": f"a variable column's name {problem}"}
             )
@@ -63,23 +63,23 @@ def _match(ctx: Context, row: dict[str, str]) -> JSONDict | None:
             raise RowError(f"no chat user has id {target}")
     else:
         for key in ("client_ref", "email", "phone"):
-            target = cu.owner_of(bot, key, row.get(key))
+            target = record.owner_of(bot, key, row.get(key))
             if target is not None:
                 break
     for key in ("client_ref", "email", "phone"):
-        owner = cu.owner_of(bot, key, row.get(key))
+        owner = record.owner_of(bot, key, row.get(key))
         if owner is not None and owner != target:
             raise RowError(f"the row's {key} belongs to another chat user than the one it updates")
     return bot.chatusers[target] if target is not None else None
 
 
 _CELL_RULES = (
-    ("name", cu.name_problem),
-    ("surname", cu.name_problem),
-    ("client_ref", cu.client_ref_problem),
-    ("email", cu.email_problem),
-    ("phone", cu.phone_problem),
-    ("language", cu.language_problem),
+    ("name", record.name_problem),
+    ("surname", record.name_problem),
+    ("client_ref", record.client_ref_problem),
+    ("email", record.email_problem),
+    ("phone", record.phone_problem),
+    ("language", record.language_problem),
 )
 
 
@@ -91,10 +91,10 @@ def _check_cells(row: dict[str, str]) -> None:
     if "channel" in row:
         if not row["channel"]:
             raise RowError("channel: must not be empty")
-        if problem := cu.channel_problem(row["channel"]):
+        if problem := record.channel_problem(row["channel"]):
             raise RowError(f"channel: {problem}")
-    for name in cu.tag_names(row.get("tags", "").split("|")):
-        if problem := cu.tag_name_problem(name):
+    for name in record.tag_names(row.get("tags", "").split("|")):
+        if problem := record.tag_name_problem(name):
             raise RowError(f"tags: {problem}")
 
 
@@ -130,7 +130,7 @@ def _apply_row(
     user = _match(ctx, row)
     fields = {key: row[key] for key in columns.fields}
     keys = {key: row[key] or None for key in columns.keys}
-    new_tags = cu.tag_names(row["tags"].split("|")) if columns.tags else None
+    new_tags = record.tag_names(row["tags"].split("|")) if columns.tags else None
     variables = {name: row[column] for column, name in columns.variables}
     if user is None:
         stamp = ctx.stamp_iso()
@@ -143,7 +143,7 @@ def _apply_row(
             "phone": None,
             "channel": fields.get("channel", "api"),
             "language": fields.get("language", ""),
-            "tags": [cu.ensure_tag(ctx, name) for name in new_tags or ()],
+            "tags": [record.ensure_tag(ctx, name) for name in new_tags or ()],
             "variables": [],
             "created_at": stamp,
             "updated_at": stamp,
@@ -151,10 +151,10 @@ def _apply_row(
         }
         for name, value in variables.items():
             if value:
-                cu.put_variable(ctx, user, name, value)
-        cu.add_chatuser(bot, user)
+                record.put_variable(ctx, user, name, value)
+        record.add_chatuser(bot, user)
         for key, value in keys.items():
-            cu.set_unique_key(bot, user, key, value)
+            record.set_unique_key(bot, user, key, value)
         changed[user["id"]] = "created"
         return "created", user["id"]
     # Unchanged when every cell already holds (tags compare as a set; an empty variable
@@ -179,14 +179,14 @@ def _apply_row(
     user.update(fields)
     for key, value in keys.items():
         if user[key] != value:  # a key kept as it was is already indexed to this chat user
-            cu.set_unique_key(bot, user, key, value)
+            record.set_unique_key(bot, user, key, value)
     if tags_after != tags_before:
-        user["tags"] = [cu.ensure_tag(ctx, name) for name in new_tags or ()]
+        user["tags"] = [record.ensure_tag(ctx, name) for name in new_tags or ()]
     for name, value in variables.items():
         if value:
-            cu.put_variable(ctx, user, name, value)
+            record.put_variable(ctx, user, name, value)
         else:
-            cu.drop_variable(user, name)
+            record.drop_variable(user, name)
     user["updated_at"] = ctx.stamp_iso()
     changed.setdefault(user["id"], "updated")
     return "updated", user["id"]

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from backoffice.userbot.sandbox.store import iso_ms
+from sandbox.store import iso_ms
 
 if TYPE_CHECKING:
-    from backoffice.userbot.sandbox.store import Account, BotState, SandboxStore
+    from sandbox.store import Account, BotState, SandboxStore
 
 Handler = Callable[["Context", Any], Any]
 HANDLERS: dict[str, Handler] = {}

@@ -16,15 +16,25 @@ import itertools
 import random
 import time
 
-from backoffice.userbot.sandbox import demo
-from backoffice.userbot.sandbox.store import BotState, JSONDict, SandboxStore
+from sandbox import demo
+from sandbox.demo_content import (
+    CHANNEL_POOL,
+    CITIES,
+    EMAIL_DOMAINS,
+    LANGUAGE_POOL,
+    NAMES,
+    PHONE_PREFIXES,
+    PLANS,
+    TAGS,
+)
+from sandbox.store import BotState, JSONDict, SandboxStore
 
 DAY_MS = 86_400_000
 HISTORY_DAYS = 365
-SEED_TAGS = demo.TAGS[:8]
+SEED_TAGS = TAGS[:8]
 SEED_VARIABLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("plan", "string", demo.PLANS),
-    ("city", "string", demo.CITIES),
+    ("plan", "string", PLANS),
+    ("city", "string", CITIES),
     ("orders", "number", tuple(str(n) for n in range(40))),
 )
 # Chance of each count of tags: none, one, two, three.
@@ -76,7 +86,7 @@ def _chatusers(
     days: dict[int, str] = {}
     names = {
         language: (first, last, [n.lower() for n in first], [n.lower() for n in last])
-        for language, (first, last) in demo.NAMES.items()
+        for language, (first, last) in NAMES.items()
     }
     tag_sets = [list(itertools.combinations(tag_ids, k)) for k in range(4)]
     plans, cities, orders = variables
@@ -90,18 +100,18 @@ def _chatusers(
         # Spread evenly with jitter: never earlier than the chat user before.
         created = start + int((i + rand()) * step)
         created_at = _iso(created, days)
-        language = demo.LANGUAGE_POOL[int(rand() * 100)]
+        language = LANGUAGE_POOL[int(rand() * 100)]
         first_pool, last_pool, first_lower, last_lower = names[language]
         f, s = int(rand() * 10), int(rand() * 10)
         email = None
         if rand() < 0.95:
-            email = f"{first_lower[f]}.{last_lower[s]}{number}@{demo.EMAIL_DOMAINS[number & 3]}"
+            email = f"{first_lower[f]}.{last_lower[s]}{number}@{EMAIL_DOMAINS[number & 3]}"
             if email in emails_held:
                 email = None
         phone = None
         if rand() < 0.75:
             # 7919 is prime to 10**9, so the nine digits differ for every number below it.
-            phone = f"{demo.PHONE_PREFIXES[number % 6]}{(number * 7919 + 1_000_003) % 1_000_000_000:09d}"
+            phone = f"{PHONE_PREFIXES[number % 6]}{(number * 7919 + 1_000_003) % 1_000_000_000:09d}"
             if phone in phones_held:
                 phone = None
         roll = rand()
@@ -131,7 +141,7 @@ def _chatusers(
             "surname": last_pool[s],
             "email": email,
             "phone": phone,
-            "channel": demo.CHANNEL_POOL[int(rand() * 100)],
+            "channel": CHANNEL_POOL[int(rand() * 100)],
             "language": language,
             "tags": tags,
             "variables": user_variables,

@@ -17,7 +17,8 @@ import re
 from typing import Any
 
 from backoffice.userbot.iso639 import LANGUAGES
-from backoffice.userbot.sandbox.chatusers import (
+from backoffice.userbot.vocabulary import CHANNELS
+from sandbox.chatuser_record import (
     EMAIL,
     MAX_CLIENT_REF,
     MAX_EMAIL,
@@ -34,9 +35,8 @@ from backoffice.userbot.sandbox.chatusers import (
     tag_names,
     variable_id,
 )
-from backoffice.userbot.sandbox.registry import Context, invalid, operation
-from backoffice.userbot.sandbox.store import JSONDict
-from backoffice.userbot.vocabulary import CHANNELS
+from sandbox.registry import Context, invalid, operation
+from sandbox.store import JSONDict
 
 FIELDS = (
     "client_ref",
