@@ -20,6 +20,7 @@ from django.utils import timezone
 from backoffice.audit import record_many
 from backoffice.sync.kinds import kind_for
 from backoffice.sync.models import BotSync, OutboxEntry, SyncConflict, SyncState
+from backoffice.sync.reconcile import Outcome, decide_gone
 
 DELETED_FIELD = "(deleted on Userbot)"
 KEPT_MESSAGE = "Deleted on Userbot; kept here by the bot's policy."
@@ -56,9 +57,9 @@ def _settle(label: str, bot_sync: BotSync, pks: list[int], actor: Any) -> Counte
         ).values_list("object_id", flat=True)
     )
     objects = [o for o in objects if o.pk not in asked_already]
-    userbot_wins = bot_sync.conflict_policy == BotSync.ConflictPolicy.REMOTE
-    ask = [] if userbot_wins else [o for o in objects if o.pk in changed_here]
-    settled = [o for o in objects if o.pk not in {a.pk for a in ask}]
+    fate = {o.pk: decide_gone(changed_here=o.pk in changed_here, bot_sync=bot_sync) for o in objects}
+    ask = [o for o in objects if fate[o.pk] is Outcome.ASK]
+    settled = [o for o in objects if fate[o.pk] is not Outcome.ASK]
     now = timezone.now()
     counts: Counter[str] = Counter()
     if ask:

@@ -37,11 +37,11 @@ from django.utils import timezone
 from backoffice.audit import record_many
 from backoffice.sync import db
 from backoffice.sync.actor import sync_actor
-from backoffice.sync.conflicts import prefer_for, record_conflicts
 from backoffice.sync.gone import objects_gone
 from backoffice.sync.kinds import Failure, PullContext, PushItem, SyncKind, failure_of, parse_time
-from backoffice.sync.merge import Doc, changed_keys, three_way
+from backoffice.sync.merge import Doc, changed_keys
 from backoffice.sync.models import OutboxEntry, SyncedModel, SyncState, new_client_ref
+from backoffice.sync.reconcile import Here, Outcome, Settled, decide, decide_push
 from backoffice.sync.untrusted import answer_problems, checked, is_kept, keep_ours
 from backoffice.userbot import schema
 from backoffice.userbot.client import UserbotClient
@@ -181,7 +181,6 @@ class _Found:
     remote: dict[str, Any]
     doc: Doc
     stamp: Any
-    keys: list[str] = field(default_factory=list)
 
 
 class ObjectKind(SyncKind):
@@ -348,12 +347,11 @@ class ObjectKind(SyncKind):
                 except Unreadable as exc:
                     item.fail(f"Userbot's copy cannot be read: {exc}", transient=True)
                     continue
-                if theirs != base:
-                    merge = three_way(base, local, theirs, prefer=None)
-                    if merge.conflicts:
-                        item.hold_for_pull(c.key for c in merge.conflicts)
-                        continue
-                    body = merge.doc
+                decision = decide_push(snapshot=base, local=local, remote=theirs)
+                if decision.outcome is Outcome.HOLD:
+                    item.hold_for_pull(c.key for c in decision.conflicts)
+                    continue
+                body = decision.doc
             try:
                 parts.append((item, self.update_request(wire, item.remote_id, body, changed)))  # type: ignore[arg-type]
             except Unsendable as exc:
@@ -526,58 +524,24 @@ class Pull:
     def _update(self, found: list[_Found]) -> None:
         if not found:
             return
-        now = timezone.now()
         docs = self.kind.local_docs([f.local for f in found])
-        prefer = prefer_for(self.policy)
-        conflicts = []
-        rows = []
+        settled = Settled(self.ctx, self.kind.label, self.kind.noun, self.model)
         for item in found:
             local = item.local
-            before = docs[local.pk]
-            after = before
-            state = None
-            if item.doc == local.synced_snapshot:
-                pass  # an echo of our own push: only the bookkeeping moves
-            elif not local.pending:
-                after = item.doc
-            else:
-                # Our create whose answer was lost has no snapshot: what Userbot holds is what
-                # we sent, so our later changes go on top of it.
-                base = local.synced_snapshot if local.synced_snapshot is not None else item.doc
-                merge = three_way(base, before, item.doc, prefer=prefer)
-                after = merge.doc
-                if merge.conflicts:
-                    conflicts.append((local.pk, str(local), merge.conflicts))
-                    if prefer is None:
-                        state = SyncState.CONFLICT
-            keys = changed_keys(before, after)
-            if keys and not self._write(local, after):
+            own_create = not local.remote_id and item.remote.get("client_ref") == local.client_ref
+            here = Here(local.synced_snapshot, local.pending, own_create, docs[local.pk])
+            decision = decide(here, item.doc, prefer=settled.prefer)
+            if decision.doc is not None and decision.doc != here.doc and not self._write(local, decision.doc):
                 continue
-            item.keys = keys
-            rows.append(
-                db.SyncedRow(
-                    pk=local.pk,
-                    remote_id=item.remote["id"],
-                    snapshot=item.doc,
-                    remote_updated_at=item.stamp,
-                    state=state,
-                )
+            settled.record(
+                local,
+                decision,
+                remote_id=item.remote["id"],
+                snapshot=item.doc,
+                remote_updated_at=item.stamp,
+                before=here.doc,
             )
-        with transaction.atomic():
-            db.record_synced(self.model, rows, now=now)
-            record_conflicts(
-                bot_id=self.bot.pk, object_type=self.kind.label, found=conflicts, policy=self.policy
-            )
-        touched = [f for f in found if f.keys]
-        for keys in {tuple(f.keys) for f in touched}:
-            record_many(
-                actor=self.actor,
-                objects=[f.local for f in touched if tuple(f.keys) == keys],
-                action="change",
-                message=f"Changed on Userbot: {', '.join(keys)}",
-            )
-        self.count("updated", len(touched))
-        self.count("conflicts", sum(len(c) for _, _, c in conflicts))
+        settled.write()
 
     def _write(self, obj: Any, doc: Doc) -> bool:
         """Write one object in its own transaction; a row the database refuses is counted and

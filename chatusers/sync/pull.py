@@ -30,15 +30,13 @@ from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from backoffice.audit import record_many
-from backoffice.sync import db
 from backoffice.sync.actor import sync_actor
-from backoffice.sync.conflicts import prefer_for, record_conflicts
 from backoffice.sync.gone import objects_gone
 from backoffice.sync.kinds import PullContext, failure_of, parse_time
-from backoffice.sync.merge import Doc, changed_keys, three_way
+from backoffice.sync.merge import Doc
 from backoffice.sync.models import BotSync, OutboxEntry, SyncState, new_client_refs
 from backoffice.sync.objects import ReadFailed, list_answer, read
+from backoffice.sync.reconcile import Here, Settled, decide
 from backoffice.sync.stage import Workers
 from backoffice.sync.untrusted import checked, is_kept, keep_ours
 from backoffice.userbot import api
@@ -354,62 +352,37 @@ class Scan:
     def _update(self, changed: list[tuple[ChatUser, dict[str, Any], Doc]]) -> None:
         if not changed:
             return
-        now = timezone.now()
+        # A chat user's document here is read only where the decision needs it: one whose
+        # Userbot copy is the one last synced changes nothing here.
         docs = local_docs(
             [local for local, _, remote in changed if remote != local.synced_snapshot or local.pending]
         )
-        prefer = prefer_for(self.policy)
+        settled = Settled(self.ctx, LABEL, "chatusers", ChatUser)
+        decided = []
         writes: list[tuple[ChatUser, dict[str, Any], Doc, Doc]] = []  # local, user, before, after
-        synced: list[db.SyncedRow] = []
-        conflicts = []
         for local, user, remote in changed:
-            state = None
-            before = docs.get(local.pk)
-            if before is not None:
-                after = remote
-                if local.pending:
-                    base = local.synced_snapshot
-                    if local.remote_id is None and user.get("client_ref") == local.client_ref:
-                        base = remote  # our own create, answer lost: what differs is ours since
-                    merge = three_way(base, before, remote, prefer=prefer)
-                    after = merge.doc
-                    if merge.conflicts:
-                        conflicts.append((local.pk, str(local), merge.conflicts))
-                        if prefer is None:
-                            state = SyncState.CONFLICT
-                writes.append((local, user, before, after))
-            else:
-                writes.append((local, user, remote, remote))  # an echo: only Userbot's own fields move
-            synced.append(
-                db.SyncedRow(
-                    pk=local.pk,
-                    remote_id=user["id"],
-                    snapshot=remote,
-                    remote_updated_at=parse_time(user["updated_at"]),
-                    state=state,
-                )
+            own_create = local.remote_id is None and user.get("client_ref") == local.client_ref
+            here = Here(local.synced_snapshot, local.pending, own_create, docs.get(local.pk))
+            decision = decide(here, remote, prefer=settled.prefer)
+            decided.append((local, user, remote, here, decision))
+            # Unread, the document here is the one last synced, which Userbot's copy matches.
+            current = here.doc if here.doc is not None else remote
+            # Without a new document only Userbot's own fields (created_at, last_seen_at) move.
+            writes.append((local, user, current, decision.doc if decision.doc is not None else current))
+        failed = _write_changes(writes, self.book, timezone.now())
+        for local, user, remote, here, decision in decided:
+            if local.pk in failed:
+                settled.refuse(local.pk, Rejected(user["id"], {"email": failed[local.pk]}))
+                continue
+            settled.record(
+                local,
+                decision,
+                remote_id=user["id"],
+                snapshot=remote,
+                remote_updated_at=parse_time(user["updated_at"]),
+                before=here.doc,
             )
-        failed = _write_changes(writes, self.book, now)
-        db.record_synced(ChatUser, [row for row in synced if row.pk not in failed], now=now)
-        for pk, message in failed.items():
-            ChatUser.objects.filter(pk=pk).update(sync_state=SyncState.ERROR, sync_error=message)
-        record_conflicts(bot_id=self.bot.pk, object_type=LABEL, found=conflicts, policy=self.policy)
-        touched = [
-            (local, changed_keys(before, after))
-            for local, _, before, after in writes
-            if local.pk not in failed
-        ]
-        touched = [(local, keys) for local, keys in touched if keys]
-        for keys in {tuple(keys) for _, keys in touched}:
-            record_many(
-                actor=self.actor,
-                objects=[local for local, k in touched if tuple(k) == keys],
-                action="change",
-                message=f"Changed on Userbot: {', '.join(keys)}",
-            )
-        self.ctx.count("chatusers", "updated", len(touched))
-        self.ctx.count("chatusers", "conflicts", sum(len(c) for _, _, c in conflicts))
-        self.ctx.count("chatusers", "errors", len(failed))
+        settled.write()
 
     # deletions -------------------------------------------------------------------------
 
@@ -568,10 +541,7 @@ def _write_changes(
                 with transaction.atomic():
                     _write_fields([write], now)
             except IntegrityError:
-                failed[write[0].pk] = (
-                    "Userbot gave it an email or phone another chat user here still holds; the next pull"
-                    " tries again."
-                )
+                failed[write[0].pk] = "another chat user here still holds this email or phone"
     ok = [w for w in writes if w[0].pk not in failed]
     retag = [(local.pk, after) for local, _, before, after in ok if before.get("tags") != after.get("tags")]
     if retag:

@@ -18,8 +18,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from backoffice.sync.kinds import Failure, PushItem, fail_all, failure_of
-from backoffice.sync.merge import changed_keys, set_delta, three_way
+from backoffice.sync.merge import changed_keys, set_delta
 from backoffice.sync.objects import ReadFailed
+from backoffice.sync.reconcile import Outcome, decide_push
 from backoffice.sync.untrusted import checked
 from backoffice.userbot import api, schema
 from backoffice.userbot.client import UserbotClient
@@ -74,9 +75,9 @@ def _hold_changed_on_both_sides(client: UserbotClient, items: list[PushItem], bo
         if names is None:
             continue
         remote = remote_doc(user, names)
-        conflicts = three_way(base, local, remote, prefer=None).conflicts
-        if conflicts:
-            item.hold_for_pull(c.key for c in conflicts)
+        decision = decide_push(snapshot=base, local=local, remote=remote)
+        if decision.outcome is Outcome.HOLD:
+            item.hold_for_pull(c.key for c in decision.conflicts)
 
 
 def _draft(item: PushItem, book: TagBook) -> dict[str, Any]:
