@@ -21,7 +21,7 @@ from backoffice.sync.merge import Doc
 from backoffice.sync.objects import ObjectKind, RemoteList, Wire, read_list
 from backoffice.userbot import api
 from backoffice.userbot.codec import Request
-from chatusers.sync.segments import TagWire
+from chatusers.sync.tags import TagWire
 
 FIELDS = ("name", "enabled", "trigger", "delay_seconds")
 

@@ -15,7 +15,7 @@ from chatusers import services
 from chatusers.models import ChatUser, Segment, Tag
 from chatusers.sync import ChatUserKind
 from chatusers.sync import pull as pull_module
-from chatusers.sync.documents import TagBook
+from chatusers.sync.tags import TagBook
 from tests.conftest import RawWs
 
 pytestmark = pytest.mark.django_db(transaction=True)

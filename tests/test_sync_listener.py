@@ -8,13 +8,14 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from backoffice.sync.listener import Listener, refresh_chatusers
+from backoffice.sync.listener import Listener
 from backoffice.sync.models import OutboxEntry
 from backoffice.sync.relay import push_pending
 from backoffice.userbot.codec import Event
 from backoffice.userbot.models import Bot
 from chatusers import services
 from chatusers.models import ChatUser
+from chatusers.sync.events import refresh_chatusers
 from tests.conftest import APIKEY, SITEKEY
 from tests.hostile import start_hostile, with_payload
 from tests.sync_helpers import wait_until
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def listening(bot: Any) -> Any:
     gaps: list[int] = []
-    listener = Listener(lambda bot_id, events: refresh_chatusers(bot, events), flush_s=0.1)
+    listener = Listener(lambda bot_id, label, events: refresh_chatusers(bot, events), flush_s=0.1)
     thread = threading.Thread(target=listener.run, kwargs={"on_gap": gaps.append}, daemon=True)
     thread.start()
     wait_until(lambda: bot.pk in listener.clients, timeout=10, what="the listener to connect")
@@ -90,13 +91,13 @@ def test_the_echo_of_our_own_push_changes_nothing(bot, operator):
     ],
 )
 def test_an_event_that_is_not_valid_is_dropped_with_its_reason_and_the_next_is_taken(payload, caplog):
-    listener = Listener(lambda bot_id, events: None)
+    listener = Listener(lambda bot_id, label, events: None)
     good = {"op": "updated", "id": "u2", "updated_at": "2026-11-24T09:30:00.000Z"}
 
     listener._receive(1, Event("chatusers.changed", payload))
     listener._receive(1, Event("chatusers.changed", good))
 
-    assert listener.events.get_nowait() == (1, good)
+    assert listener.events.get_nowait() == (1, "chatusers.chatuser", good)
     assert listener.events.empty()
     assert "chatusers.changed event of bot 1 is not valid and was dropped" in caplog.text
 

@@ -132,6 +132,10 @@ class SyncKind:
     # The fields a push reads of its objects (None: all of them). A kind pushed by the
     # thousand names them, so the relay does not parse columns it never looks at.
     push_fields: tuple[str, ...] | None = None
+    # The ``subscribe`` topic and the event of it that name changed objects of the kind
+    # (the fast path from Userbot), for a kind that has one.
+    topic: str = ""
+    event: str = ""
 
     def local_docs(self, objects: Sequence[SyncedModel]) -> dict[int, Doc]:
         """The document of each object, by primary key, in as few queries as possible."""
@@ -144,6 +148,11 @@ class SyncKind:
 
     def pull(self, ctx: PullContext) -> None:
         """Read every object of the kind from Userbot and apply what changed here."""
+        raise NotImplementedError
+
+    def refresh(self, bot: Bot, events: list[dict[str, Any]]) -> dict[str, int]:
+        """Apply the objects these events (checked against the contract) name; the counts
+        returned hold ``unresolved``: how many only a full pull can settle."""
         raise NotImplementedError
 
     def set_local(self, obj: SyncedModel, changes: Doc) -> None:
@@ -167,6 +176,11 @@ def kind_for(label: str) -> SyncKind:
 
 def all_kinds() -> list[SyncKind]:
     return sorted(_KINDS.values(), key=lambda kind: kind.pull_order)
+
+
+def event_kinds() -> list[SyncKind]:
+    """The kinds that Userbot's events keep current between pulls."""
+    return [kind for kind in all_kinds() if kind.topic]
 
 
 # --- outcomes ---------------------------------------------------------------------------

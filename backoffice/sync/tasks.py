@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from backoffice.sync.listener import refresh_chatusers
+from backoffice.sync.kinds import kind_for
 from backoffice.sync.pull import bot_sync, pull_bot
 from backoffice.sync.relay import due_entries, push_pending, release_stale
 from backoffice.userbot.errors import ConnectFailed, TransportError, UserbotError
@@ -89,14 +89,14 @@ def _queued_key(bot_id: int) -> str:
 
 
 @shared_task(name="sync.refresh", acks_late=True)
-def refresh(bot_id: int, events: list[dict[str, Any]]) -> str:
-    """Apply the chat users a batch of ``chatusers.changed`` events names; what a targeted
-    read cannot settle queues a full pull."""
+def refresh(bot_id: int, label: str, events: list[dict[str, Any]]) -> str:
+    """Apply the objects of kind ``label`` that a batch of Userbot's change events names; what
+    a targeted read cannot settle queues a full pull."""
     bot = Bot.objects.filter(pk=bot_id).first()
     if bot is None:
         return "no such bot"
     try:
-        counts = refresh_chatusers(bot, events)
+        counts = kind_for(label).refresh(bot, events)
     except (ConnectFailed, TransportError, UserbotError) as exc:
         pull.delay(bot_id)
         return f"failed, pull queued: {exc}"

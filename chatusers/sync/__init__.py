@@ -10,9 +10,11 @@ from backoffice.sync.merge import Doc
 from backoffice.userbot.client import UserbotClient
 from chatusers.models import ChatUser, ChatUserTag, Tag, Variable
 from chatusers.sync import catalogue, segments  # noqa: F401  (registers the segment and read-only kinds)
-from chatusers.sync.documents import FIELDS, VAR, TagBook, local_docs
+from chatusers.sync.documents import FIELDS, VAR, local_docs
+from chatusers.sync.events import refresh_chatusers
 from chatusers.sync.pull import Scan
 from chatusers.sync.push import push_chatusers
+from chatusers.sync.tags import TagBook
 
 
 class TagKind(SyncKind):
@@ -36,6 +38,7 @@ class ChatUserKind(SyncKind):
     label = "chatusers.chatuser"
     model = ChatUser
     pull_order = 10  # after the tags, before segments: both refer to tag ids
+    topic, event = "chatusers", "chatusers.changed"
     push_fields = (
         "bot",
         *FIELDS,
@@ -54,6 +57,9 @@ class ChatUserKind(SyncKind):
 
     def pull(self, ctx: PullContext) -> None:
         Scan(ctx, TagBook(ctx.bot)).run()
+
+    def refresh(self, bot: Any, events: list[dict[str, Any]]) -> dict[str, int]:
+        return refresh_chatusers(bot, events)
 
     def set_local(self, obj: Any, changes: Doc) -> None:
         fields = {k: v for k, v in changes.items() if k in FIELDS}

@@ -8,17 +8,12 @@ lower-case names, compared as a set) and ``var:<name>`` per variable. ``created_
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from backoffice.sync.db import any_of
 from backoffice.sync.merge import Doc
-from backoffice.sync.objects import RemoteList, read_list
-from backoffice.userbot import api
-from backoffice.userbot.client import UserbotClient
-from backoffice.userbot.models import Bot
-from backoffice.userbot.schema import Rejected
-from chatusers.models import ChatUser, ChatUserTag, Tag, Variable
+from chatusers.models import ChatUser, ChatUserTag, Variable
 from chatusers.validators import email_problem
 
 FIELDS = ("name", "surname", "email", "phone", "channel", "language")
@@ -72,70 +67,3 @@ def chatuser_problems(user: dict[str, Any]) -> dict[str, str]:
     if len(variables) > 1 and len({v["name"] for v in variables}) < len(variables):
         problems["variables"] = "sets a variable twice"
     return problems
-
-
-class TagBook:
-    """The bot's tags both ways: Userbot id to lower-case name, and lower-case name to Tag."""
-
-    def __init__(self, bot: Bot) -> None:
-        self.bot = bot
-        self.new = 0  # tags the last ``read`` made here
-        self.reload()
-
-    def reload(self) -> None:
-        self.by_name = {tag.name.lower(): tag for tag in Tag.objects.filter(bot=self.bot)}
-        self.names = {tag.remote_id: name for name, tag in self.by_name.items() if tag.remote_id}
-
-    def names_for(self, client: UserbotClient, tag_ids: Iterable[str]) -> dict[str, str]:
-        """``names``, after reading Userbot's tags again if one of these ids is not in it
-        (ReadFailed if they cannot be read)."""
-        if any(tag_id not in self.names for tag_id in tag_ids):
-            self.read(client)
-        return self.names
-
-    def read(self, client: UserbotClient) -> RemoteList:
-        """Read Userbot's tags and mirror the valid ones; ReadFailed if the list cannot be read.
-        Returns the list, with the tags skipped and why (``rejected``); ``new`` says how many
-        were new here."""
-        listing = read_list(client, api.chatusers_get_bot_tags(), "tags", times=())
-        refused = list(listing.rejected)
-        valid = []
-        names: set[str] = set()
-        ids: set[str] = set()
-        for remote in listing.objects:
-            # Names are unique per bot whatever the case, and an id names one tag: a list
-            # that says otherwise is not mirrored past its first word on either.
-            key = remote["name"].lower()
-            if key in names or remote["id"] in ids:
-                twice = "id" if remote["id"] in ids else "name"
-                refused.append(Rejected(remote["id"], {twice: f"another tag of the list has this {twice}"}))
-                continue
-            names.add(key)
-            ids.add(remote["id"])
-            valid.append(remote)
-        self.new = self.learn(valid)
-        return RemoteList(valid, rejected=refused)
-
-    def learn(self, remote_tags: Iterable[dict[str, Any]]) -> int:
-        """Mirror Userbot's tags (their colour is Userbot's); returns how many were new here."""
-        new = 0
-        for remote in remote_tags:
-            key = remote["name"].lower()
-            tag = self.by_name.get(key)
-            if tag is None or tag.remote_id != remote["id"]:
-                # The id names this tag from now on, not one that held it before.
-                for name, other in self.by_name.items():
-                    if other.remote_id == remote["id"] and name != key:
-                        other.remote_id = None
-                        other.save(update_fields=["remote_id"])
-            if tag is None:
-                tag = Tag.objects.create(
-                    bot=self.bot, name=remote["name"], color=remote["color"], remote_id=remote["id"]
-                )
-                self.by_name[key] = tag
-                new += 1
-            elif tag.remote_id != remote["id"] or tag.color != remote["color"]:
-                tag.remote_id, tag.color = remote["id"], remote["color"]
-                tag.save(update_fields=["remote_id", "color"])
-            self.names[remote["id"]] = key
-        return new

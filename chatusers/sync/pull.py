@@ -43,7 +43,8 @@ from backoffice.userbot import api
 from backoffice.userbot.errors import TransportError
 from backoffice.userbot.schema import Rejected
 from chatusers.models import ChatUser, ChatUserTag, Variable
-from chatusers.sync.documents import FIELDS, TIMES, VAR, TagBook, chatuser_problems, local_docs, remote_doc
+from chatusers.sync.documents import FIELDS, TIMES, VAR, chatuser_problems, local_docs, remote_doc
+from chatusers.sync.tags import TagBook
 
 logger = logging.getLogger(__name__)
 LABEL = "chatusers.chatuser"

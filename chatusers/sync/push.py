@@ -26,7 +26,8 @@ from backoffice.userbot import api, schema
 from backoffice.userbot.client import UserbotClient
 from backoffice.userbot.codec import Request
 from backoffice.userbot.errors import PayloadInvalid, TransportError
-from chatusers.sync.documents import FIELDS, TIMES, VAR, TagBook, chatuser_problems, remote_doc
+from chatusers.sync.documents import FIELDS, TIMES, VAR, chatuser_problems, remote_doc
+from chatusers.sync.tags import TagBook
 
 PAGE = 1000
 READ_FIRST_MAX = 200  # chat users read before an update; a bulk change is not read first
