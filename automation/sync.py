@@ -18,7 +18,8 @@ from automation.models import Answer, AutomatedMessage, Button, Condition
 from automation.selectors import answer_data, condition_data
 from backoffice.sync.kinds import register
 from backoffice.sync.merge import Doc
-from backoffice.sync.objects import ObjectKind, RemoteList, Wire, read_list
+from backoffice.sync.objects import ObjectKind
+from backoffice.sync.reading import RemoteList, Wire, read_list
 from backoffice.userbot import api
 from backoffice.userbot.codec import Request
 from chatusers.sync.tags import TagWire

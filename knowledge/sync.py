@@ -13,7 +13,8 @@ from typing import Any
 
 from backoffice.sync.kinds import register
 from backoffice.sync.merge import Doc
-from backoffice.sync.objects import ObjectKind, RemoteList, Wire, read_pages
+from backoffice.sync.objects import ObjectKind
+from backoffice.sync.reading import RemoteList, Wire, read_pages
 from backoffice.userbot import api
 from backoffice.userbot.codec import Request
 from knowledge.models import Interaction

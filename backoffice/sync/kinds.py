@@ -206,6 +206,26 @@ def failure_of(outcome: Response | TransportError) -> Failure | None:
     )
 
 
+def push_deletions(
+    items: list[PushItem],
+    *,
+    find: Callable[[list[PushItem]], None],
+    delete: Callable[[list[PushItem]], None],
+) -> None:
+    """The one rule of deleting on Userbot, for every kind; the kind supplies the requests.
+
+    An object deleted here before Userbot confirmed its create may still exist there:
+    ``find`` looks it up by its ``client_ref`` (a create with that ``client_ref`` returns the
+    object the lost create made, or makes a bare one) and confirms its ``remote_id``. Then
+    ``delete`` deletes every item that has a Userbot id and has not failed."""
+    unconfirmed = [i for i in items if not i.remote_id and i.entry.client_ref]
+    if unconfirmed:
+        find(unconfirmed)
+    doomed = [i for i in items if i.remote_id and not i.error]
+    if doomed:
+        delete(doomed)
+
+
 def fail_all(items: Iterable[PushItem], failure: Failure) -> None:
     for item in items:
         item.fail(failure.message, transient=failure.transient)

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from backoffice.sync.kinds import PullContext, all_kinds
 from backoffice.sync.models import BotSync
-from backoffice.sync.objects import ReadFailed
+from backoffice.sync.reading import ReadFailed
 from backoffice.userbot.connections import client_for
 from backoffice.userbot.errors import ProtocolError, TransportError, UserbotError
 from backoffice.userbot.models import Bot

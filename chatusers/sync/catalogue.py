@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from backoffice.sync.kinds import Failure, PullContext, PushItem, SyncKind, fail_all, parse_time, register
-from backoffice.sync.objects import read_list, read_pages
+from backoffice.sync.reading import read_list, read_pages
 from backoffice.userbot import api
 from backoffice.userbot.client import UserbotClient
 from chatusers.models import BotVariable, ChatUser, Feedback

@@ -2,11 +2,10 @@
 
 ``chatusers.get`` has no "changed since", so a pull is a full scan, streamed page by page
 (pipelined), applied ``APPLY_BATCH`` chat users at a time. A chat user whose
-``updated_at`` is the one last synced is skipped without looking further; one never seen
-is inserted (set-based on PostgreSQL); one that changed is compared with its snapshot:
-an echo of our own push only records the new ``updated_at``, a change with nothing
-pending here is applied, and one that meets a pending local change is merged three ways
-under the bot's conflict policy. None of it writes the outbox.
+``updated_at`` is the one last synced is skipped without looking further; for the others
+``reconcile.decide`` says what they become here (new, an echo of our own push, Userbot's
+change taken, merged, or a conflict), and ``writes`` writes it, set-based. None of it
+writes the outbox.
 
 A scan that starts at the first page and reaches the end is complete: a chat user with a
 Userbot id that it never met, and that ``chatusers.get-vars`` then answers 404 for, was
@@ -24,8 +23,7 @@ from bisect import bisect_left
 from collections.abc import Iterator
 from typing import Any
 
-import orjson
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -34,17 +32,23 @@ from backoffice.sync.actor import sync_actor
 from backoffice.sync.gone import objects_gone
 from backoffice.sync.kinds import PullContext, failure_of, parse_time
 from backoffice.sync.merge import Doc
-from backoffice.sync.models import BotSync, OutboxEntry, SyncState, new_client_refs
-from backoffice.sync.objects import ReadFailed, list_answer, read
+from backoffice.sync.models import BotSync, OutboxEntry
+from backoffice.sync.reading import ReadFailed, list_answer, read
 from backoffice.sync.reconcile import Here, Settled, decide
 from backoffice.sync.stage import Workers
 from backoffice.sync.untrusted import checked, is_kept, keep_ours
 from backoffice.userbot import api
 from backoffice.userbot.errors import TransportError
 from backoffice.userbot.schema import Rejected
-from chatusers.models import ChatUser, ChatUserTag, Variable
+from chatusers.models import ChatUser
 from chatusers.sync.documents import FIELDS, TIMES, VAR, chatuser_problems, local_docs, remote_doc
 from chatusers.sync.tags import TagBook
+from chatusers.sync.writes import (
+    commit_without_waiting,
+    insert_chatusers,
+    insert_links,
+    write_changes,
+)
 
 logger = logging.getLogger(__name__)
 LABEL = "chatusers.chatuser"
@@ -203,7 +207,7 @@ class Scan:
             del remote[rid]
         if self.first_load:
             with transaction.atomic():
-                _commit_without_waiting()
+                commit_without_waiting()
                 self._insert(list(remote.values()))
             return
         in_flight = OutboxEntry.objects.filter(
@@ -330,11 +334,7 @@ class Scan:
         for user in users:
             doc = remote_doc(user, self.book.names)
             rows.append((user, doc))
-        inserted = (
-            _insert_postgres(self.bot.pk, rows, now)
-            if connection.vendor == "postgresql"
-            else _insert_portable(self.bot.pk, rows, now)
-        )
+        inserted = insert_chatusers(self.bot.pk, rows, now)
         links, variables = [], []
         docs = {user["id"]: doc for user, doc in rows}
         for pk, rid in inserted:
@@ -343,7 +343,7 @@ class Scan:
             variables.extend(
                 (pk, key[len(VAR) :], value) for key, value in doc.items() if key.startswith(VAR)
             )
-        _insert_links(links, variables)
+        insert_links(links, variables)
         self.ctx.count("chatusers", "created", len(inserted))
         if len(inserted) < len(rows):
             # A key (email, phone, client_ref) still held here by another chat user whose own
@@ -370,7 +370,7 @@ class Scan:
             current = here.doc if here.doc is not None else remote
             # Without a new document only Userbot's own fields (created_at, last_seen_at) move.
             writes.append((local, user, current, decision.doc if decision.doc is not None else current))
-        failed = _write_changes(writes, self.book, timezone.now())
+        failed = write_changes(writes, self.book, timezone.now())
         for local, user, remote, here, decision in decided:
             if local.pk in failed:
                 settled.refuse(local.pk, Rejected(user["id"], {"email": failed[local.pk]}))
@@ -413,164 +413,6 @@ class Scan:
         return len(gone)
 
 
-def _commit_without_waiting() -> None:
-    """A first load's batch need not wait for its commit to reach the disk: a crash loses
-    at most the last batches, which the checkpoint (committed after them) reads again."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-
-
 def _key(remote_id: str) -> int:
     # Scan and check run in one process, so the (per-process salted) str hash is stable here.
     return hash(remote_id) & 0xFFFF_FFFF_FFFF_FFFF
-
-
-def _row_values(user: dict[str, Any], doc: Doc, new_ref: str) -> tuple[Any, ...]:
-    """A new chat user's columns; ``new_ref`` is its client_ref if Userbot gave none."""
-    return (
-        user["id"],
-        user.get("client_ref") or new_ref,
-        doc["name"],
-        doc["surname"],
-        doc["email"],
-        doc["phone"],
-        doc["channel"],
-        doc["language"],
-        parse_time(user.get("created_at")) or timezone.now(),
-        parse_time(user.get("last_seen_at")),
-        parse_time(user["updated_at"]),
-    )
-
-
-def _insert_postgres(bot_id: int, rows: list[tuple[dict[str, Any], Doc]], now: Any) -> list[tuple[int, str]]:
-    names = ("remote_id", "client_ref", *FIELDS, "created_at", "last_seen_at", "updated_at")
-    refs = new_client_refs(len(rows))
-    batch = orjson.dumps(
-        [
-            {**dict(zip(names, _row_values(user, doc, ref), strict=True)), "snapshot": doc}
-            for (user, doc), ref in zip(rows, refs, strict=True)
-        ]
-    )
-    with connection.cursor() as cursor:
-        # One JSON document for the batch, parsed by PostgreSQL in C; a key another chat
-        # user here still holds skips the row (ON CONFLICT), for the caller to count.
-        cursor.execute(
-            "INSERT INTO chatusers_chatuser (bot_id, remote_id, client_ref, name, surname, email, phone,"
-            " channel, language, created_at, last_seen_at, remote_updated_at, updated_at, sync_state,"
-            " synced_at, sync_error, synced_snapshot)"
-            " SELECT %s, v.remote_id, v.client_ref, v.name, v.surname, v.email, v.phone, v.channel,"
-            " v.language, v.created_at, v.last_seen_at, v.updated_at, %s, %s, %s, '', v.snapshot"
-            " FROM jsonb_to_recordset(%s::jsonb) AS v(remote_id text, client_ref text, name text,"
-            " surname text, email text, phone text, channel text, language text, created_at timestamptz,"
-            " last_seen_at timestamptz, updated_at timestamptz, snapshot jsonb)"
-            " ON CONFLICT DO NOTHING RETURNING id, remote_id",
-            [bot_id, now, SyncState.SYNCED, now, batch.decode()],
-        )
-        return cursor.fetchall()
-
-
-def _insert_portable(bot_id: int, rows: list[tuple[dict[str, Any], Doc]], now: Any) -> list[tuple[int, str]]:
-    inserted = []
-    for (user, doc), new_ref in zip(rows, new_client_refs(len(rows)), strict=True):
-        rid, ref, name, surname, email, phone, channel, language, created, seen, updated = _row_values(
-            user, doc, new_ref
-        )
-        try:
-            with transaction.atomic():
-                obj = ChatUser.objects.create(
-                    bot_id=bot_id,
-                    remote_id=rid,
-                    client_ref=ref,
-                    name=name,
-                    surname=surname,
-                    email=email,
-                    phone=phone,
-                    channel=channel,
-                    language=language,
-                    created_at=created,
-                    last_seen_at=seen,
-                    remote_updated_at=updated,
-                    sync_state=SyncState.SYNCED,
-                    synced_at=now,
-                    synced_snapshot=doc,
-                )
-        except IntegrityError:
-            continue
-        inserted.append((obj.pk, rid))
-    return inserted
-
-
-def _insert_links(links: list[tuple[int, int]], variables: list[tuple[int, str, str]]) -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            if links:
-                cursor.execute(
-                    "INSERT INTO chatusers_chatusertag (chatuser_id, tag_id)"
-                    " SELECT v.c, v.t FROM jsonb_to_recordset(%s::jsonb) AS v(c bigint, t bigint)"
-                    " ON CONFLICT DO NOTHING",
-                    [orjson.dumps([{"c": c, "t": t} for c, t in links]).decode()],
-                )
-            if variables:
-                cursor.execute(
-                    "INSERT INTO chatusers_variable (chatuser_id, name, value)"
-                    " SELECT v.c, v.n, v.v FROM jsonb_to_recordset(%s::jsonb) AS v(c bigint, n text, v text)"
-                    " ON CONFLICT DO NOTHING",
-                    [orjson.dumps([{"c": c, "n": n, "v": v} for c, n, v in variables]).decode()],
-                )
-        return
-    ChatUserTag.objects.bulk_create(
-        [ChatUserTag(chatuser_id=a, tag_id=b) for a, b in links], ignore_conflicts=True
-    )
-    Variable.objects.bulk_create(
-        [Variable(chatuser_id=a, name=b, value=c) for a, b, c in variables], ignore_conflicts=True
-    )
-
-
-def _write_changes(
-    writes: list[tuple[ChatUser, dict[str, Any], Doc, Doc]], book: TagBook, now: Any
-) -> dict[int, str]:
-    """Set each chat user to its ``after`` document and Userbot's own fields; returns the
-    chat users that could not take it (a key another chat user here still holds), with why."""
-    failed: dict[int, str] = {}
-    try:
-        with transaction.atomic():
-            _write_fields(writes, now)
-    except IntegrityError:
-        for write in writes:
-            try:
-                with transaction.atomic():
-                    _write_fields([write], now)
-            except IntegrityError:
-                failed[write[0].pk] = "another chat user here still holds this email or phone"
-    ok = [w for w in writes if w[0].pk not in failed]
-    retag = [(local.pk, after) for local, _, before, after in ok if before.get("tags") != after.get("tags")]
-    if retag:
-        ChatUserTag.objects.filter(chatuser_id__in=[pk for pk, _ in retag]).delete()
-    revar = [
-        (local.pk, after)
-        for local, _, before, after in ok
-        if {k: v for k, v in before.items() if k.startswith(VAR)}
-        != {k: v for k, v in after.items() if k.startswith(VAR)}
-    ]
-    if revar:
-        Variable.objects.filter(chatuser_id__in=[pk for pk, _ in revar]).delete()
-    _insert_links(
-        [(pk, book.by_name[name].pk) for pk, after in retag for name in after["tags"]],
-        [(pk, k[len(VAR) :], v) for pk, after in revar for k, v in after.items() if k.startswith(VAR)],
-    )
-    return failed
-
-
-def _write_fields(writes: list[tuple[ChatUser, dict[str, Any], Doc, Doc]], now: Any) -> None:
-    objects = []
-    for local, user, _, after in writes:
-        for field in FIELDS:
-            setattr(local, field, after[field])
-        local.created_at = parse_time(user.get("created_at")) or local.created_at
-        local.last_seen_at = parse_time(user.get("last_seen_at"))
-        local.updated_at = now
-        objects.append(local)
-    ChatUser.objects.bulk_update(
-        objects, [*FIELDS, "created_at", "last_seen_at", "updated_at"], batch_size=1000
-    )

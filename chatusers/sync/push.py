@@ -17,9 +17,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from backoffice.sync.kinds import Failure, PushItem, fail_all, failure_of
+from backoffice.sync.kinds import Failure, PushItem, fail_all, failure_of, push_deletions
 from backoffice.sync.merge import changed_keys, set_delta
-from backoffice.sync.objects import ReadFailed
+from backoffice.sync.reading import ReadFailed
 from backoffice.sync.reconcile import Outcome, decide_push
 from backoffice.sync.untrusted import checked
 from backoffice.userbot import api, schema
@@ -103,24 +103,26 @@ def _csv(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
 
 
 def _delete(client: UserbotClient, items: list[PushItem]) -> None:
-    # An object deleted before Userbot confirmed its create may still exist there: its
-    # client_ref finds it (creating a bare one if the create never arrived), then it goes.
-    unconfirmed = [i for i in items if not i.remote_id and i.entry.client_ref]
-    for batch in _batches(unconfirmed, PAGE):
-        outcome = _one(client, api.chatusers_create([{"client_ref": i.entry.client_ref} for i in batch]))
-        failure = failure_of(outcome)
-        if failure:
-            fail_all(batch, failure)
-            continue
-        for item, remote in _created(batch, [i.entry.client_ref for i in batch], outcome.payload):  # type: ignore[union-attr]
-            item.remote_id = remote["id"]
-    doomed = [i for i in items if i.remote_id and not i.error]
-    batches = list(_batches(doomed, PAGE))
-    requests = [api.chatusers_delete(ids=[i.remote_id for i in batch]) for batch in batches]
-    for batch, outcome in zip(batches, client.iter_many(requests), strict=True):
-        failure = failure_of(outcome)
-        if failure:
-            fail_all(batch, failure)
+    def find(unconfirmed: list[PushItem]) -> None:
+        for batch in _batches(unconfirmed, PAGE):
+            refs = [i.entry.client_ref for i in batch]
+            outcome = _one(client, api.chatusers_create([{"client_ref": ref} for ref in refs]))
+            failure = failure_of(outcome)
+            if failure:
+                fail_all(batch, failure)
+                continue
+            for item, remote in _created(batch, refs, outcome.payload):  # type: ignore[union-attr]
+                item.remote_id = remote["id"]
+
+    def delete(doomed: list[PushItem]) -> None:
+        batches = list(_batches(doomed, PAGE))
+        requests = [api.chatusers_delete(ids=[i.remote_id for i in batch]) for batch in batches]
+        for batch, outcome in zip(batches, client.iter_many(requests), strict=True):
+            failure = failure_of(outcome)
+            if failure:
+                fail_all(batch, failure)
+
+    push_deletions(items, find=find, delete=delete)
 
 
 def _create(client: UserbotClient, items: list[PushItem], book: TagBook) -> None:

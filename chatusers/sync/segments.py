@@ -15,12 +15,8 @@ from typing import Any
 
 from backoffice.sync.kinds import register
 from backoffice.sync.merge import Doc
-from backoffice.sync.objects import (
-    ObjectKind,
-    RemoteList,
-    Wire,
-    read_list,
-)
+from backoffice.sync.objects import ObjectKind
+from backoffice.sync.reading import RemoteList, Wire, read_list
 from backoffice.userbot import api
 from backoffice.userbot.codec import Request
 from chatusers.models import Segment, SegmentFilter, Tag

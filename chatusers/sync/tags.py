@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backoffice.sync.kinds import failure_of
-from backoffice.sync.objects import ReadFailed, RemoteList, Unreadable, Unsendable, Wire, read_list
+from backoffice.sync.reading import ReadFailed, RemoteList, Unreadable, Unsendable, Wire, read_list
 from backoffice.userbot import api
 from backoffice.userbot.client import UserbotClient
 from backoffice.userbot.models import Bot
