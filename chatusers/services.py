@@ -1,8 +1,11 @@
-"""Every local write of the chat user domain: validated, atomic, queued for Userbot, audited.
+"""Every edit of the chat user domain made here: validated, atomic, queued for Userbot, audited.
 
-The admin, the CSV import, the sync engine's local edits and management commands all call
-these, so each path validates and records a change the same way. Bulk services work in
-chunks of set-based statements, never one query per chat user.
+The admin, its bulk actions, the conflict pages and management commands call these, so
+each path validates and records a change the same way; bulk services work in chunks of
+set-based statements, never one query per chat user. Two paths write rows in bulk on
+their own: the CSV import (``chatusers.imports``), which validates each row as these do
+and queues its changes with the same ``mark_changed`` statement, and the sync applying
+Userbot's changes (``chatusers.sync.writes``), which must never queue a push.
 """
 
 from __future__ import annotations
