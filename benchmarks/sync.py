@@ -16,7 +16,10 @@ Beside the push and the mirror, the same run times the database's part of each a
 with nothing else running: the relay's own statements for a push (claim, record, delete)
 on as many connections as the push has relays (``push_db_alone_per_s``), and a COPY of the
 chat user rows a first load writes, on as many connections as a scan applies batches with
-(``mirror_db_alone_1m_s``). They say
+(``mirror_db_alone_1m_s``); and the wire's part of the push alone: the same creates sent
+from memory to a sandbox of their own, with no database work on our side
+(``push_wire_alone_per_s``). The push is reported against the lower of its two floors
+(``push_vs_lower_floor``). They say
 how far the schema lets the two figures go on this machine: the database has the same
 cores as everything else.
 
@@ -139,6 +142,57 @@ def _push_in_process(bot_id: int) -> tuple[int, str]:
     connections.close_all()
     report = push_pending(Bot.objects.get(pk=bot_id))
     return report.sent, str(report)
+
+
+def measure_push_wire_floor(count: int, relays: int) -> float:
+    """The wire's part of a push, alone: the same ``count`` new chat users (names, email,
+    phone, channel, language, tags, a variable, a ``client_ref``) built in memory and sent as
+    ``chatusers.create`` requests of 1000, pipelined, by ``relays`` processes at once, to a
+    sandbox of their own: no database on our side. Chat users per second."""
+    with sandbox_process(apikey=APIKEY, sitekey="wire-bot") as url:
+        from backoffice.userbot import api
+        from backoffice.userbot.client import UserbotClient
+
+        with UserbotClient(url, APIKEY, "wire-bot") as client:
+            # The tags exist on Userbot, as the relay's add-tags would have left them.
+            for n in range(8):
+                client.call(api.chatusers_add_tag(chatuser_ids=[], tag_name=f"tag-{n}", color="#1e88e5"))
+        shares = [(url, part, relays, count) for part in range(relays)]
+        sent, elapsed = _in_processes(_create_in_process, shares)
+    print(f"push, the wire alone: {sum(sent)} chat users, {relays} connections, {elapsed:.1f} s", flush=True)
+    if sum(sent) != count:
+        raise SystemExit("the wire-alone push did not create everything")
+    return count / elapsed
+
+
+def _create_in_process(share: tuple[str, int, int, int]) -> int:
+    from backoffice.userbot import api
+    from backoffice.userbot.client import UserbotClient
+
+    url, part, parts, count = share
+    rng = random.Random(part)
+    drafts = [
+        {
+            "client_ref": f"wire-{n}",
+            "name": rng.choice(FIRST),
+            "surname": rng.choice(LAST),
+            "email": f"push{n}@example.com",
+            **({"phone": f"+39{3_100_000_000 + n}"} if n % 3 else {}),
+            "channel": rng.choice(CHANNELS),
+            **({"language": lang} if (lang := rng.choice(("it", "en", "es", ""))) else {}),
+            "tags": [f"tag-{t}" for t in rng.sample(range(8), rng.randint(0, 2))],
+            "variables": [{"name": "plan", "value": rng.choice(("free", "pro"))}]
+            if rng.random() < 0.6
+            else [],
+        }
+        for n in range(part, count, parts)
+    ]
+    requests = [api.chatusers_create(drafts[i : i + 1000]) for i in range(0, len(drafts), 1000)]
+    created = 0
+    with UserbotClient(url, APIKEY, "wire-bot") as client:
+        for outcome in client.iter_many(requests):
+            created += len(outcome.payload["chatusers"])  # type: ignore[union-attr]
+    return created
 
 
 # A snapshot of the shape a pushed chat user gets (its size, not its values, is what the
@@ -365,6 +419,8 @@ def main() -> None:
     # A part given 0 is skipped (its figure prints as 0), to measure one part alone.
     push_per_s = measure_push(args.push, args.relays) if args.push else 0.0
     push_floor_per_s = measure_push_floor(args.push, args.relays) if args.push and args.floors else 0.0
+    push_wire_per_s = measure_push_wire_floor(args.push, args.relays) if args.push and args.floors else 0.0
+    floor = min(push_floor_per_s, push_wire_per_s)
     mirror_s = measure_mirror(args.mirror) if args.mirror else 0.0
     mirror_floor_s = measure_mirror_floor(args.mirror, APPLIERS) if args.mirror and args.floors else 0.0
     _, p95 = measure_save_to_remote(args.samples, url) if args.samples else (0.0, 0.0)
@@ -373,7 +429,8 @@ def main() -> None:
         f"push_per_s={push_per_s:.0f} mirror_1m_s={mirror_s * per_million:.1f}"
         f" save_to_remote_p95_s={p95:.3f} push_db_alone_per_s={push_floor_per_s:.0f}"
         f" mirror_db_alone_1m_s={mirror_floor_s * per_million:.1f} push_n={args.push} relays={args.relays}"
-        f" mirror_n={args.mirror} samples={args.samples}"
+        f" mirror_n={args.mirror} samples={args.samples} push_wire_alone_per_s={push_wire_per_s:.0f}"
+        f" push_vs_lower_floor={push_per_s / floor if floor else 0:.2f}"
     )
 
 
