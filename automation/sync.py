@@ -42,9 +42,7 @@ class AutomatedMessageKind(ObjectKind):
     model = AutomatedMessage
     pull_order = 30  # after chat users, which mirror the tags that conditions name
     noun = "automated_messages"
-
-    def wire(self, bot: Any, client: Any) -> TagWire:
-        return TagWire(bot, client)
+    wire_class = TagWire
 
     def local_docs(self, objects: Sequence[Any]) -> dict[int, Doc]:
         messages = AutomatedMessage.objects.filter(pk__in=[obj.pk for obj in objects]).prefetch_related(

@@ -28,9 +28,7 @@ class SegmentKind(ObjectKind):
     model = Segment
     pull_order = 20  # after chat users, which mirror the tags that filters name
     noun = "segments"
-
-    def wire(self, bot: Any, client: Any) -> TagWire:
-        return TagWire(bot, client)
+    wire_class = TagWire
 
     def local_docs(self, objects: Sequence[Any]) -> dict[int, Doc]:
         filters: dict[int, list[dict[str, str]]] = defaultdict(list)
