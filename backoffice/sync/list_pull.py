@@ -10,8 +10,9 @@ policies. Nothing a pull writes queues a push.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from django.db import DatabaseError, transaction
 from django.db.models import Exists, OuterRef
@@ -23,16 +24,27 @@ from backoffice.sync.actor import sync_actor
 from backoffice.sync.gone import objects_gone
 from backoffice.sync.kinds import PullContext, parse_time
 from backoffice.sync.merge import Doc
-from backoffice.sync.models import OutboxEntry, SyncState, new_client_ref
+from backoffice.sync.models import OutboxEntry, SyncedModel, SyncState, new_client_ref
 from backoffice.sync.reading import RemoteList, Unreadable, Wire
 from backoffice.sync.reconcile import Here, Settled, decide
 from backoffice.sync.untrusted import is_kept, keep_ours
 from backoffice.userbot.schema import Rejected
 
-if TYPE_CHECKING:
-    from backoffice.sync.objects import ObjectKind
-
 logger = logging.getLogger(__name__)
+
+
+class ListedKind(Protocol):
+    """What a list pull needs of its kind (``objects.ObjectKind`` has it)."""
+
+    label: str
+    noun: str
+    model: type[SyncedModel]
+
+    def remote_doc(self, wire: Wire, remote: dict[str, Any]) -> Doc: ...
+
+    def local_docs(self, objects: Sequence[SyncedModel]) -> dict[int, Doc]: ...
+
+    def write_local(self, obj: Any, doc: Doc) -> None: ...
 
 
 @dataclass
@@ -48,7 +60,7 @@ class _Found:
 class ListPull:
     """One reconciliation of a kind with Userbot's complete (or not) list of it."""
 
-    def __init__(self, kind: ObjectKind, ctx: PullContext, wire: Wire) -> None:
+    def __init__(self, kind: ListedKind, ctx: PullContext, wire: Wire) -> None:
         self.kind, self.ctx, self.wire = kind, ctx, wire
         self.model = kind.model
         self.bot = ctx.bot
