@@ -22,7 +22,6 @@ from backoffice.sync.objects import ObjectKind
 from backoffice.sync.reading import RemoteList, Wire, read_list
 from backoffice.userbot import api
 from backoffice.userbot.codec import Request
-from chatusers.sync.tags import TagWire
 
 FIELDS = ("name", "enabled", "trigger", "delay_seconds")
 
@@ -42,7 +41,6 @@ class AutomatedMessageKind(ObjectKind):
     model = AutomatedMessage
     pull_order = 30  # after chat users, which mirror the tags that conditions name
     noun = "automated_messages"
-    wire_class = TagWire
 
     def local_docs(self, objects: Sequence[Any]) -> dict[int, Doc]:
         messages = AutomatedMessage.objects.filter(pk__in=[obj.pk for obj in objects]).prefetch_related(
@@ -60,20 +58,20 @@ class AutomatedMessageKind(ObjectKind):
     def remote_list(self, wire: Wire) -> RemoteList:
         return read_list(wire.client, api.automated_messages_get(), "automated_messages")
 
-    def remote_doc(self, wire: TagWire, remote: dict[str, Any]) -> Doc:  # type: ignore[override]
+    def remote_doc(self, wire: Wire, remote: dict[str, Any]) -> Doc:
         return {
             **{name: remote[name] for name in FIELDS},
-            "conditions": wire.conditions_in(remote["conditions"], field="conditions"),
+            "conditions": wire.mapper("tags").conditions_in(remote["conditions"], field="conditions"),
             "answers": [answer_doc(answer) for answer in remote["answers"]],
         }
 
-    def _wire_fields(self, wire: TagWire, doc: Doc, names: Sequence[str]) -> dict[str, Any]:
+    def _wire_fields(self, wire: Wire, doc: Doc, names: Sequence[str]) -> dict[str, Any]:
         fields = {name: doc[name] for name in names}
         if "conditions" in fields:
-            fields["conditions"] = wire.conditions_out(fields["conditions"])
+            fields["conditions"] = wire.mapper("tags").conditions_out(fields["conditions"])
         return fields
 
-    def create_request(self, wire: TagWire, doc: Doc, client_ref: str) -> Request:  # type: ignore[override]
+    def create_request(self, wire: Wire, doc: Doc, client_ref: str) -> Request:
         fields = self._wire_fields(wire, doc, [*FIELDS, "conditions", "answers"])
         return api.automated_messages_save(automated_message={"client_ref": client_ref, **fields})  # type: ignore[typeddict-item]
 
@@ -88,7 +86,7 @@ class AutomatedMessageKind(ObjectKind):
             }
         )
 
-    def update_request(self, wire: TagWire, remote_id: str, doc: Doc, changed: Sequence[str]) -> Request:  # type: ignore[override]
+    def update_request(self, wire: Wire, remote_id: str, doc: Doc, changed: Sequence[str]) -> Request:
         return api.automated_messages_save(
             automated_message={"id": remote_id, **self._wire_fields(wire, doc, changed)}
         )  # type: ignore[typeddict-item]
@@ -96,7 +94,7 @@ class AutomatedMessageKind(ObjectKind):
     def delete_request(self, remote_id: str) -> Request:
         return api.automated_messages_delete(id=remote_id)
 
-    def write_local(self, obj: AutomatedMessage, doc: Doc) -> None:  # type: ignore[override]
+    def write_local(self, obj: AutomatedMessage, doc: Doc) -> None:
         new = obj._state.adding
         for name in FIELDS:
             setattr(obj, name, doc[name])

@@ -27,17 +27,9 @@ PACKAGES = ("backoffice", "chatusers", "knowledge", "automation")
 # 16): (importing file, imported module). Each must still be there and still break a rule.
 KNOWN_BAD_IMPORTS: frozenset[tuple[str, str]] = frozenset(
     {
-        # The engine reads chat users itself; the domain should register what the event fast
-        # path needs, as it registers its kind.
-        ("backoffice/sync/listener.py", "chatusers.models"),
-        ("backoffice/sync/listener.py", "chatusers.sync.documents"),
-        ("backoffice/sync/listener.py", "chatusers.sync.pull"),
         # Starting an import queues the task that runs it, and the task calls the import's
         # services: a cycle, held together by an import inside a function.
         ("chatusers/imports/services.py", "chatusers.tasks"),
-        # Automation maps tag conditions with chat users' wire code (``TagWire``): the issue's
-        # "two tag mappers"; one mapper that both domains use ends the dependency.
-        ("automation/sync.py", "chatusers.sync.segments"),
     }
 )
 
@@ -46,9 +38,6 @@ KNOWN_BAD_IMPORTS: frozenset[tuple[str, str]] = frozenset(
 # TYPE_CHECKING:`` and migrations may import inside a function.
 KNOWN_FUNCTION_IMPORTS: frozenset[tuple[str, str]] = frozenset(
     {
-        ("backoffice/sync/listener.py", "from chatusers.models import ChatUser"),
-        ("backoffice/sync/listener.py", "from chatusers.sync.documents import TagBook"),
-        ("backoffice/sync/listener.py", "from chatusers.sync.pull import Scan"),
         # Wakes the relay through its task (no cycle needs it: the tasks never reach the outbox).
         ("backoffice/sync/outbox.py", "from backoffice.sync.tasks import wake"),
         ("chatusers/imports/services.py", "from chatusers.tasks import import_run"),

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from backoffice.sync.merge import Doc
 from backoffice.sync.untrusted import REASON_MAX, reason
@@ -176,6 +176,28 @@ def kind_for(label: str) -> SyncKind:
 
 def all_kinds() -> list[SyncKind]:
     return sorted(_KINDS.values(), key=lambda kind: kind.pull_order)
+
+
+class ConditionMapper(Protocol):
+    """Translates filters or conditions that name objects of another kind (a tag, say) between
+    their names here and their Userbot ids on the wire, for one bot over one client."""
+
+    def conditions_out(self, items: Sequence[dict[str, str]]) -> list[dict[str, str]]: ...
+
+    def conditions_in(self, items: Sequence[dict[str, Any]], *, field: str) -> list[dict[str, str]]: ...
+
+
+_MAPPERS: dict[str, Callable[[Bot, UserbotClient], ConditionMapper]] = {}
+
+
+def register_mapper(name: str, factory: Callable[[Bot, UserbotClient], ConditionMapper]) -> None:
+    """Offer, under ``name``, the mapper of the objects a domain owns to every kind whose
+    documents name them, so that a kind never imports another domain (``Wire.mapper``)."""
+    _MAPPERS[name] = factory
+
+
+def mapper_for(name: str, bot: Bot, client: UserbotClient) -> ConditionMapper:
+    return _MAPPERS[name](bot, client)
 
 
 def event_kinds() -> list[SyncKind]:

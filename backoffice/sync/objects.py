@@ -40,14 +40,11 @@ class ObjectKind(SyncKind):
 
     # The key of the kind in a pull's report.
     noun: str = ""
-    # What a push or a pull of the kind translates its documents over (a kind whose
-    # documents name other objects by their Userbot id gives one that knows them).
-    wire_class: type[Wire] = Wire
 
     # --- hooks ------------------------------------------------------------------------
 
     def wire(self, bot: Bot, client: UserbotClient) -> Wire:
-        return self.wire_class(bot, client)
+        return Wire(bot, client)
 
     def remote_list(self, wire: Wire) -> RemoteList:
         """Userbot's objects of the kind; raise ReadFailed when a read fails."""

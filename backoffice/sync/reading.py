@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from backoffice.sync.kinds import Failure, failure_of
+from backoffice.sync.kinds import ConditionMapper, Failure, failure_of, mapper_for
 from backoffice.sync.untrusted import checked
 from backoffice.userbot import schema
 from backoffice.userbot.client import UserbotClient
@@ -26,11 +26,18 @@ LIST_PAGE = 1000
 
 @dataclass
 class Wire:
-    """One bot's Userbot for a push or a pull: the client, and what a kind needs to translate
-    its documents (a kind may extend it, e.g. with the bot's tags)."""
+    """One bot's Userbot for a push or a pull: the client, and the mappers a kind's documents
+    need (``mapper``), each made once per wire."""
 
     bot: Bot
     client: UserbotClient
+    _mappers: dict[str, ConditionMapper] = field(default_factory=dict, init=False, repr=False)
+
+    def mapper(self, name: str) -> ConditionMapper:
+        """The mapper registered under ``name`` (``kinds.register_mapper``), for this bot."""
+        if name not in self._mappers:
+            self._mappers[name] = mapper_for(name, self.bot, self.client)
+        return self._mappers[name]
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from backoffice.sync.kinds import PullContext, PushItem, SyncKind, register
+from backoffice.sync.kinds import PullContext, PushItem, SyncKind, register, register_mapper
 from backoffice.sync.merge import Doc
 from backoffice.userbot.client import UserbotClient
 from chatusers.models import ChatUser, ChatUserTag, Tag, Variable
@@ -14,7 +14,7 @@ from chatusers.sync.documents import FIELDS, VAR, local_docs
 from chatusers.sync.events import refresh_chatusers
 from chatusers.sync.pull import Scan
 from chatusers.sync.push import push_chatusers
-from chatusers.sync.tags import TagBook
+from chatusers.sync.tags import TagBook, tag_conditions
 
 
 class TagKind(SyncKind):
@@ -84,3 +84,4 @@ class ChatUserKind(SyncKind):
 
 register(TagKind())
 register(ChatUserKind())
+register_mapper("tags", tag_conditions)

@@ -20,7 +20,7 @@ from backoffice.sync.reading import RemoteList, Wire, read_list
 from backoffice.userbot import api
 from backoffice.userbot.codec import Request
 from chatusers.models import Segment, SegmentFilter, Tag
-from chatusers.sync.tags import TagWire, condition_doc, names_a_tag
+from chatusers.sync.tags import condition_doc, names_a_tag
 
 
 class SegmentKind(ObjectKind):
@@ -28,7 +28,6 @@ class SegmentKind(ObjectKind):
     model = Segment
     pull_order = 20  # after chat users, which mirror the tags that filters name
     noun = "segments"
-    wire_class = TagWire
 
     def local_docs(self, objects: Sequence[Any]) -> dict[int, Doc]:
         filters: dict[int, list[dict[str, str]]] = defaultdict(list)
@@ -41,18 +40,18 @@ class SegmentKind(ObjectKind):
     def remote_list(self, wire: Wire) -> RemoteList:
         return read_list(wire.client, api.chatusers_get_bot_segments(), "segments")
 
-    def remote_doc(self, wire: TagWire, remote: dict[str, Any]) -> Doc:  # type: ignore[override]
+    def remote_doc(self, wire: Wire, remote: dict[str, Any]) -> Doc:
         return {
             "name": remote["name"],
             "match": remote["match"],
-            "filters": wire.conditions_in(remote["filters"], field="filters"),
+            "filters": wire.mapper("tags").conditions_in(remote["filters"], field="filters"),
         }
 
-    def create_request(self, wire: TagWire, doc: Doc, client_ref: str) -> Request:  # type: ignore[override]
+    def create_request(self, wire: Wire, doc: Doc, client_ref: str) -> Request:
         return api.chatusers_create_segment(
             name=doc["name"],
             match=doc["match"],
-            filters=wire.conditions_out(doc["filters"]),
+            filters=wire.mapper("tags").conditions_out(doc["filters"]),
             client_ref=client_ref,
         )
 
@@ -60,15 +59,14 @@ class SegmentKind(ObjectKind):
         # "any" of no filters matches no one.
         return api.chatusers_create_segment(name="(deleted)", match="any", filters=[], client_ref=client_ref)
 
-    def update_request(self, wire: TagWire, remote_id: str, doc: Doc, changed: Sequence[str]) -> Request:  # type: ignore[override]
-        return api.chatusers_edit_segment(
-            id=remote_id, name=doc["name"], match=doc["match"], filters=wire.conditions_out(doc["filters"])
-        )
+    def update_request(self, wire: Wire, remote_id: str, doc: Doc, changed: Sequence[str]) -> Request:
+        filters = wire.mapper("tags").conditions_out(doc["filters"])
+        return api.chatusers_edit_segment(id=remote_id, name=doc["name"], match=doc["match"], filters=filters)
 
     def delete_request(self, remote_id: str) -> Request:
         return api.chatusers_remove_segment(ids=[remote_id])
 
-    def write_local(self, obj: Segment, doc: Doc) -> None:  # type: ignore[override]
+    def write_local(self, obj: Segment, doc: Doc) -> None:
         new = obj._state.adding
         obj.name, obj.match = doc["name"], doc["match"]
         if new:

@@ -3,18 +3,19 @@
 Chat users carry tags by id on the wire; segment filters and automated-message conditions
 name one by id too. Every kind translates through ``TagBook``: an id not known here is
 learnt by reading Userbot's tags again, and a tag only here so far is made on Userbot
-before something names it there. ``TagWire`` is the wire of a kind whose documents name
-tags (segments, automated messages).
+before something names it there. Kinds of other domains whose documents name tags
+(automated messages' conditions) reach it through the engine: it is registered as the
+``tags`` mapper (``Wire.mapper("tags")``), so they never import chat users.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from backoffice.sync.kinds import failure_of
-from backoffice.sync.reading import ReadFailed, RemoteList, Unreadable, Unsendable, Wire, read_list
+from backoffice.sync.reading import ReadFailed, RemoteList, Unreadable, Unsendable, read_list
 from backoffice.userbot import api
 from backoffice.userbot.client import UserbotClient
 from backoffice.userbot.models import Bot
@@ -162,16 +163,19 @@ class TagBook:
 
 
 @dataclass
-class TagWire(Wire):
-    """The wire of a kind whose documents name tags: the client, and the bot's ``TagBook``."""
+class TagConditions:
+    """The bot's tags as the engine offers them to kinds whose filters or conditions name
+    tags (segments, automated messages): ``TagBook`` over one client."""
 
-    book: TagBook = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.book = TagBook(self.bot)
+    book: TagBook
+    client: UserbotClient
 
     def conditions_out(self, items: Sequence[dict[str, str]]) -> list[dict[str, str]]:
         return self.book.conditions_out(self.client, items)
 
     def conditions_in(self, items: Sequence[dict[str, Any]], *, field: str) -> list[dict[str, str]]:
         return self.book.conditions_in(self.client, items, field=field)
+
+
+def tag_conditions(bot: Bot, client: UserbotClient) -> TagConditions:
+    return TagConditions(TagBook(bot), client)
