@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import sys
 import threading
 import time
 import types
@@ -575,11 +574,8 @@ def test_validation_refuses_a_bad_payload_before_sending_anything(fake_userbot, 
     def validate_response(operation: str, payload: Any) -> None:
         checked.append((operation, payload))
 
-    schema = types.ModuleType("backoffice.userbot.schema")
-    schema.validate_request = validate_request  # type: ignore[attr-defined]
-    schema.validate_response = validate_response  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "backoffice.userbot.schema", schema)
-    monkeypatch.setattr("backoffice.userbot.schema", schema, raising=False)
+    schema = types.SimpleNamespace(validate_request=validate_request, validate_response=validate_response)
+    monkeypatch.setattr("backoffice.userbot.client.schema", schema)
     server = fake_userbot()
 
     with client_for(server, validate=True) as client:

@@ -41,9 +41,6 @@ KNOWN_FUNCTION_IMPORTS: frozenset[tuple[str, str]] = frozenset(
         # Wakes the relay through its task (no cycle needs it: the tasks never reach the outbox).
         ("backoffice/sync/outbox.py", "from backoffice.sync.tasks import wake"),
         ("chatusers/imports/services.py", "from chatusers.tasks import import_run"),
-        # Loads the schema (and its compiled validators) on the first checked frame, a
-        # lazy load rather than a cycle; nobody is on it yet.
-        ("backoffice/userbot/client.py", "from backoffice.userbot import schema"),
     }
 )
 

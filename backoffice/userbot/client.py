@@ -1,11 +1,11 @@
 """Synchronous client of Userbot's socket protocol, for Celery workers, commands and the admin.
 
 The server answers every request exactly once and in order (wire contract, section 1), so
-one connection carries many requests at once: frames are sent in order under a lock and
-one reader thread hands each answer to the oldest request still waiting. Whenever that
+one connection (``connection.Connection``) carries many requests at once. Whenever that
 order can no longer be trusted (a timeout, a malformed frame, a drop) the connection is
 closed and every request it was carrying is reported as possibly applied; the client never
 sends such a request again on its own, because only the caller knows whether that is safe.
+It reconnects with a fresh handshake, restores subscriptions, and waits out a 429.
 """
 
 from __future__ import annotations
@@ -15,33 +15,26 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
-from types import ModuleType, TracebackType
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 import websocket
-from websocket import ABNF, frame_buffer
 
+from backoffice.userbot import schema
 from backoffice.userbot.codec import (
-    ERROR_CHANNEL,
     MAX_FRAME_BYTES,
-    ErrorBody,
     Event,
     Request,
     Response,
-    decode_server_frame,
     encode_request,
 )
+from backoffice.userbot.connection import BoundedFrameBuffer, Connection, EventCallback, Outcome, Slot
 from backoffice.userbot.errors import (
     ConnectFailed,
-    ConnectionLost,
     Forbidden,
-    FrameTooLarge,
-    NotSent,
     PayloadInvalid,
-    ProtocolError,
-    RequestTimeout,
     TransportError,
     Unauthenticated,
     UserbotError,
@@ -51,14 +44,10 @@ from backoffice.userbot.redaction import Secret, remember
 
 logger = logging.getLogger(__name__)
 
-Outcome = Response | TransportError
-EventCallback = Callable[[Event], None]
 
 # A server asking for longer than this is waited for this long, then asked again.
 RATE_LIMIT_WAIT_MAX_S = 60.0
 _HANDSHAKE_OPERATIONS = ("apiLogin", "sitekey")
-_CONTROL_FRAME_MAX = 125  # RFC 6455, section 5.5
-_DATA_OPCODES = (ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY, ABNF.OPCODE_CONT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,244 +58,6 @@ class Handshake:
     token_expires_at: str
     bot_name: str
     who: dict[str, Any]
-
-
-class _Slot:
-    """One request on its way: resolved once, with its answer or a transport error."""
-
-    __slots__ = ("done", "operation", "outcome", "payload", "sent_at")
-
-    def __init__(self, operation: str, payload: Any) -> None:
-        self.operation = operation
-        self.payload = payload
-        self.outcome: Outcome | None = None
-        self.sent_at: float | None = None
-        self.done = threading.Event()
-
-    def resolve(self, outcome: Outcome) -> None:
-        self.outcome = outcome
-        self.done.set()
-
-
-class _BoundedFrameBuffer(frame_buffer):
-    """websocket-client's frame reader, refusing what is too large from the length in its header.
-
-    The library reads a frame's whole payload before handing the frame over, so a limit
-    checked on the frame would come after the memory is spent: this one is checked between
-    the header and the payload, against the frame alone and against the fragments of one
-    message added up.
-    """
-
-    def __init__(self, recv: Callable[[int], bytes], *, max_message_bytes: int) -> None:
-        super().__init__(recv, skip_utf8_validation=True)
-        self.max_message_bytes = max_message_bytes
-        self._message_bytes = 0  # the fragments received so far of an unfinished message
-
-    def recv_length(self) -> None:
-        super().recv_length()
-        assert self.header is not None and self.length is not None
-        opcode = self.header[4]
-        if opcode not in _DATA_OPCODES:
-            if self.length > _CONTROL_FRAME_MAX:
-                raise FrameTooLarge(
-                    f"a control frame of {self.length} bytes from the server; at most {_CONTROL_FRAME_MAX}"
-                )
-            return
-        declared = self.length + (self._message_bytes if opcode == ABNF.OPCODE_CONT else 0)
-        if declared > self.max_message_bytes:
-            raise FrameTooLarge(
-                f"a message of {declared} bytes from the server is over the limit of "
-                f"{self.max_message_bytes} bytes"
-            )
-
-    def recv_frame(self) -> ABNF:
-        frame = super().recv_frame()
-        if frame.opcode in _DATA_OPCODES:
-            self._message_bytes = 0 if frame.fin else self._message_bytes + len(frame.data)
-        return frame
-
-
-class _Connection:
-    """One WebSocket session: the FIFO of unanswered requests, its reader and its heartbeat."""
-
-    def __init__(
-        self,
-        ws: websocket.WebSocket,
-        *,
-        url: str,
-        apikey: Secret,
-        heartbeat: float,
-        on_event: EventCallback,
-    ) -> None:
-        self._ws = ws
-        self._url = url
-        self._apikey = apikey  # masked in everything built from what the server says
-        self._on_event = on_event
-        self._pending: deque[_Slot] = deque()
-        self._state = threading.Lock()  # guards _pending and _broken
-        self._send_order = threading.Lock()  # a frame joins _pending and the wire atomically
-        self._broken: str | None = None
-        self._closing = False  # our close frame is out: the server's reply is no loss
-        self._stop = threading.Event()
-        self._last_received = time.monotonic()
-        self._ping_sent_at: float | None = None
-        self._reader = threading.Thread(target=self._read, name="userbot-reader", daemon=True)
-        self._reader.start()
-        if heartbeat > 0:
-            threading.Thread(
-                target=self._beat, args=(heartbeat,), name="userbot-heartbeat", daemon=True
-            ).start()
-
-    @property
-    def broken(self) -> bool:
-        return self._broken is not None
-
-    def send(self, operation: str, payload: Any, frame: str | Secret) -> _Slot:
-        """Put one frame on the wire behind every frame sent before it."""
-        slot = _Slot(operation, payload)
-        with self._send_order:
-            with self._state:
-                if self._broken is not None:
-                    slot.resolve(NotSent(f"{operation}: not sent, the connection was lost ({self._broken})"))
-                    return slot
-                self._pending.append(slot)
-            slot.sent_at = time.monotonic()
-            try:
-                self._ws.send(frame.reveal() if isinstance(frame, Secret) else frame)
-            except Exception as exc:
-                # Part of the frame may have left: the slot is reported as possibly applied.
-                self.fail(f"sending failed: {type(exc).__name__}: {exc}")
-        return slot
-
-    def wait(self, slot: _Slot, timeout: float) -> Outcome:
-        """The slot's outcome; past its deadline the connection is closed to keep the order."""
-        if not slot.done.is_set():
-            started = slot.sent_at if slot.sent_at is not None else time.monotonic()
-            remaining = started + timeout - time.monotonic()
-            if not slot.done.wait(max(remaining, 0.0)):
-                self.fail(f"no answer to {slot.operation} within {timeout:g} s", timed_out=slot)
-        assert slot.outcome is not None
-        return slot.outcome
-
-    def fail(
-        self,
-        reason: str,
-        *,
-        timed_out: _Slot | None = None,
-        too_large: bool = False,
-        quiet: bool = False,
-    ) -> None:
-        """Break the connection: every unanswered request may or may not have been applied.
-
-        ``too_large`` says the next frame was refused for its size: the oldest request, whose
-        answer it most likely was, gets FrameTooLarge and the others ConnectionLost.
-        """
-        reason = self._apikey.mask(reason)
-        with self._state:
-            first = self._broken is None
-            if first:
-                self._broken = reason
-            lost = list(self._pending)
-            self._pending.clear()
-        if first and not quiet:
-            logger.warning("Userbot connection to %s lost: %s", self._url, reason)
-        self._stop.set()
-        self._ws.abort()
-        for position, slot in enumerate(lost):
-            if slot is timed_out:
-                slot.resolve(RequestTimeout(f"{slot.operation}: {reason}; it may have been applied"))
-            elif too_large and position == 0:
-                slot.resolve(FrameTooLarge(f"{slot.operation}: {reason}; it may have been applied"))
-            else:
-                slot.resolve(
-                    ConnectionLost(f"{slot.operation}: connection lost before the answer ({reason})")
-                )
-
-    def close(self) -> None:
-        """Say goodbye to the server, then drop whatever is still unanswered."""
-        with self._state:
-            closing = self._broken is None
-        self._closing = True
-        if closing:
-            try:
-                self._ws.send_close()
-            except Exception:  # noqa: S110 - the socket is going away either way
-                pass
-        self.fail("closed by the client", quiet=True)
-        self._reader.join(timeout=2.0)
-
-    def _read(self) -> None:
-        ws = self._ws
-        assembler = ws.cont_frame
-        try:
-            while True:
-                frame = ws.recv_frame()
-                self._last_received = time.monotonic()
-                opcode = frame.opcode
-                if opcode == ABNF.OPCODE_PING:
-                    ws.pong(frame.data)
-                    continue
-                if opcode == ABNF.OPCODE_PONG:
-                    continue
-                if opcode == ABNF.OPCODE_CLOSE:
-                    self.fail("the server closed the connection", quiet=self._closing)
-                    return
-                assembler.validate(frame)
-                assembler.add(frame)
-                if not frame.fin:
-                    continue
-                opcode, frame = assembler.extract(frame)
-                self._receive(opcode, frame.data)
-                if self._broken is not None:
-                    return
-        except FrameTooLarge as exc:
-            self.fail(str(exc), too_large=True)
-        except Exception as exc:
-            self.fail(f"{type(exc).__name__}: {exc}")
-        finally:
-            self._stop.set()
-            ws.shutdown()
-
-    def _receive(self, opcode: int, data: bytes) -> None:
-        try:
-            text: str | bytes = data.decode() if opcode == ABNF.OPCODE_TEXT else data
-            message = decode_server_frame(text)
-        except (ProtocolError, UnicodeDecodeError) as exc:
-            # The reason only: a frame may hold personal data, and its length tells enough.
-            reason = self._apikey.mask(str(exc))
-            logger.warning("Malformed frame from Userbot (%d bytes): %s", len(data), reason)
-            self.fail(f"malformed frame from the server: {reason}")
-            return
-        if isinstance(message, Event):
-            self._on_event(message)
-            return
-        with self._state:
-            slot = self._pending.popleft() if self._pending else None
-        if slot is None:
-            self.fail(f"an answer on {message.channel} to no request")
-            return
-        if message.channel != slot.operation and message.channel != ERROR_CHANNEL:
-            channel = self._apikey.mask(message.channel)
-            slot.resolve(ConnectionLost(f"{slot.operation}: answered on {channel}, order lost"))
-            self.fail(f"answer on {channel} to a {slot.operation} request")
-            return
-        slot.resolve(_masked(message, self._apikey))
-
-    def _beat(self, interval: float) -> None:
-        while not self._stop.wait(interval / 4):
-            now = time.monotonic()
-            ping_sent_at = self._ping_sent_at
-            if ping_sent_at is not None and self._last_received < ping_sent_at:
-                if now - ping_sent_at >= interval:
-                    self.fail(f"no frame from the server within {2 * interval:g} s")
-                    return
-            elif now - self._last_received >= interval:
-                self._ping_sent_at = now
-                try:
-                    self._ws.ping()
-                except Exception as exc:
-                    self.fail(f"ping failed: {type(exc).__name__}: {exc}")
-                    return
 
 
 class UserbotClient:
@@ -353,8 +104,7 @@ class UserbotClient:
         self._max_rate_limit_retries = max(0, max_rate_limit_retries)
         self._max_frame_bytes = max_frame_bytes
         self._validate = validate
-        self._schema: ModuleType | None = None
-        self._connection: _Connection | None = None
+        self._connection: Connection | None = None
         self._connect_lock = threading.Lock()
         self._subscriptions: dict[str, list[EventCallback]] = {}
         self._subscriptions_lock = threading.Lock()
@@ -406,7 +156,7 @@ class UserbotClient:
         if connection is not None:
             connection.close()
 
-    def _open(self) -> _Connection:
+    def _open(self) -> Connection:
         """A new connection with a fresh handshake and the subscriptions restored."""
         try:
             ws = websocket.create_connection(
@@ -422,8 +172,8 @@ class UserbotClient:
         # The reader blocks on the socket; liveness comes from the heartbeat and request timeouts.
         ws.settimeout(None)
         # Nothing has been read past the handshake yet, so the reader can still be swapped.
-        ws.frame_buffer = _BoundedFrameBuffer(ws.frame_buffer.recv, max_message_bytes=self._max_frame_bytes)
-        connection = _Connection(
+        ws.frame_buffer = BoundedFrameBuffer(ws.frame_buffer.recv, max_message_bytes=self._max_frame_bytes)
+        connection = Connection(
             ws, url=self._where, apikey=self._apikey, heartbeat=self._heartbeat, on_event=self._dispatch
         )
         try:
@@ -440,7 +190,7 @@ class UserbotClient:
         self._connection = connection
         return connection
 
-    def _log_in(self, connection: _Connection) -> Handshake:
+    def _log_in(self, connection: Connection) -> Handshake:
         with self._subscriptions_lock:
             topics = list(self._subscriptions)
         login = Secret(encode_request("apiLogin", {"apikey": self._apikey.reveal()}))
@@ -478,7 +228,7 @@ class UserbotClient:
             who=dict(who_answer),
         )
 
-    def _ensure_connection(self) -> _Connection:
+    def _ensure_connection(self) -> Connection:
         connection = self._connection
         if connection is not None and not connection.broken:
             return connection
@@ -535,9 +285,9 @@ class UserbotClient:
         """
         limit = self._timeout if timeout is None else timeout
         depth = max(1, window or self._max_in_flight)
-        connection: _Connection | None = None  # opened once the first request proves valid
+        connection: Connection | None = None  # opened once the first request proves valid
         source = iter(requests)
-        in_flight: deque[tuple[Request, _Slot]] = deque()
+        in_flight: deque[tuple[Request, Slot]] = deque()
         while True:
             while len(in_flight) < depth:
                 request = next(source, None)
@@ -573,18 +323,12 @@ class UserbotClient:
             raise PayloadInvalid(
                 f"{operation} belongs to the handshake; use a client per bot", {"operation": "not allowed"}
             )
-        self._schema_module().validate_request(operation, payload)
+        schema.validate_request(operation, payload)
         return encode_request(operation, payload)
 
     def _check_response(self, operation: str, payload: Any) -> None:
-        self._schema_module().validate_response(operation, payload)
+        schema.validate_response(operation, payload)
 
-    def _schema_module(self) -> ModuleType:
-        if self._schema is None:
-            from backoffice.userbot import schema
-
-            self._schema = schema
-        return self._schema
 
     # --- events -----------------------------------------------------------------------
 
@@ -624,22 +368,6 @@ class UserbotClient:
                 callback(event)
             except Exception:
                 logger.exception("A Userbot %s event callback failed", event.event)
-
-
-def _masked(response: Response, apikey: Secret) -> Response:
-    """The response with the API key masked in its error, which callers store and show."""
-    error = response.error
-    if error is None:
-        return response
-    return replace(
-        response,
-        error=ErrorBody(
-            apikey.mask(error.code),
-            apikey.mask(error.message),
-            apikey.mask_all(error.fields),
-            error.retry_after,
-        ),
-    )
 
 
 def _is_rate_limited(outcome: Outcome | None) -> bool:
