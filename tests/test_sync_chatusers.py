@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.core.management import call_command
 
 from backoffice.sync.models import BotSync, OutboxEntry, SyncConflict
 from backoffice.sync.pull import pull_bot
@@ -370,6 +372,22 @@ def test_a_push_holds_back_a_field_userbot_changed_too_and_the_pull_makes_it_a_c
     chatuser.refresh_from_db()
     assert (chatuser.name, chatuser.sync_state) == ("Ours", "conflict")
     assert SyncConflict.objects.get().remote_value == "Theirs"
+
+
+def test_the_sync_command_pulls_at_once_when_its_push_is_held_back(bot, operator, raw_ws):
+    chatuser = services.chatuser_create(bot=bot, actor=operator, name="Ada", email="ada@example.com")
+    push_pending(bot)
+    chatuser.refresh_from_db()
+    raw_ws.ok("chatusers.import", {"filename": "x.csv", "csv": f"id,name\r\n{chatuser.remote_id},Theirs\r\n"})
+    services.chatuser_update(chatuser=chatuser, actor=operator, name="Ours")
+    out = io.StringIO()
+
+    call_command("sync", "--bot", bot.sitekey, "--push", stdout=out)
+
+    chatuser.refresh_from_db()
+    assert (chatuser.name, chatuser.sync_state) == ("Ours", "conflict")
+    assert SyncConflict.objects.get().remote_value == "Theirs"
+    assert "Pull: chatusers: conflicts 1" in out.getvalue()
 
 
 def test_a_pull_does_not_bring_back_a_chat_user_whose_deletion_waits_to_be_sent(bot, operator, raw_ws):

@@ -58,7 +58,14 @@ class Command(BaseCommand):
     def _push(self, bot: Bot, *, wait: bool, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            self.stdout.write(f"Push: {push_pending(bot)}")
+            report = push_pending(bot)
+            self.stdout.write(f"Push: {report}")
+            if report.needs_pull:
+                # Userbot changed a field we changed too: a pull settles it under the bot's
+                # policy, here and now, as the push task queues one in a worker.
+                pulled = pull_bot(bot)
+                said = "another pull of this bot is running" if pulled is None else _describe(pulled)
+                self.stdout.write(f"Pull: {said}")
             waiting = OutboxEntry.objects.filter(
                 bot=bot, state__in=[OutboxEntry.State.PENDING, OutboxEntry.State.IN_FLIGHT]
             )
