@@ -4,14 +4,22 @@ Every service that changes a mirrored object calls ``mark_changed`` (or
 ``mark_deleted``) inside its own ``transaction.atomic`` block, so the change and the
 promise to push it commit together or not at all. Changes applied *from* Userbot never
 call these: that is what keeps the sync from echoing Userbot's own changes back.
+
+One write path marks changes, whoever changes what: a service's one object, a bulk
+action's chunk, an import's thousands of ids all reach ``mark_changed_ids``, two set-based
+statements and a wake of the relay on commit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
+import orjson
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import NOT_PROVIDED
+from django.utils import timezone
 
 from backoffice.sync.models import OutboxEntry, SyncedModel, SyncState
 
@@ -34,24 +42,70 @@ def wake_relay(bot_ids: Iterable[int]) -> None:
 def mark_changed(objects: Iterable[SyncedModel]) -> int:
     """Queue the given objects for a push and flag them pending; returns how many."""
     objects = list(objects)
-    if not objects:
-        return 0
-    OutboxEntry.objects.bulk_create(
-        [OutboxEntry(bot_id=obj.bot_id, object_type=_label(obj), object_id=obj.pk) for obj in objects],
-        ignore_conflicts=True,  # an object already pending stays one entry: edits coalesce
-    )
-    by_model: dict[type[SyncedModel], list[int]] = {}
+    by_model_and_bot: dict[tuple[type[SyncedModel], int], list[int]] = {}
     for obj in objects:
         # A conflict stays a conflict until an operator resolves it, here as in the database.
         if obj.sync_state != SyncState.CONFLICT:
             obj.sync_state = SyncState.PENDING
-        by_model.setdefault(type(obj), []).append(obj.pk)
-    for model, pks in by_model.items():
-        model.objects.filter(pk__in=pks).exclude(sync_state=SyncState.CONFLICT).update(
-            sync_state=SyncState.PENDING
-        )
-    wake_relay(obj.bot_id for obj in objects)
+        by_model_and_bot.setdefault((type(obj), obj.bot_id), []).append(obj.pk)
+    for (model, bot_id), pks in by_model_and_bot.items():
+        mark_changed_ids(model, bot_id, pks)
     return len(objects)
+
+
+def mark_changed_ids(model: type[SyncedModel], bot_id: int, ids: Sequence[int]) -> int:
+    """Queue the objects of ``model`` with these ids, all of bot ``bot_id``, for a push and
+    flag them pending, in two statements however many they are; the relay is woken once the
+    caller's transaction commits. Returns how many ids were given.
+
+    An object keeps the pending entry it may have (the outbox holds one per object, so
+    edits before a push coalesce), and a conflict stays a conflict until an operator
+    resolves it."""
+    if not ids:
+        return 0
+    ids = list(ids)
+    table, pk = model._meta.db_table, model._meta.pk.column
+    if connection.vendor == "postgresql":
+        # Ids as one array: thousands of parameters cost more to send than to look up.
+        source, among, given = "unnest(%s::bigint[]) AS changed(id)", f"{pk} = ANY(%s)", ids
+    else:
+        source = "(SELECT value AS id FROM json_each(%s)) AS changed"
+        among = f"{pk} IN (SELECT value FROM json_each(%s))"  # noqa: S608
+        given = orjson.dumps(ids).decode()
+    insert, params = _queue_statement(model, bot_id, source)
+    with connection.cursor() as cursor:
+        cursor.execute(insert, [*params, given])
+        cursor.execute(
+            f"UPDATE {table} SET sync_state = %s WHERE {among} AND sync_state NOT IN (%s, %s)",  # noqa: S608
+            [SyncState.PENDING, given, SyncState.PENDING, SyncState.CONFLICT],
+        )
+    wake_relay([bot_id])
+    return len(ids)
+
+
+def _queue_statement(model: type[SyncedModel], bot_id: int, source: str) -> tuple[str, list[Any]]:
+    """The ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` that gives each object of
+    ``model`` whose id the FROM item ``source`` yields (as its column ``id``, from
+    parameters that follow the returned ones) a pending outbox entry, unless it has one.
+
+    Columns the statement does not name take the model's defaults, so a field the engine
+    adds with a default is filled as ``OutboxEntry.objects.create`` would fill it."""
+    given = {"id", "bot", "object_type", "object_id", "state", "created_at", "updated_at"}
+    columns = ["bot_id", "object_type", "object_id", "state", "created_at", "updated_at"]
+    now = OutboxEntry._meta.get_field("created_at").get_db_prep_save(timezone.now(), connection)
+    values: list[Any] = [bot_id, model._meta.label_lower, str(OutboxEntry.State.PENDING), now, now]
+    for field in OutboxEntry._meta.concrete_fields:
+        if field.name in given or field.db_default is not NOT_PROVIDED:
+            continue  # named above, or left to the database's own default
+        columns.append(field.column)
+        values.append(field.get_db_prep_save(field.get_default(), connection))
+    marks = ["%s", "%s", "id", *("%s" for _ in values[2:])]
+    # ``WHERE true``: SQLite would read the ``ON`` of ``ON CONFLICT`` as a join's after a bare FROM.
+    sql = (
+        f"INSERT INTO {OutboxEntry._meta.db_table} ({', '.join(columns)})"  # noqa: S608
+        f" SELECT {', '.join(marks)} FROM {source} WHERE true ON CONFLICT DO NOTHING"
+    )
+    return sql, values
 
 
 def mark_deleted(objects: Iterable[SyncedModel]) -> int:
