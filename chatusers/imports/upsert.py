@@ -5,13 +5,13 @@ client_ref, Userbot id), unless the bot had none when the run began; Python deci
 row's fate (create, update, unchanged, or rejected with a reason) and the after-state
 (``Upserter.plan``); then a writer applies it (``Upserter.write``), maybe on a connection
 of its own (see ``services._Writers``). On PostgreSQL the writer COPYs new chat users
-straight into their tables, with ids drawn by the statement that also writes their outbox
-entries and undo rows, and COPYs changes into temporary tables for one ``INSERT ... ON
-CONFLICT`` or ``UPDATE ... FROM`` per table; elsewhere it uses ``bulk_create`` /
-``bulk_update``. Both write the same rows: chat users, their tags and variables, one
-pending ``OutboxEntry`` per created or changed chat user (never for an unchanged one, and
-never a second one beside a pending entry), and one ``ImportChange`` (with the
-before-image of a changed one) for undo.
+straight into their tables, with ids drawn by the statement that also writes their undo
+rows, and COPYs changes into temporary tables for one ``INSERT ... ON CONFLICT`` or
+``UPDATE ... FROM`` per table; elsewhere it uses ``bulk_create`` / ``bulk_update``. Both
+write the same rows: chat users, their tags and variables, and one ``ImportChange`` (with
+the before-image of a changed one) for undo; and both mark each created or changed chat
+user for Userbot (never an unchanged one) through the sync engine's one marking
+statement, ``mark_changed_ids``, which wakes the relay once the chunk commits.
 
 Keys repeated inside the file: the first row that carries an email, phone, client_ref or
 Userbot id claims it, and a later row with the same key is rejected as a duplicate of that
@@ -29,12 +29,12 @@ from typing import Any, Protocol
 import orjson
 import psycopg
 from django.db import IntegrityError, connection, transaction
-from django.db.models import NOT_PROVIDED, Q
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from backoffice.sync.models import OutboxEntry, SyncState, new_client_refs
-from backoffice.sync.outbox import mark_changed
+from backoffice.sync.models import SyncState, new_client_refs
+from backoffice.sync.outbox import mark_changed_ids
 from chatusers.import_models import ImportChange, ImportJob
 from chatusers.imports.validation import ParsedRow
 from chatusers.models import ChatUser, ChatUserTag, Tag, Variable
@@ -601,27 +601,27 @@ class Writer:
                 [(pk, tag_ids[name]) for pk, create in created for name in create.tag_names],
                 [(pk, name, value) for pk, create in created for name, value in create.variables.items()],
             )
-        if plan.updates:
+        updated_ids = [pk for pk, _ in plan.updates]
+        if updated_ids:
             now = timezone.now()
-            updated_ids = [pk for pk, _ in plan.updates]
             self.update_chatusers([(pk, changes) for pk, changes in plan.updates if changes], now)
             self.remove_tags([(pk, tag_ids_of(tag, tag_ids)) for pk, tag in plan.tags_removed])
             self.add_tags([(pk, tag_ids_of(tag, tag_ids)) for pk, tag in plan.tags_added])
             self.set_variables(plan.variables_set)
             self.touch(updated_ids, now)
-            self.queue(updated_ids)
             self.record([(pk, False, before) for pk, before in plan.changed_before.items()])
+        # One marking for the chunk, created and changed alike: the created are pending
+        # already, and no second entry joins one an object has.
+        mark_changed_ids(ChatUser, self.options.bot_id, [*(pk for pk, _ in created), *updated_ids])
         return lost
 
     def finish_created(
         self, ids: list[int], tags: list[tuple[int, int]], variables: list[tuple[int, str, str]]
     ) -> None:
-        """The tags, variables, outbox entries and undo rows of the chat users this chunk
-        created. Being new, they can hold no tag, variable or outbox entry yet, and they are
-        pending already."""
+        """The tags, variables and undo rows of the chat users this chunk created. Being new,
+        they can hold no tag or variable yet."""
         self.add_tags(tags)
         self.set_variables(variables)
-        self.queue(ids)
         self.record([(pk, True, None) for pk in ids])
 
     def _create_tags(self, tag_ids: dict[str, int], new_tag_names: dict[str, str]) -> None:
@@ -675,28 +675,9 @@ class Writer:
         if ids:
             ChatUser.objects.filter(pk__in=ids).update(updated_at=now)
 
-    def queue(self, ids: list[int]) -> None:
-        """Queue changed chat users for Userbot, as ``mark_changed`` does."""
-        raise NotImplementedError
-
     def record(self, changes: list[tuple[int, bool, str | None]]) -> None:
         """Undo rows: (chat user id, created, the before-image's JSON or None)."""
         raise NotImplementedError
-
-
-def _outbox_columns() -> tuple[list[str], list[Any]]:
-    """The outbox columns a new pending entry takes its model default in, with those defaults
-    as the database stores them: taken from the model, so a field the sync engine adds with
-    a default is filled as ``OutboxEntry.objects.create`` would fill it (the state is always
-    pending). Fields with a database default are left to the database."""
-    given = {"id", "bot", "object_type", "object_id", "state", "created_at", "updated_at"}
-    columns, defaults = ["state"], [str(OutboxEntry.State.PENDING)]
-    for model_field in OutboxEntry._meta.concrete_fields:
-        if model_field.name in given or model_field.db_default is not NOT_PROVIDED:
-            continue
-        columns.append(model_field.column)
-        defaults.append(model_field.get_db_prep_save(model_field.get_default(), connection))
-    return columns, defaults
 
 
 def tag_ids_of(tag: int, tag_ids: dict[str, int]) -> int:
@@ -747,9 +728,6 @@ class PortableWriter(Writer):
             batch_size=500,
         )
 
-    def queue(self, ids: list[int]) -> None:
-        mark_changed([ChatUser(pk=pk, bot_id=self.options.bot_id) for pk in ids])
-
     def record(self, changes: list[tuple[int, bool, str | None]]) -> None:
         ImportChange.objects.bulk_create(
             [
@@ -796,15 +774,13 @@ class PostgresWriter(Writer):
 
     def insert_chatusers(self, plan: _Plan) -> tuple[list[_Create], list[int | None]]:
         """COPY straight into the chat user table, with ids drawn beforehand by the statement
-        that also writes their outbox entries and undo rows (so those rows are built by the
-        database, and no id travels twice). A key someone else took meanwhile fails the
-        COPY, which takes those rows back with it: then the chunk's creates go again through
-        ``INSERT ... ON CONFLICT DO NOTHING``, which reports the rows that lost."""
+        that also writes their undo rows (so those rows are built by the database). A key
+        someone else took meanwhile fails the COPY, which takes those rows back with it:
+        then the chunk's creates go again through ``INSERT ... ON CONFLICT DO NOTHING``,
+        which reports the rows that lost."""
         if not plan.creates:
             return [], []
         now = timezone.now()
-        columns, defaults = _outbox_columns()
-        marks = ", ".join("%s" for _ in defaults)
         ids: list[int] = []
         with connection.cursor() as cursor:
             try:
@@ -812,22 +788,10 @@ class PostgresWriter(Writer):
                     cursor.execute(
                         "WITH ids AS (SELECT nextval(pg_get_serial_sequence(%s, 'id')) AS id"  # noqa: S608
                         "  FROM generate_series(1, %s)),"
-                        f" outbox AS (INSERT INTO {OutboxEntry._meta.db_table} (bot_id, object_type,"
-                        f"  object_id, created_at, updated_at, {', '.join(columns)})"
-                        f"  SELECT %s, %s, id, %s, %s, {marks} FROM ids),"
                         f" changes AS (INSERT INTO {ImportChange._meta.db_table}"
                         "  (job_id, chatuser_id, created) SELECT %s, id, true FROM ids)"
                         " SELECT id FROM ids",
-                        [
-                            ChatUser._meta.db_table,
-                            len(plan.creates),
-                            self.options.bot_id,
-                            ChatUser._meta.label_lower,
-                            now,
-                            now,
-                            *defaults,
-                            self.options.job_id,
-                        ],
+                        [ChatUser._meta.db_table, len(plan.creates), self.options.job_id],
                     )
                     ids = [pk for (pk,) in cursor.fetchall()]
                     self._copy_chatusers(cursor, plan, ids, now)
@@ -865,7 +829,6 @@ class PostgresWriter(Writer):
         inserted = {pk for (pk,) in cursor.fetchall()}
         created = [pk for pk in ids if pk in inserted]
         if created:
-            self.queue(created)
             self.record([(pk, True, None) for pk in created])
         lost = [create for pk, create in zip(ids, plan.creates, strict=True) if pk not in inserted]
         return lost, [pk if pk in inserted else None for pk in ids]
@@ -918,8 +881,7 @@ class PostgresWriter(Writer):
         self, ids: list[int], tags: list[tuple[int, int]], variables: list[tuple[int, str, str]]
     ) -> None:
         """Tags and variables, by plain COPY: a chat user created in this transaction has none
-        to conflict with. Its outbox entry and undo row came with its id (see
-        ``insert_chatusers``)."""
+        to conflict with. Its undo row came with its id (see ``insert_chatusers``)."""
         with connection.cursor() as cursor:
             if tags:
                 with cursor.cursor.copy(
@@ -933,28 +895,6 @@ class PostgresWriter(Writer):
                 ) as copy:
                     for row in variables:
                         copy.write_row(row)
-
-    def queue(self, ids: list[int]) -> None:
-        """What ``mark_changed`` does, set-based: a chat user keeps the pending entry it may
-        have (``ON CONFLICT DO NOTHING``) and turns pending unless it is in conflict."""
-        if not ids:
-            return
-        now = timezone.now()
-        columns, defaults = _outbox_columns()
-        marks = ", ".join("%s" for _ in columns)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {OutboxEntry._meta.db_table} (bot_id, object_type, object_id,"  # noqa: S608
-                f" created_at, updated_at, {', '.join(columns)})"
-                f" SELECT %s, %s, id, %s, %s, {marks} FROM unnest(%s::bigint[]) AS id"
-                " ON CONFLICT DO NOTHING",
-                [self.options.bot_id, ChatUser._meta.label_lower, now, now, *defaults, ids],
-            )
-            cursor.execute(
-                "UPDATE chatusers_chatuser SET sync_state = %s"
-                " WHERE id = ANY(%s) AND sync_state NOT IN (%s, %s)",
-                [SyncState.PENDING, ids, SyncState.PENDING, SyncState.CONFLICT],
-            )
 
     def record(self, changes: list[tuple[int, bool, str | None]]) -> None:
         if not changes:
