@@ -91,21 +91,21 @@ def _bot_and_user() -> tuple[Any, Any]:
 # module as the callers there see it, or a class's method).
 PARTS = (
     ("duplicate keys in the file", "chatusers.imports.upsert", "Upserter._without_duplicates"),
-    ("existing chat users by key", "chatusers.imports.upsert", "Upserter._existing"),
-    ("their tags and variables", "chatusers.imports.upsert", "Upserter._tags_and_variables"),
+    ("existing chat users by key", "chatusers.imports.upsert", "existing_chatusers"),
+    ("their tags and variables", "chatusers.imports.upsert", "tags_and_variables"),
     ("statistics (ANALYZE)", "chatusers.imports.upsert", "Upserter._keep_statistics_fresh"),
     ("decide (the rest)", "chatusers.imports.upsert", "Upserter.plan"),
-    ("new tags", "chatusers.imports.upsert", "Writer._create_tags"),
-    ("insert chat users + undo rows", "chatusers.imports.upsert", "PostgresWriter.insert_chatusers"),
-    ("their tags and variables", "chatusers.imports.upsert", "PostgresWriter.finish_created"),
-    ("update changed chat users", "chatusers.imports.upsert", "PostgresWriter.update_chatusers"),
-    ("their tags (removed)", "chatusers.imports.upsert", "Writer.remove_tags"),
-    ("their tags (added)", "chatusers.imports.upsert", "PostgresWriter.add_tags"),
-    ("their variables", "chatusers.imports.upsert", "PostgresWriter.set_variables"),
-    ("their updated_at", "chatusers.imports.upsert", "PostgresWriter.touch"),
-    ("their outbox entries and sync state", "chatusers.imports.upsert", "mark_changed_ids"),
-    ("their undo rows", "chatusers.imports.upsert", "PostgresWriter.record"),
-    ("job counters, rejected rows", "chatusers.imports.services", "_Books.commit"),
+    ("new tags", "chatusers.imports.writer", "Writer._create_tags"),
+    ("insert chat users + undo rows", "chatusers.imports.postgres_writer", "PostgresWriter.insert_chatusers"),
+    ("their tags and variables", "chatusers.imports.postgres_writer", "PostgresWriter.finish_created"),
+    ("update changed chat users", "chatusers.imports.postgres_writer", "PostgresWriter.update_chatusers"),
+    ("their tags (removed)", "chatusers.imports.writer", "Writer.remove_tags"),
+    ("their tags (added)", "chatusers.imports.postgres_writer", "PostgresWriter.add_tags"),
+    ("their variables", "chatusers.imports.postgres_writer", "PostgresWriter.set_variables"),
+    ("their updated_at", "chatusers.imports.postgres_writer", "PostgresWriter.touch"),
+    ("their outbox entries and sync state", "chatusers.imports.writer", "mark_changed_ids"),
+    ("their undo rows", "chatusers.imports.postgres_writer", "PostgresWriter.record"),
+    ("job counters, rejected rows", "chatusers.imports.progress", "Books.commit"),
     ("commit (deferred foreign-key checks)", "django.db.backends.base.base", "BaseDatabaseWrapper.commit"),
 )
 
@@ -176,7 +176,8 @@ def run_our_import(path: Path, url: str, breakdown: bool = False) -> None:
     from backoffice.runtime import tune_gc_for_bulk_work
     from backoffice.sync import tasks
     from chatusers.import_models import ImportJob
-    from chatusers.imports.services import import_job_configure, import_job_create, import_job_run
+    from chatusers.imports import chunks, run
+    from chatusers.imports.services import import_job_configure, import_job_create
 
     tune_gc_for_bulk_work()  # as a Celery worker does
     # The relay is woken as in production, up to the queue: a push queued here would wait
@@ -185,12 +186,10 @@ def run_our_import(path: Path, url: str, breakdown: bool = False) -> None:
     tasks.push.delay = wakes.append  # type: ignore[method-assign]
     parts = None
     if breakdown:
-        from chatusers.imports import services
-
-        services.WRITERS = 1  # one connection, so that each part's time is its own
+        run.WRITERS = 1  # one connection, so that each part's time is its own
         parts = _Breakdown()
         parts.attach()
-        produce = services._ValidatedChunks._produce
+        produce = chunks.ValidatedChunks._produce
         reader_cpu: list[float] = []
 
         def produce_timed(self: Any) -> None:
@@ -200,7 +199,7 @@ def run_our_import(path: Path, url: str, breakdown: bool = False) -> None:
             finally:
                 reader_cpu.append(time.thread_time() - started)
 
-        services._ValidatedChunks._produce = produce_timed  # type: ignore[method-assign]
+        chunks.ValidatedChunks._produce = produce_timed  # type: ignore[method-assign]
     bot, user = _bot_and_user()
     started = time.perf_counter()
     with path.open("rb") as handle:
@@ -215,15 +214,13 @@ def run_our_import(path: Path, url: str, breakdown: bool = False) -> None:
         dry_run=False,
     )
     ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.QUEUED)
-    import_job_run(job_id=job.pk)
+    run.import_job_run(job_id=job.pk)
     seconds = time.perf_counter() - started
     job.refresh_from_db()
     if parts is not None:
-        from chatusers.imports.services import CHUNK_ROWS
-
-        chunks = -(-job.rows_done // CHUNK_ROWS)
-        print(f"breakdown of {job.rows_done} rows in {chunks} chunks, {seconds:.1f} s:")
-        print("\n".join(parts.report(chunks, seconds, sum(reader_cpu))))
+        count = -(-job.rows_done // chunks.CHUNK_ROWS)
+        print(f"breakdown of {job.rows_done} rows in {count} chunks, {seconds:.1f} s:")
+        print("\n".join(parts.report(count, seconds, sum(reader_cpu))))
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
         json.dumps(

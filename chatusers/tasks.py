@@ -1,24 +1,9 @@
-"""Celery tasks of the chat user domain: thin, by id, calling services."""
+"""Celery tasks of the chat user domain, where the worker looks for them (each app's
+``tasks`` module). The CSV import's tasks live with the import, whose services queue them
+(``chatusers.imports.tasks``): importing them here registers them."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from chatusers.imports.tasks import import_cleanup, import_run
 
-from celery import shared_task
-from django.conf import settings
-
-from chatusers.imports.services import import_job_run, import_uploads_expire
-
-
-@shared_task(name="chatusers.import_run", acks_late=True)
-def import_run(job_id: int) -> None:
-    """Run or resume one CSV import. Redelivered after a worker crash, it resumes after the
-    job's last committed chunk; a finished job is left as it is."""
-    import_job_run(job_id=job_id)
-
-
-@shared_task(name="chatusers.import_cleanup")
-def import_cleanup() -> dict[str, int]:
-    """Delete import drafts and stored uploads older than CHATUSER_IMPORT_KEEP_UPLOADS_H
-    hours (run by Celery beat); deleting what is already gone is a no-op, so a repeat is safe."""
-    return import_uploads_expire(older_than=timedelta(hours=settings.CHATUSER_IMPORT_KEEP_UPLOADS_H))
+__all__ = ["import_cleanup", "import_run"]

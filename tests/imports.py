@@ -9,7 +9,8 @@ from typing import Any
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from chatusers.import_models import ImportJob
-from chatusers.imports.services import import_job_configure, import_job_create, import_job_run
+from chatusers.imports.run import import_job_run
+from chatusers.imports.services import import_job_configure, import_job_create
 
 
 def run_import(bot: Any, actor: Any, content: str | bytes, **choices: Any) -> ImportJob:

@@ -18,13 +18,9 @@ from django.utils import timezone
 
 from backoffice.celery import app
 from chatusers.import_models import ImportJob
-from chatusers.imports.services import (
-    import_job_create,
-    import_job_discard,
-    import_job_run_for_real,
-    import_uploads_expire,
-)
-from chatusers.tasks import import_cleanup
+from chatusers.imports.services import import_job_create, import_job_discard, import_job_run_for_real
+from chatusers.imports.tasks import import_cleanup
+from chatusers.imports.uploads import import_uploads_expire
 from tests.factories import BotFactory
 from tests.imports import run_import
 

@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from backoffice.sync import tasks
 from backoffice.sync.models import OutboxEntry, SyncState
 from backoffice.sync.outbox import mark_changed
-from chatusers.imports import services
+from chatusers.imports import chunks
 from chatusers.models import ChatUser
 from tests.conftest import RawWs
 from tests.factories import BotFactory, ChatUserFactory
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def small_chunks(tmp_path: Any, settings: Any, monkeypatch: Any) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
-    monkeypatch.setattr(services, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(chunks, "CHUNK_ROWS", 2)
 
 
 @pytest.fixture

@@ -14,16 +14,15 @@ from django.db import connection, connections
 from backoffice.sync.models import OutboxEntry
 from chatusers.export import csv_lines
 from chatusers.import_models import ImportChange, ImportJob
+from chatusers.imports.run import RUN_LOCK_NAMESPACE, import_job_run
 from chatusers.imports.services import (
-    RUN_LOCK_NAMESPACE,
     import_job_cancel,
     import_job_configure,
     import_job_create,
-    import_job_run,
     import_job_run_for_real,
     import_job_start,
-    import_job_undo,
 )
+from chatusers.imports.undo import import_job_undo
 from chatusers.models import ChatUser, ChatUserTag, SegmentFilter, Tag, Variable
 from tests.factories import BotFactory, ChatUserFactory, SegmentFactory, TagFactory
 from tests.imports import rejected_rows, run_import
@@ -177,7 +176,7 @@ def test_a_later_row_with_a_key_of_an_earlier_row_is_rejected_as_its_duplicate(a
 
 
 def test_duplicates_are_found_across_chunks(actor: Any, monkeypatch: Any) -> None:
-    monkeypatch.setattr("chatusers.imports.services.CHUNK_ROWS", 2)
+    monkeypatch.setattr("chatusers.imports.chunks.CHUNK_ROWS", 2)
     bot = BotFactory()
 
     job = run_import(bot, actor, "email\na@example.com\nb@example.com\nc@example.com\na@example.com\n")
@@ -332,7 +331,7 @@ def test_undo_is_refused_while_running(actor: Any) -> None:
 
 
 def test_a_rerun_after_a_crash_resumes_after_the_last_committed_chunk(actor: Any, monkeypatch: Any) -> None:
-    monkeypatch.setattr("chatusers.imports.services.CHUNK_ROWS", 2)
+    monkeypatch.setattr("chatusers.imports.chunks.CHUNK_ROWS", 2)
     bot = BotFactory()
     content = "email\na@example.com\nb@example.com\nc@example.com\na@example.com\nd@example.com\n"
     job = run_import(bot, actor, content)
@@ -363,7 +362,7 @@ def test_a_finished_job_is_not_run_again(actor: Any) -> None:
 
 
 def test_cancel_stops_between_chunks(actor: Any, monkeypatch: Any) -> None:
-    monkeypatch.setattr("chatusers.imports.services.CHUNK_ROWS", 1)
+    monkeypatch.setattr("chatusers.imports.chunks.CHUNK_ROWS", 1)
     bot = BotFactory()
     job = import_job_create(
         bot=bot, actor=actor, upload=SimpleUploadedFile("c.csv", b"email\na@example.com\nb@example.com\n")
@@ -486,7 +485,7 @@ def test_the_rejected_rows_header_is_neutralised_like_its_cells(actor: Any) -> N
 def test_an_import_creates_at_most_the_new_tags_allowed(
     actor: Any, settings: Any, monkeypatch: Any, dry_run: bool, chunk_rows: int
 ) -> None:
-    monkeypatch.setattr("chatusers.imports.services.CHUNK_ROWS", chunk_rows)
+    monkeypatch.setattr("chatusers.imports.chunks.CHUNK_ROWS", chunk_rows)
     settings.CHATUSER_IMPORT_MAX_NEW_TAGS = 3
     bot = BotFactory()
     TagFactory(bot=bot, name="old")

@@ -16,11 +16,10 @@ from django.db import connection, connections
 
 from backoffice.sync.models import OutboxEntry
 from chatusers.import_models import ImportChange, ImportJob
-from chatusers.imports import services
-from chatusers.imports.services import (
-    import_job_undo,
-)
-from chatusers.imports.upsert import LOST_KEY, PostgresWriter
+from chatusers.imports import chunks, parallel
+from chatusers.imports.postgres_writer import PostgresWriter
+from chatusers.imports.undo import import_job_undo
+from chatusers.imports.upsert import LOST_KEY
 from chatusers.models import ChatUser, ChatUserTag, Tag, Variable
 from tests.factories import BotFactory, ChatUserFactory
 from tests.imports import rejected_rows, run_import
@@ -36,7 +35,7 @@ pytestmark = [
 @pytest.fixture(autouse=True)
 def small_chunks(tmp_path: Any, settings: Any, monkeypatch: Any) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
-    monkeypatch.setattr(services, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(chunks, "CHUNK_ROWS", 2)
 
 
 @pytest.fixture
@@ -170,14 +169,14 @@ def test_a_chunk_waiting_for_its_turn_gives_way_to_the_chunk_before_when_that_on
     actor: Any, monkeypatch: Any
 ) -> None:
     bot = BotFactory()
-    blocked = services._blocked
+    blocked = parallel._blocked
     seen_blocked: list[bool] = []
 
     def watched(backend_pid: int) -> bool:
         seen_blocked.append(blocked(backend_pid))
         return seen_blocked[-1]
 
-    monkeypatch.setattr(services, "_blocked", watched)
+    monkeypatch.setattr(parallel, "_blocked", watched)
     # Another session inserts row 1's email and holds it uncommitted: the first chunk's
     # insert waits on it while the second chunk, written, waits for its turn.
     other = connections.create_connection("default")

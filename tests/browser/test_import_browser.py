@@ -130,7 +130,7 @@ def _job_id(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
 def _run_beside_the_page(page: Page, queued: list[int]) -> None:
     """Let the page poll the queued import for a moment, then run it as a worker would: in
     a thread of its own, since this one keeps the browser's event loop."""
-    from chatusers.imports.services import import_job_run
+    from chatusers.imports.run import import_job_run
 
     assert len(queued) == 1
     page.wait_for_timeout(1500)

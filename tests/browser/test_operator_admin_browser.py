@@ -368,7 +368,7 @@ def test_the_import_maps_to_catalogue_variables_and_follows_its_rows_to_userbot(
 
 
 def _run_now(job_id: int) -> None:
-    from chatusers.imports.services import import_job_run
+    from chatusers.imports.run import import_job_run
 
     import_job_run(job_id=job_id)
 

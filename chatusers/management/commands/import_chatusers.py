@@ -19,14 +19,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from backoffice.userbot.models import Bot
 from chatusers.import_models import ImportJob, ImportMapping
+from chatusers.imports.reading import ImportRejected
+from chatusers.imports.run import import_job_run
 from chatusers.imports.selectors import import_progress
-from chatusers.imports.services import (
-    ImportRejected,
-    import_job_configure,
-    import_job_create,
-    import_job_discard,
-    import_job_run,
-)
+from chatusers.imports.services import import_job_configure, import_job_create, import_job_discard
 
 BAR_WIDTH = 30
 
