@@ -8,9 +8,10 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.urls import URLPattern, path
 
-from chatusers.admin.imports import can_view_imports, progress_group
+from chatusers.admin.imports import can_view_imports
 from chatusers.import_models import ImportJob
 from chatusers.imports import selectors
+from chatusers.imports.progress import progress_group
 
 # A refused handshake: the browser then falls back to polling, which answers the same way.
 REFUSED = 4403

@@ -25,24 +25,12 @@ PACKAGES = ("backoffice", "chatusers", "knowledge", "automation")
 
 # Imports that break a contract or close a cycle, being fixed under "One sync core" (issue
 # 16): (importing file, imported module). Each must still be there and still break a rule.
-KNOWN_BAD_IMPORTS: frozenset[tuple[str, str]] = frozenset(
-    {
-        # Starting an import queues the task that runs it, and the task calls the import's
-        # services: a cycle, held together by an import inside a function.
-        ("chatusers/imports/services.py", "chatusers.tasks"),
-    }
-)
+KNOWN_BAD_IMPORTS: frozenset[tuple[str, str]] = frozenset()
 
 # Imports inside a function, statement as written: (file, statement). Besides these, only an
 # ``AppConfig.ready`` importing its own app (to register its kinds), an import under ``if
 # TYPE_CHECKING:`` and migrations may import inside a function.
-KNOWN_FUNCTION_IMPORTS: frozenset[tuple[str, str]] = frozenset(
-    {
-        # Wakes the relay through its task (no cycle needs it: the tasks never reach the outbox).
-        ("backoffice/sync/outbox.py", "from backoffice.sync.tasks import wake"),
-        ("chatusers/imports/services.py", "from chatusers.tasks import import_run"),
-    }
-)
+KNOWN_FUNCTION_IMPORTS: frozenset[tuple[str, str]] = frozenset()
 
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 

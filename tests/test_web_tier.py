@@ -22,8 +22,8 @@ from django.test import Client
 from websockets.sync.client import connect
 
 from benchmarks._servers import procfile_web_commands, server_environment, web_tier
-from chatusers.admin.imports import progress_group
 from chatusers.import_models import ImportJob
+from chatusers.imports.progress import progress_group
 from chatusers.imports.selectors import import_progress
 from tests.factories import BotFactory, ChatUserFactory
 

@@ -22,6 +22,7 @@ from django.db.models import NOT_PROVIDED
 from django.utils import timezone
 
 from backoffice.sync.models import OutboxEntry, SyncedModel, SyncState
+from backoffice.sync.tasks import wake
 
 
 def _label(obj: SyncedModel) -> str:
@@ -33,8 +34,6 @@ def wake_relay(bot_ids: Iterable[int]) -> None:
     sweep pushes anyway: this only makes it prompt)."""
     if not settings.SYNC_WAKE_ON_COMMIT:
         return
-    from backoffice.sync.tasks import wake
-
     for bot_id in set(bot_ids):
         transaction.on_commit(lambda bot_id=bot_id: wake(bot_id), robust=True)
 

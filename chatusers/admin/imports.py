@@ -15,11 +15,6 @@ from chatusers.admin.import_pages import ImportPagesAdmin, undoable
 from chatusers.import_models import ImportJob
 
 
-def progress_group(job_id: int) -> str:
-    """The channel-layer group the import publishes its progress to."""
-    return f"chatuser-import-{job_id}"
-
-
 @admin.register(ImportJob)
 class ImportJobAdmin(ImportPagesAdmin):
     """Every import, read-only: the pages of a new import and undo hang off its URLs."""

@@ -49,13 +49,18 @@ class RejectedRows:
         self.handle.close()
 
 
+def progress_group(job_id: int) -> str:
+    """The channel-layer group the import publishes its progress to."""
+    return f"chatuser-import-{job_id}"
+
+
 def publish_progress(job: ImportJob, rate: float, eta: float | None) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     message = {"type": "import.progress", **import_progress(job=job), "rate_per_s": rate, "eta_s": eta}
     try:
-        async_to_sync(layer.group_send)(f"chatuser-import-{job.pk}", message)
+        async_to_sync(layer.group_send)(progress_group(job.pk), message)
     except Exception:  # progress is a courtesy: the counters on the job are the truth
         logger.warning("Could not publish the progress of import %s", job.pk, exc_info=True)
 
