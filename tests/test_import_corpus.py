@@ -22,7 +22,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
 
 from backoffice.sync.models import OutboxEntry
 from chatusers.import_models import ImportChange, ImportJob
-from chatusers.imports.reading import BLOCK_BYTES, LATIN1_NOTE, ImportRejected, detect_encoding, size_text
+from chatusers.imports.encoding import BLOCK_BYTES, LATIN1_NOTE, ImportRejected, detect_encoding
+from chatusers.imports.reading import size_text
 from chatusers.imports.run import import_job_run
 from chatusers.imports.services import import_job_configure, import_job_create
 from chatusers.models import ChatUser, ChatUserTag, Tag, Variable

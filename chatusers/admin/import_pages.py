@@ -26,7 +26,8 @@ from chatusers.admin.import_forms import MappingForm, UploadForm, max_upload_byt
 from chatusers.admin.import_sample import sample_rows
 from chatusers.import_models import ImportChange, ImportJob, ImportMapping
 from chatusers.imports import selectors, services, undo
-from chatusers.imports.reading import DELIMITER_NAMES, ImportRejected, size_text
+from chatusers.imports.encoding import ImportRejected
+from chatusers.imports.reading import DELIMITER_NAMES, size_text
 from chatusers.models import BotVariable, Tag
 
 # Statuses after which nothing about a job moves any more.

@@ -7,7 +7,8 @@ from itertools import islice
 
 from chatusers.import_models import ImportJob
 from chatusers.imports import reading
-from chatusers.imports.reading import ImportRejected, size_text
+from chatusers.imports.encoding import ImportRejected
+from chatusers.imports.reading import size_text
 
 SAMPLE_ROWS = 5
 # The sample is read from the start of the file only, so a huge file or a huge first

@@ -21,8 +21,9 @@ from django.utils import timezone
 
 from backoffice.userbot.models import Bot
 from chatusers.import_models import ImportJob, ImportMapping
+from chatusers.imports.encoding import ImportRejected
 from chatusers.imports.mapping import FIELD_TARGETS, propose_mapping, validate_mapping
-from chatusers.imports.reading import ImportRejected, size_text, sniff
+from chatusers.imports.reading import size_text, sniff
 from chatusers.imports.tasks import import_run
 from chatusers.imports.uploads import delete_uploads
 from chatusers.models import Tag

@@ -19,7 +19,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from backoffice.userbot.models import Bot
 from chatusers.import_models import ImportJob, ImportMapping
-from chatusers.imports.reading import ImportRejected
+from chatusers.imports.encoding import ImportRejected
 from chatusers.imports.run import import_job_run
 from chatusers.imports.selectors import import_progress
 from chatusers.imports.services import import_job_configure, import_job_create, import_job_discard
