@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +27,7 @@ import jsonschema
 import yaml
 
 from backoffice.userbot.errors import PayloadInvalid, UnknownChannel
+from backoffice.userbot.schema_errors import fields_at, fields_of_fast, located, summary
 
 DOCUMENT_PATH = Path(__file__).with_name("asyncapi.yaml")
 EVENTS_CHANNEL = "events"
@@ -35,7 +35,6 @@ _DRAFT = "http://json-schema.org/draft-07/schema#"
 # ECMA-262's ``$`` (what JSON Schema patterns mean) matches only at the very end; Python's
 # also matches before a final newline, which would let "+391234\n" pass as a phone.
 _END_ANCHOR = re.compile(r"(?<!\\)\$$")
-_MAX_NAMED_FIELDS = 10
 
 Kind = Literal["request", "response", "event"]
 _DIRECTION: dict[str, str] = {"request": "publish", "response": "subscribe"}
@@ -402,7 +401,7 @@ def check_items(operation: str, key: str, items: list[Any]) -> Checked:
                 refused.append(rejected(item, exc.fields))
             continue
         if check.integers is not None and (fractions := list(_whole_floats(check.integers, item, []))):
-            refused.append(rejected(item, _fields(fractions)))
+            refused.append(rejected(item, fields_at(fractions)))
             continue
         valid.append(item)
     return Checked(valid, refused)
@@ -419,110 +418,9 @@ def _run(check: _Check, payload: Any) -> None:
     try:
         check.is_valid(payload)
     except fastjsonschema.JsonSchemaValueException as fast_error:
-        located = [place for error in check.full.iter_errors(payload) for place in _located(error)]
-        fields = _fields([*located, *fractions]) or _fields_of_fast(fast_error)
-        raise PayloadInvalid(_summary(fields), fields) from None
+        places = [place for error in check.full.iter_errors(payload) for place in located(error)]
+        fields = fields_at([*places, *fractions]) or fields_of_fast(fast_error)
+        raise PayloadInvalid(summary(fields), fields) from None
     if fractions:
-        fields = _fields(fractions)
-        raise PayloadInvalid(_summary(fields), fields)
-
-
-def _summary(fields: dict[str, str]) -> str:
-    names = list(fields)
-    shown = ", ".join(names[:_MAX_NAMED_FIELDS])
-    if len(names) > _MAX_NAMED_FIELDS:
-        shown += f" and {len(names) - _MAX_NAMED_FIELDS} more"
-    return f"{len(names)} invalid field{'s' if len(names) != 1 else ''}: {shown}"
-
-
-def _field_order(key: str) -> tuple[bool, int, str]:
-    return (not key.isdigit(), int(key) if key.isdigit() else 0, key)
-
-
-def _fields(places: Iterable[tuple[list[Any], str]]) -> dict[str, str]:
-    messages: dict[str, list[str]] = {}
-    for path, text in places:
-        key = str(path[0]) if path else "payload"
-        rest = _dotted(path[1:])
-        message = f"{rest}: {text}" if rest else text
-        if message not in messages.setdefault(key, []):
-            messages[key].append(message)
-    return {key: "; ".join(messages[key]) for key in sorted(messages, key=_field_order)}
-
-
-def _fields_of_fast(error: fastjsonschema.JsonSchemaValueException) -> dict[str, str]:
-    # Only reached if the two validators ever disagree: still name the field fastjsonschema saw.
-    path = list(error.path or [])[1:]
-    key = str(path[0]) if path else "payload"
-    return {key: error.message.removeprefix(error.name or "").strip() or "invalid"}
-
-
-def _dotted(path: list[Any]) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-def _located(error: jsonschema.ValidationError) -> list[tuple[list[Any], str]]:
-    """Where an error is, as a path inside the payload, and a short human message."""
-    path = list(error.absolute_path)
-    instance = error.instance
-    match error.validator:
-        case "required":
-            # jsonschema reports each missing property apart but does not say which one.
-            missing = [name for name in error.validator_value if name not in instance]
-            return [([*path, name], "required") for name in missing]
-        case "additionalProperties":
-            known = error.schema.get("properties", {})
-            extra = [name for name in instance if name not in known]
-            return [([*path, name], "unknown property") for name in extra]
-    return [(path, _text(error))]
-
-
-_TYPE_NAMES = {
-    "string": "a string",
-    "integer": "an integer",
-    "number": "a number",
-    "boolean": "true or false",
-    "object": "an object",
-    "array": "an array",
-    "null": "null",
-}
-
-
-def _text(error: jsonschema.ValidationError) -> str:
-    schema = error.schema if isinstance(error.schema, dict) else {}
-    value = error.validator_value
-    if "x-error" in schema:
-        return str(schema["x-error"])
-    match error.validator:
-        case "type":
-            kinds = [value] if isinstance(value, str) else list(value)
-            return "must be " + " or ".join(_TYPE_NAMES.get(kind, kind) for kind in kinds)
-        case "enum":
-            if len(value) <= 8:
-                return "must be one of: " + ", ".join(json.dumps(option) for option in value)
-            return f"is not a valid {schema.get('title', 'value')}"
-        case "const":
-            return f"must be {json.dumps(value)}"
-        case "pattern":
-            title = schema.get("title")
-            return f"does not match the {title} pattern" if title else f"does not match {value}"
-        case "minLength":
-            return "must not be empty" if value == 1 else f"must have at least {value} characters"
-        case "maxLength":
-            return f"must have at most {value} characters"
-        case "minimum":
-            return f"must be at least {value}"
-        case "maximum":
-            return f"must be at most {value}"
-        case "minItems":
-            return "must not be empty" if value == 1 else f"must have at least {value} items"
-        case "maxItems":
-            return f"must have at most {value} items"
-        case "not" | None:
-            return "not allowed"
-        case "oneOf" | "anyOf":
-            return "does not match any allowed form"
-    return error.message
+        fields = fields_at(fractions)
+        raise PayloadInvalid(summary(fields), fields)
