@@ -1,4 +1,5 @@
-"""Template tags of the admin's shared look: the breadcrumbs' group level and moments."""
+"""Template tags of the admin's shared look: the breadcrumbs' group level, moments, and a
+changelist's rows built once per column (``fast_result_list``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from django import template
+from django.contrib.admin.templatetags.admin_list import result_headers, result_hidden_fields
+from django.contrib.admin.templatetags.base import InclusionAdminNode
+from django.contrib.admin.views.main import ChangeList
 from django.urls import reverse
 from django.utils.encoding import iri_to_uri
 from django.utils.html import format_html
@@ -13,6 +17,7 @@ from django.utils.safestring import SafeString
 
 from backoffice.admin_site.dates import moment_html
 from backoffice.admin_site.groups import GROUP_OF_MODEL, group_url
+from backoffice.admin_site.rows import fast_results
 
 register = template.Library()
 
@@ -66,3 +71,23 @@ def current_entry_url(app_list: list[dict[str, Any]], path: str) -> str:
     urls = [m["admin_url"] for app in app_list for m in app["models"] if m.get("admin_url")]
     under = [url for url in urls if path.startswith(url.split("?")[0])]
     return max(under, key=len) if under else ""
+
+
+def fast_result_list(cl: ChangeList) -> dict[str, Any]:
+    """Django's ``result_list`` context, its rows from ``fast_results``."""
+    headers = list(result_headers(cl))
+    return {
+        "cl": cl,
+        "result_hidden_fields": list(result_hidden_fields(cl)),
+        "result_headers": headers,
+        "num_sorted_fields": sum(1 for h in headers if h["sortable"] and h["sorted"]),
+        "results": list(fast_results(cl)),
+    }
+
+
+@register.tag(name="fast_result_list")
+def fast_result_list_tag(parser: Any, token: Any) -> InclusionAdminNode:
+    """``{% result_list cl %}``, the same markup, in a fraction of the time at a few hundred rows."""
+    return InclusionAdminNode(
+        parser, token, func=fast_result_list, template_name="change_list_results.html", takes_context=False
+    )
