@@ -17,7 +17,7 @@ from django.db.models.functions import Cast, Concat
 from django.test.utils import CaptureQueriesContext
 
 from backoffice.sync.models import OutboxEntry
-from chatusers.admin.chatusers import languages_in_use
+from chatusers.admin.chatuser_filters import languages_in_use
 from chatusers.models import ChatUser, ChatUserTag, Segment, Tag, Variable
 from tests.factories import BotFactory, ChatUserFactory, SegmentFactory, TagFactory
 
