@@ -541,15 +541,54 @@ def test_changelist_counts_at_most_the_cap_and_never_the_whole_table(
     with CaptureQueriesContext(connection) as queries:
         unfiltered = admin_client.get(CHANGELIST)
     # Read before the next request: a request clears the connection's query log.
-    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+    statements = [q["sql"] for q in queries.captured_queries]
     filtered = admin_client.get(f"{CHANGELIST}?channel__exact=api")
 
     assert unfiltered.context["cl"].result_count == 5
     assert filtered.context["cl"].result_count == 5
-    assert len(counts) == 1
+    assert [sql for sql in statements if "COUNT(" in sql.upper()] == []
     # One row past the cap tells "exactly 5" from "over 5" in the same query.
-    assert "LIMIT 6" in counts[0]
+    assert len([sql for sql in statements if "LIMIT 6" in sql]) == 1
     assert "over 5 chat users" in unfiltered.content.decode()
+
+
+def test_a_search_that_finds_one_page_searches_once_and_reads_the_page_by_key(admin_client: Any) -> None:
+    bot = BotFactory()
+    for name in ("Ada", "Adele", "Bob"):
+        ChatUserFactory(bot=bot, name=name)
+
+    with CaptureQueriesContext(connection) as queries:
+        found = admin_client.get(f"{CHANGELIST}?q=ad")
+    searches = [q["sql"] for q in queries.captured_queries if " LIKE " in q["sql"].upper()]
+    with CaptureQueriesContext(connection) as queries:
+        nobody = admin_client.get(f"{CHANGELIST}?q=nobody")
+    searched_again = [q["sql"] for q in queries.captured_queries if " LIKE " in q["sql"].upper()]
+
+    assert [str(c) for c in found.context["cl"].result_list] == ["Adele Rossi", "Ada Rossi"]  # newest first
+    assert found.context["cl"].result_count == 2
+    assert len(searches) == 1
+    assert list(nobody.context["cl"].result_list) == []
+    assert len(searched_again) == 1
+
+
+def test_the_list_shows_each_chat_users_tags_by_name_from_one_query(admin_client: Any) -> None:
+    bot = BotFactory()
+    zeta = TagFactory(bot=bot, name="zeta", color="#000000")
+    alpha = TagFactory(bot=bot, name="Alpha <b>", color="#ff0000")
+    ada = ChatUserFactory(bot=bot, name="Ada")
+    ChatUserFactory(bot=bot, name="Bob")
+    ChatUserTag.objects.bulk_create([ChatUserTag(chatuser=ada, tag=tag) for tag in (zeta, alpha)])
+
+    with CaptureQueriesContext(connection) as queries:
+        page = admin_client.get(CHANGELIST)
+
+    cells = re.findall(r'<td class="field-tag_names">(.*?)</td>', page.content.decode())
+    assert cells == [
+        "-",  # Bob, the newest, has none
+        '<span class="tag-chip" style="--tag-color:#ff0000">Alpha &lt;b&gt;</span>'
+        '<span class="tag-chip" style="--tag-color:#000000">zeta</span>',
+    ]
+    assert len([q for q in queries.captured_queries if "chatusers_chatusertag" in q["sql"]]) == 1
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the loose index scan is PostgreSQL's")

@@ -118,9 +118,7 @@ class ChatUserActionsMixin:
     @admin.action(description="Push the selected chat users to Userbot now", permissions=["change"])
     def push_now(self, request: HttpRequest, queryset: QuerySet[ChatUser]) -> None:
         # Whatever their state: an errored chat user is sent again as it is now.
-        chatusers = queryset.prefetch_related(None).only(
-            "id", "bot_id", "sync_state", "name", "surname", "email", "phone"
-        )
+        chatusers = queryset.only("id", "bot_id", "sync_state", "name", "surname", "email", "phone")
         pushed = sync_services.objects_push_now(objects=chatusers, actor=request.user)
         self.message_user(
             request,
