@@ -37,3 +37,14 @@ def test_a_segments_channel_count_is_served_by_the_bot_channel_index() -> None:
 
     assert "chatuser_bot_channel_upper" in plan
     assert segment.count() == 1
+
+
+def test_the_search_index_keeps_a_larger_statistics_sample() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT a.attstattarget FROM pg_attribute a "
+            "WHERE a.attrelid = 'chatuser_search_trgm'::regclass AND a.attnum = 1"
+        )
+        [(target,)] = cursor.fetchall()
+
+    assert target == 300
