@@ -26,7 +26,6 @@ from chatusers.admin.chatuser_filters import (
     LanguageListFilter,
     SegmentListFilter,
     TagListFilter,
-    languages_in_use,
 )
 from chatusers.admin.chatuser_form import (
     EDITABLE_FIELDS,
@@ -36,9 +35,6 @@ from chatusers.admin.chatuser_form import (
 )
 from chatusers.admin.pagination import EstimatedCountPaginator
 from chatusers.models import ChatUser
-
-# The segment admin reads the languages in use from here (chatusers/admin/segments.py).
-__all__ = ["ChatUserAdmin", "languages_in_use"]
 
 
 @admin.register(ChatUser)

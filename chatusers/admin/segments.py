@@ -27,7 +27,7 @@ from backoffice.synced_admin import (
 )
 from backoffice.userbot.models import Bot
 from chatusers import services
-from chatusers.admin.chatusers import languages_in_use
+from chatusers.admin.chatuser_filters import languages_in_use
 from chatusers.models import BotVariable, Channel, ChatUser, Segment, SegmentFilter, Tag
 from chatusers.selectors import segment_condition, segment_count, segment_queryset
 
