@@ -173,7 +173,9 @@ class ListPull:
                 client_ref=ref if ref and ref not in refs else new_client_ref(),
                 sync_state=SyncState.SYNCED,
             )
-            if not self._write(obj, item.doc):
+            if refused := self._write(obj, item.doc):
+                self.count("errors")
+                self.ctx.skip(self.kind.noun, refused)
                 continue
             refs.add(obj.client_ref)
             rows.append(
@@ -196,8 +198,10 @@ class ListPull:
             own_create = not local.remote_id and item.remote.get("client_ref") == local.client_ref
             here = Here(local.synced_snapshot, local.pending, own_create, docs[local.pk])
             decision = decide(here, item.doc, prefer=settled.prefer)
-            if decision.doc is not None and decision.doc != here.doc and not self._write(local, decision.doc):
-                continue
+            if decision.doc is not None and decision.doc != here.doc:
+                if refused := self._write(local, decision.doc):
+                    settled.refuse(local.pk, refused)  # keeps its values, flagged, and counted
+                    continue
             settled.record(
                 local,
                 decision,
@@ -208,9 +212,9 @@ class ListPull:
             )
         settled.write()
 
-    def _write(self, obj: Any, doc: Doc) -> bool:
-        """Write one object in its own transaction; a row the database refuses is counted and
-        flagged (on the object if it exists), and the rest go on."""
+    def _write(self, obj: Any, doc: Doc) -> Rejected | None:
+        """Write one object in its own transaction; returns why, if the database refuses it
+        (the caller records it, and the rest go on)."""
         try:
             with transaction.atomic():
                 self.kind.write_local(obj, doc)
@@ -218,13 +222,8 @@ class ListPull:
             # The checks before this should leave nothing the database refuses; this is the
             # net under them, so that one object never costs the rest of the list.
             logger.warning("Writing %s %s from Userbot failed: %s", self.kind.label, obj.remote_id, exc)
-            self.count("errors")
-            refused = Rejected(obj.remote_id, {"object": f"the database refused it: {exc}"})
-            self.ctx.skip(self.kind.noun, refused)
-            if obj.pk is not None and not obj._state.adding:
-                keep_ours(self.model, [(obj.pk, refused)])
-            return False
-        return True
+            return Rejected(obj.remote_id, {"object": f"the database refused it: {exc}"})
+        return None
 
     def _gone(self, objects: list[Any]) -> None:
         """Objects deleted on Userbot: settled by ``gone.objects_gone``, the one rule for them."""
