@@ -70,7 +70,7 @@ def schema_time_pattern() -> re.Pattern[str] | None:
     valid and the schema (if any) is asked about every request.
     """
     try:
-        from backoffice.userbot.schema import request_schema
+        from backoffice.userbot.asyncapi import request_schema
     except ImportError:
         return None
     schema = _constraints(request_schema("chatusers.create"))

@@ -8,9 +8,9 @@ from typing import Any, Literal
 
 import pytest
 
-from backoffice.userbot import api, schema, vocabulary
+from backoffice.userbot import api, asyncapi, vocabulary
 
-_SCHEMAS = schema.document()["components"]["schemas"]
+_SCHEMAS = asyncapi.document()["components"]["schemas"]
 
 # Where each Literal of the client stands, and the closed set it must equal: the vocabulary
 # module where the contract's set lives there, the AsyncAPI document's enum otherwise.
@@ -27,7 +27,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "AutomatedMessageDraft.trigger": vocabulary.TRIGGERS,
     "Session.status": tuple(_SCHEMAS["Session"]["properties"]["status"]["enum"]),
     "Message.from": tuple(_SCHEMAS["Message"]["properties"]["from"]["enum"]),
-    "subscribe.topic": tuple(schema.request_schema("subscribe")["properties"]["topic"]["enum"]),
+    "subscribe.topic": tuple(asyncapi.request_schema("subscribe")["properties"]["topic"]["enum"]),
     "chatusers_create_segment.match": vocabulary.MATCHES,
     "chatusers_edit_segment.match": vocabulary.MATCHES,
     "ChatUser.channel": vocabulary.CHANNELS,

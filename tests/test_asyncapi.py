@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 from websockets.sync.client import connect
 
-from backoffice.userbot import schema
+from backoffice.userbot import asyncapi, schema
 from backoffice.userbot.errors import PayloadInvalid
 from backoffice.userbot.iso639 import LANGUAGES
 from backoffice.userbot.operations import EVENTS, OPERATIONS
@@ -129,7 +129,7 @@ def _seed_operations() -> list[dict[str, Any]]:
 
 
 def _channels() -> dict[str, Any]:
-    return schema.document()["channels"]
+    return asyncapi.document()["channels"]
 
 
 def _operations_of_document() -> list[tuple[str, str, dict[str, Any]]]:
@@ -234,7 +234,7 @@ def test_each_channel_says_its_form_and_command_frames_are_the_contracts():
 
 
 def test_request_payload_is_absent_exactly_for_operations_that_take_none():
-    without_payload = {name for name in OPERATIONS if schema.request_schema(name) is None}
+    without_payload = {name for name in OPERATIONS if asyncapi.request_schema(name) is None}
 
     assert without_payload == {name for name, op in OPERATIONS.items() if not op.takes_payload}
     assert without_payload == {
@@ -248,7 +248,7 @@ def test_request_payload_is_absent_exactly_for_operations_that_take_none():
 
 
 def test_the_seed_tags_and_the_extra_operation_tags_are_declared():
-    declared = [tag["name"] for tag in schema.document()["tags"]]
+    declared = [tag["name"] for tag in asyncapi.document()["tags"]]
     used = {tag["name"] for _, _, operation in _operations_of_document() for tag in operation.get("tags", [])}
 
     assert set(declared) == SEED_TOP_TAGS | EXTRA_OPERATION_TAGS
@@ -257,7 +257,7 @@ def test_the_seed_tags_and_the_extra_operation_tags_are_declared():
 
 
 def test_the_document_has_the_asyncapi_structure():
-    document = schema.document()
+    document = asyncapi.document()
 
     assert document["asyncapi"] == "2.6.0"
     assert document["info"]["title"] == "Userbot"
@@ -294,30 +294,32 @@ def test_the_document_has_the_asyncapi_structure():
 
 
 def test_every_reference_resolves():
-    refs = [node["$ref"] for _, node in _walk(schema.document()) if isinstance(node, dict) and "$ref" in node]
+    refs = [
+        node["$ref"] for _, node in _walk(asyncapi.document()) if isinstance(node, dict) and "$ref" in node
+    ]
 
     assert len(refs) > 200
     for ref in refs:
-        assert schema.resolve(ref) is not None, ref
+        assert asyncapi.resolve(ref) is not None, ref
 
 
 def test_every_component_schema_is_a_valid_draft_7_schema():
-    for name in schema.document()["components"]["schemas"]:
-        resolved = schema.dereference({"$ref": f"#/components/schemas/{name}"})
+    for name in asyncapi.document()["components"]["schemas"]:
+        resolved = asyncapi.dereference({"$ref": f"#/components/schemas/{name}"})
         jsonschema.Draft7Validator.check_schema(resolved)
 
 
 def test_the_objects_of_the_contract_have_schemas():
-    assert set(schema.document()["components"]["schemas"]) >= SECTION_4_OBJECTS
+    assert set(asyncapi.document()["components"]["schemas"]) >= SECTION_4_OBJECTS
 
 
 def test_every_message_has_an_example_that_validates_against_its_schema():
-    messages = schema.document()["components"]["messages"]
+    messages = asyncapi.document()["components"]["messages"]
 
     for name in messages:
         examples = messages[name]["examples"]
         assert examples, name
-        validator = jsonschema.Draft7Validator(schema.message_schema(name))
+        validator = jsonschema.Draft7Validator(asyncapi.message_schema(name))
         for example in examples:
             assert list(validator.iter_errors(example["payload"])) == [], (name, example["name"])
 
@@ -325,7 +327,7 @@ def test_every_message_has_an_example_that_validates_against_its_schema():
 def test_channel_examples_pass_the_validators_the_server_and_client_use():
     checked = 0
     for name, direction, operation in _operations_of_document():
-        message = schema.resolve(operation["message"]["$ref"]) if "$ref" in operation["message"] else None
+        message = asyncapi.resolve(operation["message"]["$ref"]) if "$ref" in operation["message"] else None
         if message is None:
             continue
         for example in message["examples"]:
@@ -340,22 +342,22 @@ def test_channel_examples_pass_the_validators_the_server_and_client_use():
 
 def test_the_events_channel_carries_the_three_events():
     options = _channels()["events"]["subscribe"]["message"]["oneOf"]
-    names = [schema.resolve(option["$ref"])["name"] for option in options]
+    names = [asyncapi.resolve(option["$ref"])["name"] for option in options]
 
     assert set(_channels()["events"]) == {"description", "subscribe"}
     assert tuple(names) == EVENTS
     for event, option in zip(names, options, strict=True):
-        for example in schema.resolve(option["$ref"])["examples"]:
+        for example in asyncapi.resolve(option["$ref"])["examples"]:
             schema.validate_event(event, example["payload"])
 
 
 def test_the_error_channel_answers_unknown_channel_with_the_error_response():
-    message = schema.resolve(_channels()["error"]["subscribe"]["message"]["$ref"])
+    message = asyncapi.resolve(_channels()["error"]["subscribe"]["message"]["$ref"])
     first = message["examples"][0]["payload"]
 
     assert set(_channels()["error"]) == {"description", "subscribe"}
     assert (first["channel"], first["status"], first["error"]["code"]) == ("error", 400, "unknown_channel")
-    assert schema.message_schema("UnknownChannelError")["properties"]["error"]["properties"]["code"][
+    assert asyncapi.message_schema("UnknownChannelError")["properties"]["error"]["properties"]["code"][
         "enum"
     ] == [
         "invalid",
@@ -370,7 +372,7 @@ def test_the_error_channel_answers_unknown_channel_with_the_error_response():
 
 
 def test_the_language_enum_is_iso_639_1_and_the_empty_string():
-    enum = schema.document()["components"]["schemas"]["Language"]["enum"]
+    enum = asyncapi.document()["components"]["schemas"]["Language"]["enum"]
 
     assert len(enum) == len(set(enum))
     assert set(enum) == LANGUAGES | {""}
@@ -389,7 +391,7 @@ def _sandbox_answers(frames: list[str]) -> list[dict[str, Any]]:
 
 def _description() -> str:
     """The document's overview with its line breaks and indents read as single spaces."""
-    return " ".join(schema.document()["info"]["description"].split())
+    return " ".join(asyncapi.document()["info"]["description"].split())
 
 
 def test_integers_written_with_a_fraction_are_refused_as_the_document_says():
@@ -427,7 +429,7 @@ def test_the_sandbox_fault_settings_are_the_documented_ones():
 
 
 def test_stored_filters_and_conditions_always_carry_a_value():
-    schemas = schema.document()["components"]["schemas"]
+    schemas = asyncapi.document()["components"]["schemas"]
 
     assert schemas["SegmentFilter"]["required"] == ["field", "op", "value"]
     assert schemas["AutomatedMessageCondition"]["required"] == ["field", "op", "value"]
@@ -450,7 +452,7 @@ def test_a_label_with_angle_brackets_is_refused_by_the_schema_and_the_sandbox():
 
 
 def test_nps_is_a_whole_number_and_the_sandbox_answers_it_so():
-    nps = schema.response_schema("rawstats.count-nps")["properties"]["nps"]
+    nps = asyncapi.response_schema("rawstats.count-nps")["properties"]["nps"]
 
     answers = _sandbox_answers(['rawstats.count-nps {"from": "2026-01-01", "to": "2026-01-31"}'])
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from backoffice.userbot import codec, schema
+from backoffice.userbot import asyncapi, codec, schema
 from backoffice.userbot.errors import PayloadInvalid, UnknownChannel
 from backoffice.userbot.operations import OPERATIONS
 
@@ -461,7 +461,7 @@ def test_an_event_payload_is_validated():
 
 
 def test_schemas_are_self_contained_and_callers_get_their_own_copy():
-    request = schema.request_schema("chatusers.create")
+    request = asyncapi.request_schema("chatusers.create")
     assert request is not None
     assert "$ref" not in repr(request)
     assert request["items"]["properties"]["phone"]["pattern"] == r"^\+[1-9][0-9]{1,14}\Z"
@@ -469,11 +469,11 @@ def test_schemas_are_self_contained_and_callers_get_their_own_copy():
     request["maxItems"] = 1
     schema.validate_request("chatusers.create", [{}, {}])
 
-    assert schema.request_schema("chatusers.create")["maxItems"] == 1000
-    assert "$ref" not in repr(schema.response_schema("chatusers.get"))
-    assert schema.event_schema("chat.message")["required"] == ["session_id", "message"]
+    assert asyncapi.request_schema("chatusers.create")["maxItems"] == 1000
+    assert "$ref" not in repr(asyncapi.response_schema("chatusers.get"))
+    assert asyncapi.event_schema("chat.message")["required"] == ["session_id", "message"]
 
 
 def test_every_operation_has_a_compiled_response_schema():
     for operation in OPERATIONS:
-        assert schema.response_schema(operation)["$schema"] == "http://json-schema.org/draft-07/schema#"
+        assert asyncapi.response_schema(operation)["$schema"] == "http://json-schema.org/draft-07/schema#"
