@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.registry import Context, SandboxError, invalid, not_found, operation
-from sandbox.store import BotState, JSONDict, iso_ms
+from sandbox.live_chat import append_message, find_open_session, find_session, hand_over
+from sandbox.registry import Context, SandboxError, invalid, operation
+from sandbox.store import JSONDict
 
 MAX_LIMIT = 1000
 
@@ -54,20 +55,6 @@ def _require_caller(ctx: Context, user_id: str) -> None:
         raise SandboxError(403, "forbidden", "the user id in the frame is not the caller's who id")
 
 
-def _session(bot: BotState, session_id: str) -> JSONDict:
-    session = bot.sessions.get(session_id)
-    if session is None:
-        raise not_found(f"no session {session_id}")
-    return session
-
-
-def _open_session(bot: BotState, session_id: str) -> JSONDict:
-    session = _session(bot, session_id)
-    if session["status"] == "closed":
-        raise invalid("the session is closed", {"session_id": "the session is closed"})
-    return session
-
-
 @operation("robin.sessions")
 def robin_sessions(ctx: Context, payload: Any) -> JSONDict:
     """A page of the bot's sessions, newest ``started_at`` first (ties: newest id first)."""
@@ -86,7 +73,7 @@ def robin_session(ctx: Context, payload: Any) -> JSONDict:
     user_id = _text(payload, "user_id")
     session_id = _text(payload, "session_id")
     _require_caller(ctx, user_id)
-    session = _session(ctx.bot, session_id)
+    session = find_session(ctx.bot, session_id)
     messages = sorted(ctx.bot.messages.get(session_id, []), key=lambda m: (m["at"], m["id"]))
     return {"session": session, "messages": messages}
 
@@ -102,11 +89,10 @@ def chat_assign_to_agent(ctx: Context, payload: Any) -> JSONDict:
             fields[name] = "required, a non-empty string"
     if fields:
         raise invalid("session_id and agent_id are required", fields)
-    session = _open_session(ctx.bot, payload["session_id"])
-    if session["status"] != "agent" or session["agent_id"] != payload["agent_id"]:
-        session["status"] = "agent"
-        session["agent_id"] = payload["agent_id"]
-        ctx.emit("chat", "chat.session", {"session": dict(session)})
+    session = find_open_session(ctx.bot, payload["session_id"])
+    event = hand_over(session, "agent", payload["agent_id"])
+    if event is not None:
+        ctx.emit(*event)
     return session
 
 
@@ -114,11 +100,10 @@ def chat_assign_to_agent(ctx: Context, payload: Any) -> JSONDict:
 def chat_assign_to_bot(ctx: Context, payload: Any) -> JSONDict:
     """Give a live session back to the bot; emits ``chat.session`` when the holder changes."""
     payload = _object(payload)
-    session = _open_session(ctx.bot, _text(payload, "session_id"))
-    if session["status"] != "bot" or session["agent_id"] is not None:
-        session["status"] = "bot"
-        session["agent_id"] = None
-        ctx.emit("chat", "chat.session", {"session": dict(session)})
+    session = find_open_session(ctx.bot, _text(payload, "session_id"))
+    event = hand_over(session, "bot", None)
+    if event is not None:
+        ctx.emit(*event)
     return session
 
 
@@ -130,12 +115,9 @@ def say(ctx: Context, payload: Any) -> JSONDict:
     if not isinstance(message_text, str) or not message_text.strip():
         raise invalid("the message is empty", {"message": "required, not empty"})
     wspath = _text(payload, "wspath")
-    session = _open_session(ctx.bot, _text(payload, "session_id"))
+    session = find_open_session(ctx.bot, _text(payload, "session_id"))
     if session["wspath"] != wspath:
         raise invalid("the wspath is not the session's", {"wspath": "not this session's wspath"})
-    at = iso_ms(ctx.stamp())
-    message = {"id": ctx.store.new_id(), "from": "agent", "text": message_text, "at": at}
-    ctx.bot.messages.setdefault(session["id"], []).append(message)
-    session["last_message_at"] = at
-    ctx.emit("chat", "chat.message", {"session_id": session["id"], "message": dict(message)})
+    message, event = append_message(ctx.store, ctx.bot, session, "agent", message_text, ctx.stamp())
+    ctx.emit(*event)
     return {"message": message}
