@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import inspect
 import typing
+from types import ModuleType
 from typing import Any, Literal
 
 import pytest
 
-from backoffice.userbot import api, asyncapi, vocabulary
+from backoffice.userbot import api, asyncapi, payloads, vocabulary
 
 _SCHEMAS = asyncapi.document()["components"]["schemas"]
 
@@ -44,23 +45,27 @@ def _literals(hint: Any) -> list[tuple[str, ...]]:
 
 
 def _literals_of_the_client() -> dict[str, list[tuple[str, ...]]]:
-    """Each place of ``api`` that holds a Literal, by ``Owner.attribute`` or alias name."""
+    """Each place of ``payloads`` and ``api`` that holds a Literal, by ``Owner.attribute`` or alias name."""
+    return {place: literals for module in (payloads, api) for place, literals in _literals_of(module).items()}
+
+
+def _literals_of(module: ModuleType) -> dict[str, list[tuple[str, ...]]]:
     found: dict[str, list[tuple[str, ...]]] = {}
-    for name, value in vars(api).items():
+    for name, value in vars(module).items():
         if typing.get_origin(value) is Literal:
             found[name] = [typing.get_args(value)]
-        elif inspect.isclass(value) and value.__module__ == api.__name__:
+        elif inspect.isclass(value) and value.__module__ == module.__name__:
             owners = [(name, value)] + [
                 (f"{name}.{method}", member)
                 for method, member in vars(value).items()
                 if inspect.isfunction(member)
             ]
             for owner, obj in owners:
-                for attribute, hint in typing.get_type_hints(obj, vars(api), include_extras=True).items():
+                for attribute, hint in typing.get_type_hints(obj, vars(module), include_extras=True).items():
                     if literals := _literals(hint):
                         found[f"{owner}.{attribute}"] = literals
-        elif inspect.isfunction(value) and value.__module__ == api.__name__:
-            for attribute, hint in typing.get_type_hints(value, vars(api), include_extras=True).items():
+        elif inspect.isfunction(value) and value.__module__ == module.__name__:
+            for attribute, hint in typing.get_type_hints(value, vars(module), include_extras=True).items():
                 if literals := _literals(hint):
                     found[f"{name}.{attribute}"] = literals
     return found

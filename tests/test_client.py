@@ -23,6 +23,7 @@ from backoffice.userbot.errors import (
     Unauthenticated,
 )
 from backoffice.userbot.operations import OPERATIONS
+from backoffice.userbot.payloads import ChatUserDraft
 from sandbox.runner import start_sandbox
 from sandbox.server import RETRY_AFTER_S
 from tests.userbot_api import UserbotApi, builder_name, call_many_retrying
@@ -75,7 +76,7 @@ def client(sandbox) -> Iterator[RecordingClient]:
         yield connected
 
 
-def people(count: int, start: int = 0) -> list[api.ChatUserDraft]:
+def people(count: int, start: int = 0) -> list[ChatUserDraft]:
     return [
         {
             "client_ref": f"ref-{i}",
