@@ -1,4 +1,4 @@
-"""Reads of the accounts app: an operator's sessions and second factors."""
+"""Reads of the accounts app: an operator's sessions, second factors and Userbot key."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from backoffice.accounts.models import UserSession
+from backoffice.accounts.models import OperatorKey, UserSession
 from backoffice.accounts.sessions import SessionStore
 
 
@@ -60,3 +60,19 @@ def recovery_codes_left(*, user: AbstractBaseUser) -> int:
 
 def has_two_factor(user: AbstractBaseUser) -> bool:
     return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+
+
+def operator_apikey(*, user: AbstractBaseUser) -> str | None:
+    """The operator's own Userbot API key in clear, for the moment of connecting as them;
+    None when they have not set one.
+
+    Raises ``SecretUnreadable`` when the stored key does not open with the configured
+    encryption keys: acting as the bot instead would hide that from the operator.
+    """
+    key = OperatorKey.objects.filter(user=user).first()
+    return None if key is None else key.reveal_apikey()
+
+
+def operator_key_set_at(*, user: AbstractBaseUser) -> datetime | None:
+    """When the operator's own Userbot key was set, None without one; the key is not read."""
+    return OperatorKey.objects.filter(user=user).values_list("set_at", flat=True).first()

@@ -1,14 +1,17 @@
-"""Writes of the accounts app: two-factor devices, recovery codes and sessions."""
+"""Writes of the accounts app: two-factor devices, recovery codes, sessions and the
+operator's own Userbot key."""
 
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from backoffice.accounts.models import UserSession
+from backoffice import audit
+from backoffice.accounts.models import OperatorKey, UserSession, validate_apikey
 
 TOTP_DEVICE_NAME = "Authenticator app"
 RECOVERY_DEVICE_NAME = "Recovery codes"
@@ -86,3 +89,44 @@ def sessions_clear_expired() -> int:
     """Delete every session past its expiry: the idle timeout leaves rows nobody will use."""
     deleted, _ = UserSession.objects.filter(expire_date__lte=timezone.now()).delete()
     return deleted
+
+
+@sensitive_variables("apikey")
+@transaction.atomic
+def operator_key_set(*, user: AbstractBaseUser, apikey: str) -> OperatorKey:
+    """Keep ``apikey``, encrypted, as the operator's own Userbot key, replacing any they had:
+    their takeovers and replies are then made as the Userbot user it logs in as.
+
+    Raises ``ValidationError`` (which never quotes the key) for a key that is not one word.
+    ``user`` is the user record itself, not ``request.user``'s lazy wrapper: the change is
+    recorded in its history.
+    """
+    validate_apikey(apikey)
+    key = OperatorKey.objects.select_for_update().filter(user=user).first()
+    replacing = key is not None
+    if key is None:
+        key = OperatorKey(user=user)
+    key.set_apikey(apikey)
+    key.set_at = timezone.now()
+    key.full_clean()
+    if replacing:
+        key.save(update_fields=["apikey_ciphertext", "set_at"])
+    else:
+        key.save()
+    audit.record(
+        actor=user,
+        obj=user,
+        action="change",
+        message="Userbot key replaced" if replacing else "Userbot key set",
+    )
+    return key
+
+
+@transaction.atomic
+def operator_key_remove(*, user: AbstractBaseUser) -> bool:
+    """Forget the operator's own Userbot key; False when they had none. ``user`` is the user
+    record itself, as for ``operator_key_set``."""
+    deleted, _ = OperatorKey.objects.filter(user=user).delete()
+    if deleted:
+        audit.record(actor=user, obj=user, action="change", message="Userbot key removed")
+    return deleted > 0
