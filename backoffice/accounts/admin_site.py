@@ -20,6 +20,7 @@ class BackofficeAdminSite(admin.AdminSite):
         account = [
             path("account/two-factor/", self.admin_view(views.two_factor), name="account_two_factor"),
             path("account/sessions/", self.admin_view(views.sessions), name="account_sessions"),
+            path("account/userbot-key/", self.admin_view(views.userbot_key), name="account_userbot_key"),
         ]
         return account + super().get_urls()
 

@@ -1,4 +1,5 @@
-"""The admin's login form with the second factor on the same page, and the code forms."""
+"""The admin's login form with the second factor on the same page, the code forms, and the
+form of the operator's own Userbot key."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.contrib.auth.signals import user_login_failed
 from django.http import HttpRequest
 from django_otp import match_token
 
+from backoffice.accounts.models import APIKEY_MAX_LENGTH, validate_apikey
 from backoffice.accounts.selectors import has_two_factor
 from backoffice.accounts.services import normalised_code
 
@@ -76,3 +78,27 @@ class LoginForm(AdminAuthenticationForm):
 
 class CodeForm(forms.Form):
     code = _code_field(label="Code from your authenticator app")
+
+
+class OperatorKeyForm(forms.Form):
+    """The operator's own Userbot API key, typed in and never rendered back.
+
+    The length is checked by ``validate_apikey`` rather than ``max_length``: Django's
+    length validator carries the value in its error's params, where a report could show it.
+    """
+
+    apikey = forms.CharField(
+        label="Your Userbot API key",
+        strip=True,
+        validators=[validate_apikey],
+        widget=forms.PasswordInput(
+            render_value=False,
+            attrs={
+                "autocomplete": "new-password",
+                "autocapitalize": "none",
+                "spellcheck": "false",
+                "maxlength": str(APIKEY_MAX_LENGTH),
+            },
+        ),
+        help_text="Stored encrypted and never shown again.",
+    )

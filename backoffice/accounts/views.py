@@ -1,4 +1,5 @@
-"""The operator's own account pages in the admin: two-factor authentication and sessions."""
+"""The operator's own account pages in the admin: two-factor authentication, sessions and
+their own Userbot key."""
 
 from __future__ import annotations
 
@@ -18,13 +19,15 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods
 from django_otp import login as otp_login
 from django_otp import match_token
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from backoffice import audit
 from backoffice.accounts import selectors, services
-from backoffice.accounts.forms import CodeForm, count_as_failed_login
+from backoffice.accounts.forms import CodeForm, OperatorKeyForm, count_as_failed_login
 
 
 def _render(request: HttpRequest, template: str, title: str, context: dict[str, Any]) -> TemplateResponse:
@@ -218,4 +221,37 @@ def sessions(request: HttpRequest) -> HttpResponse:
             "idle_hours": settings.SESSION_COOKIE_AGE / 3600,
             "expire_at_browser_close": settings.SESSION_EXPIRE_AT_BROWSER_CLOSE,
         },
+    )
+
+
+KEY_SAVED = (
+    "Your Userbot key was saved; chats you take over and replies you send will be made as your own "
+    "Userbot user."
+)
+
+
+@sensitive_post_parameters("apikey")
+@never_cache
+@require_http_methods(["GET", "POST"])
+def userbot_key(request: HttpRequest) -> HttpResponse:
+    """Set, replace or remove the operator's own Userbot API key; the page only ever says
+    whether one is set, and since when."""
+    form = OperatorKeyForm()
+    if request.method == "POST":
+        if request.POST.get("action") == "remove":
+            if services.operator_key_remove(user=_account(request)):
+                messages.success(request, "Your Userbot key was removed.")
+            else:
+                messages.info(request, "You had no Userbot key.")
+            return HttpResponseRedirect(reverse("admin:account_userbot_key"))
+        form = OperatorKeyForm(request.POST)
+        if form.is_valid():
+            services.operator_key_set(user=_account(request), apikey=form.cleaned_data["apikey"])
+            messages.success(request, KEY_SAVED)
+            return HttpResponseRedirect(reverse("admin:account_userbot_key"))
+    return _render(
+        request,
+        "accounts/userbot_key.html",
+        "Your Userbot key",
+        {"form": form, "set_at": selectors.operator_key_set_at(user=request.user)},
     )
