@@ -31,8 +31,10 @@ from typing import Any
 
 import orjson
 
+from sandbox.answers import Answer
 from sandbox.runner import SandboxHandle, start_sandbox
-from sandbox.server import Answer, SandboxServer, Session
+from sandbox.server import SandboxServer
+from sandbox.session import Session
 
 Frame = dict[str, Any]
 

@@ -15,8 +15,8 @@ from backoffice.userbot import asyncapi, schema
 from backoffice.userbot.errors import PayloadInvalid
 from backoffice.userbot.iso639 import LANGUAGES
 from backoffice.userbot.operations import EVENTS, OPERATIONS
+from sandbox.dispatch import RETRY_AFTER_S, UNCOUNTED
 from sandbox.runner import start_sandbox
-from sandbox.server import RETRY_AFTER_S, UNCOUNTED
 
 SEED = Path(__file__).resolve().parents[1].parent / "shared" / "seed" / "userbot-asyncapi.txt"
 SEED_TOP_TAGS = {

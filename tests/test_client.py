@@ -24,8 +24,8 @@ from backoffice.userbot.errors import (
 )
 from backoffice.userbot.operations import OPERATIONS
 from backoffice.userbot.payloads import ChatUserDraft
+from sandbox.dispatch import RETRY_AFTER_S
 from sandbox.runner import start_sandbox
-from sandbox.server import RETRY_AFTER_S
 from tests.userbot_api import UserbotApi, builder_name, call_many_retrying
 
 APIKEY = "test-key"

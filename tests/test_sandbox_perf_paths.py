@@ -18,7 +18,8 @@ from backoffice.userbot.errors import PayloadInvalid
 from backoffice.userbot.schema import validate_request
 from sandbox import chatusers_create
 from sandbox.registry import HANDLERS, Context, SandboxError
-from sandbox.server import SandboxServer, Session, build_store
+from sandbox.server import SandboxServer, build_store
+from sandbox.session import Session
 from sandbox.store import BotState, iso_ms
 
 PAGE = {"offset": 0, "limit": 1000}

@@ -31,8 +31,9 @@ from backoffice.userbot.errors import Forbidden, Unauthenticated
 from backoffice.userbot.models import Bot
 from backoffice.userbot.redaction import MASK, SecretsFilter
 from chatusers import services
+from sandbox.answers import Answer
 from sandbox.runner import SandboxHandle, start_sandbox
-from sandbox.server import Answer, Session
+from sandbox.session import Session
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
