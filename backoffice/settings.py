@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "chatusers",
     "knowledge",
     "automation",
+    "livechat",
 ]
 
 MIDDLEWARE = [

@@ -38,6 +38,7 @@ GROUPS: tuple[Group, ...] = (
             ("chatusers.feedback", "Feedback"),
         ),
     ),
+    Group("chats", "Chats", (("livechat.chataction", "Live chats"),)),
     Group("knowledge", "Knowledge", (("knowledge.interaction", "Knowledge base"),)),
     Group("automation", "Automation", (("automation.automatedmessage", "Automated messages"),)),
     Group(

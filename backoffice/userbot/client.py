@@ -135,6 +135,12 @@ class UserbotClient:
     def handshake(self) -> Handshake | None:
         return self._handshake
 
+    @property
+    def connected(self) -> bool:
+        """Whether the connection is up now; a call, or ``connect``, makes a new one if not."""
+        connection = self._connection
+        return connection is not None and not connection.broken
+
     # --- connection -------------------------------------------------------------------
 
     def connect(self) -> Handshake:

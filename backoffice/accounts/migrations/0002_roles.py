@@ -16,7 +16,7 @@ from django.apps import apps as global_apps
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-APPS = ("userbot", "sync", "chatusers", "knowledge", "automation")
+APPS = ("userbot", "sync", "chatusers", "knowledge", "automation", "livechat")
 ALL = ("add", "change", "delete", "view")
 
 # What the page of a chat user shows: the chat user, its tags and its variables.
@@ -41,11 +41,34 @@ def _grants(apps):
         | every("chatusers", ["feedback"], ["view"])
         | view_knowledge
         | view_automation
-        | _operate_sync(apps, every),
+        | _operate_sync(apps, every)
+        | _live_chat(apps, answer=True),
+        "chat agent": view_chat_users
+        | every("chatusers", ["feedback"], ["view"])
+        | _live_chat(apps, answer=True),
         "knowledge editor": every("knowledge", models_of("knowledge"), ALL) | view_chat_users,
         "automation editor": every("automation", models_of("automation"), ALL) | view_chat_users,
-        "viewer": set().union(*(every(label, models_of(label), ["view"]) for label in APPS)),
+        "viewer": set().union(
+            *(every(label, models_of(label), ["view"]) for label in APPS if _has(apps, label))
+        ),
     }
+
+
+def _has(apps, app_label):
+    """Whether the app's models exist at this point of the migrations."""
+    try:
+        return any(True for _ in apps.get_app_config(app_label).get_models())
+    except LookupError:
+        return False
+
+
+def _live_chat(apps, *, answer):
+    """Reading live chats, and with ``answer`` taking them over and replying; only once the
+    live chat's models exist (accounts 0004 runs this again after them)."""
+    if not _has(apps, "livechat"):
+        return set()
+    grants = {("livechat", "view_chataction")}
+    return grants | {("livechat", "answer_chats")} if answer else grants
 
 
 def _operate_sync(apps, every):
@@ -80,7 +103,7 @@ def create_roles(apps, schema_editor):
 def remove_roles(apps, schema_editor):
     Group = apps.get_model("auth", "Group")
     Group.objects.using(schema_editor.connection.alias).filter(
-        name__in=["operator", "knowledge editor", "automation editor", "viewer"]
+        name__in=["operator", "knowledge editor", "automation editor", "viewer", "chat agent"]
     ).delete()
 
 

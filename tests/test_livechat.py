@@ -1,0 +1,184 @@
+"""Live chat services against the sandbox: reading the inbox and a chat, taking over,
+replying once, handing back, and a reply whose answer is lost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from backoffice.userbot.models import Bot
+from livechat import services
+from livechat.agents import agent_for
+from livechat.models import ChatAction
+from livechat.selectors import read_inbox, read_transcript
+from livechat.services import ChatRefused, HeldByAnother
+from sandbox.runner import start_sandbox
+from sandbox.server import SandboxServer
+from tests.conftest import APIKEY, SITEKEY
+from tests.factories import ChatUserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _agent(name: str) -> Any:
+    user = get_user_model().objects.create_user(name, password="x", is_staff=True, first_name=name.title())
+    user.groups.add(Group.objects.get(name="chat agent"))
+    return user
+
+
+@pytest.fixture
+def ann() -> Any:
+    return _agent("ann")
+
+
+@pytest.fixture
+def bob() -> Any:
+    return _agent("bob")
+
+
+def _agent_messages(sandbox: Any, session_id: str) -> list[dict[str, Any]]:
+    state = sandbox.store.bots[SITEKEY]
+    return [m for m in state.messages[session_id] if m["from"] == "agent"]
+
+
+def test_the_inbox_lists_open_chats_first_newest_activity_first_named_as_here(sandbox, bot, ann):
+    first = sandbox.open_chat(SITEKEY)
+    second = sandbox.open_chat(SITEKEY)
+    closed = sandbox.open_chat(SITEKEY)
+    sandbox.close_chat(SITEKEY, closed["id"])
+    sandbox.visitor_says(SITEKEY, first["id"], "Hello, anyone there?")
+    person = ChatUserFactory(bot=bot, remote_id=first["chatuser_id"], name="Ada", surname="Lovelace")
+
+    with agent_for(bot, ann) as agent:
+        inbox = read_inbox(bot=bot, agent=agent)
+
+    assert [c["id"] for c in inbox.chats] == [first["id"], second["id"], closed["id"]]
+    assert inbox.chats[0]["chatuser_name"] == "Ada Lovelace"
+    assert inbox.chats[0]["chatuser_url"] == f"/admin/chatusers/chatuser/{person.pk}/change/"
+    assert inbox.chats[0]["last_text"] == "Hello, anyone there?"
+    assert inbox.chats[0]["holder"] == "the bot"
+    assert "last_text" not in inbox.chats[2]  # a closed chat's transcript is not read
+    assert inbox.dropped == []
+
+
+def test_a_chat_waiting_for_an_agent_says_so(sandbox, bot, ann):
+    chat = sandbox.open_chat(SITEKEY)
+    sandbox.ask_for_human(SITEKEY, chat["id"])
+
+    with agent_for(bot, ann) as agent:
+        (row,) = read_inbox(bot=bot, agent=agent).chats
+
+    assert (row["status"], row["agent_id"], row["holder"]) == ("agent", None, "waiting for an agent")
+
+
+def test_taking_over_assigns_the_chat_and_writes_the_chat_users_history(sandbox, bot, ann):
+    chat = sandbox.open_chat(SITEKEY)
+    person = ChatUserFactory(bot=bot, remote_id=chat["chatuser_id"])
+
+    action = services.chat_take_over(bot=bot, session_id=chat["id"], operator=ann)
+
+    session = sandbox.store.bots[SITEKEY].sessions[chat["id"]]
+    assert (action.kind, action.state, action.error) == ("take_over", "done", "")
+    assert session["status"] == "agent"
+    assert session["agent_id"] == action.agent_id != ""
+    entry = LogEntry.objects.get(object_id=str(person.pk))
+    assert (entry.user_id, entry.change_message) == (ann.pk, f"Took over in chat {chat['id']}")
+    with agent_for(bot, ann) as agent:
+        seen = read_transcript(bot=bot, agent=agent, session_id=chat["id"]).chat
+    assert (seen["holder"], seen["holder_operator_id"], seen["held_by_my_agent"]) == ("Ann", ann.pk, True)
+
+
+def test_a_reply_needs_the_chat_held_by_the_operator_and_sends_nothing_otherwise(sandbox, bot, ann):
+    chat = sandbox.open_chat(SITEKEY)
+
+    with pytest.raises(ChatRefused, match="Take the chat over before replying"):
+        services.chat_reply(bot=bot, session_id=chat["id"], text="Hi", operator=ann)
+
+    assert _agent_messages(sandbox, chat["id"]) == []
+    assert not ChatAction.objects.filter(kind="reply").exists()
+
+
+def test_a_reply_reaches_userbot_once_and_is_kept_as_sent(sandbox, bot, ann):
+    chat = sandbox.open_chat(SITEKEY)
+    services.chat_take_over(bot=bot, session_id=chat["id"], operator=ann)
+
+    action = services.chat_reply(bot=bot, session_id=chat["id"], text="  How can I help?  ", operator=ann)
+
+    (said,) = _agent_messages(sandbox, chat["id"])
+    assert said["text"] == "How can I help?"
+    assert (action.state, action.text, action.message_id) == ("done", "How can I help?", said["id"])
+
+
+def test_taking_over_a_chat_another_operator_holds_asks_first_and_names_them(sandbox, bot, ann, bob):
+    chat = sandbox.open_chat(SITEKEY)
+    services.chat_take_over(bot=bot, session_id=chat["id"], operator=ann)
+
+    with pytest.raises(HeldByAnother) as refused:
+        services.chat_take_over(bot=bot, session_id=chat["id"], operator=bob)
+    assert refused.value.holder == "Ann"
+    with pytest.raises(ChatRefused):
+        services.chat_reply(bot=bot, session_id=chat["id"], text="Me too", operator=bob)
+
+    services.chat_take_over(bot=bot, session_id=chat["id"], operator=bob, confirmed=True)
+    with agent_for(bot, ann) as agent:
+        seen = read_transcript(bot=bot, agent=agent, session_id=chat["id"]).chat
+    assert seen["holder"] == "Bob"
+    with pytest.raises(ChatRefused):
+        services.chat_reply(bot=bot, session_id=chat["id"], text="Still me", operator=ann)
+    assert _agent_messages(sandbox, chat["id"]) == []
+
+
+def test_handing_back_gives_the_chat_to_the_bot(sandbox, bot, ann):
+    chat = sandbox.open_chat(SITEKEY)
+    services.chat_take_over(bot=bot, session_id=chat["id"], operator=ann)
+
+    services.chat_hand_back(bot=bot, session_id=chat["id"], operator=ann)
+
+    session = sandbox.store.bots[SITEKEY].sessions[chat["id"]]
+    assert (session["status"], session["agent_id"]) == ("bot", None)
+    assert list(ChatAction.objects.values_list("kind", "state")) == [
+        ("hand_back", "done"),
+        ("take_over", "done"),
+    ]
+
+
+def test_a_reply_to_a_closed_chat_is_refused_in_words(sandbox, bot, ann):
+    chat = sandbox.open_chat(SITEKEY)
+    services.chat_take_over(bot=bot, session_id=chat["id"], operator=ann)
+    sandbox.close_chat(SITEKEY, chat["id"])
+
+    with pytest.raises(ChatRefused, match="This chat is closed"):
+        services.chat_reply(bot=bot, session_id=chat["id"], text="Hello?", operator=ann)
+
+    assert _agent_messages(sandbox, chat["id"]) == []
+
+
+class _LosesTheAnswerToSay(SandboxServer):
+    """Applies ``say`` and drops the connection instead of answering it."""
+
+    def _drops(self, session: Any, channel: str) -> bool:
+        return channel == "say"
+
+
+def test_a_reply_whose_answer_is_lost_is_unknown_never_sent_again_and_settled_by_a_person(ann):
+    with start_sandbox(apikeys=(APIKEY,), sitekeys=(SITEKEY,), server_class=_LosesTheAnswerToSay) as sandbox:
+        bot = Bot(name="Lossy", sitekey=SITEKEY, server_url=sandbox.url)
+        bot.set_apikey(APIKEY)
+        bot.save()
+        chat = sandbox.open_chat(SITEKEY)
+        services.chat_take_over(bot=bot, session_id=chat["id"], operator=ann)
+
+        action = services.chat_reply(bot=bot, session_id=chat["id"], text="Are you there?", operator=ann)
+
+        assert (action.state, action.error) == ("unknown", "The connection dropped before Userbot answered.")
+        assert [m["text"] for m in _agent_messages(sandbox, chat["id"])] == ["Are you there?"]
+        settled = services.chat_reply_settle(action=action, operator=ann, said=True)
+        assert settled.state == "settled"
+        assert settled.error.endswith("ann checked the transcript: it was sent.")
+        assert [m["text"] for m in _agent_messages(sandbox, chat["id"])] == ["Are you there?"]
+        with pytest.raises(ChatRefused):
+            services.chat_reply_settle(action=action, operator=ann, said=False)
