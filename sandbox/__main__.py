@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import math
 import os
 import signal
 import time
@@ -20,6 +21,7 @@ from backoffice.runtime import tune_gc_for_bulk_work
 from sandbox.seed import seed_chatusers
 from sandbox.server import SandboxServer, build_store
 from sandbox.store import SandboxStore
+from sandbox.visitors import DEFAULT_EVERY_S
 
 DESCRIPTION = (
     "Serve the sandbox Userbot server on ws://HOST:PORT/ until SIGINT or SIGTERM. Every --apikey, "
@@ -33,7 +35,9 @@ DESCRIPTION = (
     "each answer N ms after it is ready, like a network in between; answers keep their order "
     "and requests keep being applied meanwhile. --seed-chatusers N fills every --sitekey bot that "
     "has no chat users with N synthetic ones before listening (for benchmarks; a million takes "
-    "seconds), so --seed-demo then leaves those bots alone."
+    "seconds), so --seed-demo then leaves those bots alone. --visitors-every SECONDS has a "
+    "visitor write in a live chat (or open one, or ask for a person) that often; it defaults to "
+    f"{DEFAULT_EVERY_S:g} with --seed-demo and to 0 (no visitors) without."
 )
 COUNTS = ("port", "drop_every", "rate_limit_every", "latency_ms", "seed_chatusers")
 
@@ -55,7 +59,23 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--rate-limit-every", type=int, default=0, metavar="N")
     parser.add_argument("--latency-ms", type=int, default=0, metavar="N")
     parser.add_argument("--seed-chatusers", type=int, default=0, metavar="N")
+    parser.add_argument(
+        "--visitors-every",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"live visitors' pace (default {DEFAULT_EVERY_S:g} with --seed-demo, else 0: none)",
+    )
     return parser
+
+
+def live_visitors_every(given: float | None, *, seed_demo: bool) -> float:
+    """Seconds between live visitors' steps: ``given``, else every few seconds for a demo, else never (0)."""
+    if given is None:
+        return DEFAULT_EVERY_S if seed_demo else 0.0
+    if not (math.isfinite(given) and given >= 0):
+        raise ValueError("--visitors-every must be a number of seconds, 0 or more")
+    return given
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -65,6 +85,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name in COUNTS:
         if getattr(options, name) < 0:
             cli.error(f"--{name.replace('_', '-')} must not be negative")
+    try:
+        visitors_every = live_visitors_every(options.visitors_every, seed_demo=options.seed_demo)
+    except ValueError as exc:
+        cli.error(str(exc))
     apikeys = [*options.apikey, *env_list("USERBOT_SANDBOX_APIKEYS", [])]
     if not apikeys:
         cli.error("no account: give --apikey or set USERBOT_SANDBOX_APIKEYS")
@@ -89,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         drop_every=options.drop_every,
         rate_limit_every=options.rate_limit_every,
         latency_ms=options.latency_ms,
+        visitors_every=visitors_every,
     )
     asyncio.run(_serve(server, options.host, options.port))
 

@@ -216,6 +216,15 @@ VISITOR_LINES = (
     "I need help with my order",
     "What is the return policy?",
 )
+# What a visitor writes when they want a person instead of the bot: the session then waits
+# for an agent (``visitors.visitor_step``).
+HUMAN_REQUESTS = (
+    "Can I talk to a person?",
+    "I'd like to speak to a human, please",
+    "This is not helping, is there someone from customer care?",
+    "Posso parlare con un operatore?",
+    "Can an agent call me back about my order?",
+)
 BOT_REPLIES = (
     "Happy to help!",
     "Let me check that for you.",

@@ -40,6 +40,7 @@ class SandboxServer(ConnectionServer):
         drop_every: int = 0,
         rate_limit_every: int = 0,
         latency_ms: int = 0,
+        visitors_every: float = 0.0,
     ) -> None:
         super().__init__()
         self.store = store
@@ -48,6 +49,7 @@ class SandboxServer(ConnectionServer):
         self.drop_every = drop_every
         self.rate_limit_every = rate_limit_every
         self.latency_s = latency_ms / 1000
+        self.visitors_every = visitors_every
         self.dirty = False
         self.port = 0
         self._server: Server | None = None
@@ -56,9 +58,15 @@ class SandboxServer(ConnectionServer):
     # --- lifecycle ---------------------------------------------------------------------
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Seed demo data if asked, listen, and return the bound port."""
+        """Seed demo data and set live visitors going (each if asked), listen, return the bound port."""
         if self.seed_demo:
             self._seed_demo()
+        if self.visitors_every > 0:
+            self._tasks.append(
+                asyncio.create_task(
+                    visitors.run_live_visitors(self.store, self.publish, interval_s=self.visitors_every)
+                )
+            )
         self._server = await serve(
             self.serve_connection, host, port, max_size=MAX_SOCKET_FRAME, compression=None
         )
@@ -102,7 +110,6 @@ class SandboxServer(ConnectionServer):
                 demo.seed_demo(self.store, bot)
                 self.dirty = True
         self.store.reindex()
-        self._tasks.append(asyncio.create_task(visitors.run_live_visitors(self.store, self.publish)))
 
     # --- requests and events -----------------------------------------------------------
 
