@@ -55,6 +55,14 @@ class ConnectionServer:
                 for session in sessions:
                     session.outbox.put_nowait((0.0, frame))
 
+    def drop_connections(self) -> int:
+        """Abort every connection now, as a network drop would: no close frame, and answers
+        still waiting are lost. Call it on the server's loop; it returns how many it dropped."""
+        sessions = list(self.sessions)
+        for session in sessions:
+            session.connection.transport.abort()
+        return len(sessions)
+
     async def serve_connection(self, connection: ServerConnection) -> None:
         """Read and answer ``connection``'s requests until it closes, or drops on a fault."""
         session = Session(connection)
