@@ -23,7 +23,7 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -173,6 +173,7 @@ class Feeds:
             with self.lock:
                 if not self.watchers and not self.feeds:
                     self.keeper = None
+                    connection.close()  # this thread's own connection
                     return
 
     def _keep_once(self) -> None:
@@ -200,9 +201,13 @@ class Feeds:
         with self.lock:
             self.watchers.clear()
             feeds, self.feeds = dict(self.feeds), {}
+            keeper = self.keeper
         for bot_id, feed in feeds.items():
             feed.stop()
             release_lease(bot_id, self.holder)
+        self.wake.set()
+        if keeper is not None:
+            keeper.join(timeout=RENEW_S * 3)
 
 
 FEEDS = Feeds()

@@ -160,8 +160,9 @@ def test_a_reply_to_a_closed_chat_is_refused_in_words(sandbox, bot, ann):
 class _LosesTheAnswerToSay(SandboxServer):
     """Applies ``say`` and drops the connection instead of answering it."""
 
-    def _drops(self, session: Any, channel: str) -> bool:
-        return channel == "say"
+    def answer(self, session: Any, frame: str | bytes) -> tuple[Any, bool]:
+        answer, drop = super().answer(session, frame)
+        return answer, drop or (isinstance(frame, str) and frame.startswith("say."))
 
 
 def test_a_reply_whose_answer_is_lost_is_unknown_never_sent_again_and_settled_by_a_person(ann):

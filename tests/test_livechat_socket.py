@@ -13,7 +13,7 @@ from channels.layers import channel_layers
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AnonymousUser, Group
+from django.contrib.auth.models import AnonymousUser, Permission
 
 from livechat.consumers import websocket_urlpatterns
 from livechat.feed import FEEDS, release_lease, take_lease
@@ -34,10 +34,11 @@ def layer(request: pytest.FixtureRequest, settings: Any) -> Iterator[str]:
     channel_layers.backends = {}
 
 
-def _user(name: str, role: str | None) -> Any:
+def _user(name: str, permission: str | None) -> Any:
+    """A staff user with ``permission`` (a transactional test empties the tables, roles included)."""
     user = get_user_model().objects.create_user(name, password="x", is_staff=True)
-    if role:
-        user.groups.add(Group.objects.get(name=role))
+    if permission:
+        user.user_permissions.add(Permission.objects.get(codename=permission))
     return user
 
 
@@ -71,10 +72,10 @@ def test_the_chat_socket_refuses_who_may_not_read_chats(bot: Any, who: str, laye
 def test_a_viewer_gets_the_bots_chat_events_live_through_one_subscription(
     sandbox: Any, bot: Any, layer: str
 ) -> None:
-    viewer = _user("vera", "viewer")
+    viewer = _user("vera", "view_chataction")
     chat = sandbox.open_chat(SITEKEY)
 
-    async def scenario() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], int]:
         first = _connect(viewer, f"/ws/chats/{bot.pk}/")
         second = _connect(viewer, "/ws/chats/")
         assert (await first.connect())[0] and (await second.connect())[0]
@@ -87,25 +88,25 @@ def test_a_viewer_gets_the_bots_chat_events_live_through_one_subscription(
         said.join()
         sandbox.ask_for_human(SITEKEY, chat["id"])
         session = await _until(first, "session")
+        subscribed = sum(1 for c in sandbox.server.sessions if "chat" in c.topics)
         await first.disconnect()
         await second.disconnect()
-        return news_first, news_second, session
+        return news_first, news_second, session, subscribed
 
-    news_first, news_second, session = async_to_sync(scenario)()
+    news_first, news_second, session, subscribed = async_to_sync(scenario)()
 
     assert news_first == news_second
     assert news_first["bot"] == bot.pk
     assert news_first["session_id"] == chat["id"]
     assert (news_first["message"]["from"], news_first["message"]["text"]) == ("user", "<b>hi</b>")
     assert (session["session"]["status"], session["session"]["agent_id"]) == ("agent", None)
-    # One Userbot subscription fed both sockets.
-    assert sum(1 for c in sandbox.server.sessions if "chat" in c.topics) == 1
+    assert subscribed == 1  # one Userbot subscription fed both sockets
 
 
 def test_a_dropped_userbot_connection_shows_reconnecting_then_asks_pages_to_read_again(
     sandbox: Any, bot: Any, layer: str
 ) -> None:
-    viewer = _user("vera", "viewer")
+    viewer = _user("vera", "view_chataction")
 
     async def scenario() -> list[str]:
         socket = _connect(viewer, f"/ws/chats/{bot.pk}/")

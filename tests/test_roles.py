@@ -37,8 +37,11 @@ def test_the_migration_creates_each_role_with_exactly_its_permissions():
     }
     view_chat_users = {("chatusers", code) for code in _codes(CHAT_USER_PAGE, ["view"])}
 
+    answer_chats = {("livechat", "view_chataction"), ("livechat", "answer_chats")}
+
     assert sorted(Group.objects.values_list("name", flat=True)) == [
         "automation editor",
+        "chat agent",
         "knowledge editor",
         "operator",
         "viewer",
@@ -50,7 +53,9 @@ def test_the_migration_creates_each_role_with_exactly_its_permissions():
         | {("sync", code) for code in ("view_botsync", "change_botsync", "view_syncconflict")}
         | {("sync", code) for code in ("change_syncconflict", "view_outboxentry", "change_outboxentry")}
         | {("sync", "delete_outboxentry")}
+        | answer_chats
     )
+    assert _granted("chat agent") == view_chat_users | {("chatusers", "view_feedback")} | answer_chats
     assert _granted("knowledge editor") == {("knowledge", code) for code in _codes(["interaction"], ALL)} | (
         view_chat_users
     )
@@ -59,7 +64,7 @@ def test_the_migration_creates_each_role_with_exactly_its_permissions():
     } | (view_chat_users)
     assert _granted("viewer") == {
         (model._meta.app_label, f"view_{model._meta.model_name}")
-        for label in ("userbot", "sync", "chatusers", "knowledge", "automation")
+        for label in ("userbot", "sync", "chatusers", "knowledge", "automation", "livechat")
         for model in apps.get_app_config(label).get_models()
     }
 

@@ -335,7 +335,6 @@ class UserbotClient:
     def _check_response(self, operation: str, payload: Any) -> None:
         schema.validate_response(operation, payload)
 
-
     # --- events -----------------------------------------------------------------------
 
     def subscribe(self, topic: str, callback: EventCallback) -> None:
