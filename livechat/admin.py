@@ -17,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from backoffice.userbot.errors import NotFound, TransportError, UserbotError
@@ -65,17 +66,26 @@ class ChatActionAdmin(admin.ModelAdmin):
     def inbox(self, request: HttpRequest, bot_id: int | None = None) -> HttpResponse:
         _require_view(request)
         bots = _bots(bot_id)
+        chatuser = _chatuser_filter(request)
+        inbox_url = (
+            reverse("admin:livechat_inbox_json")
+            + "?"
+            + urlencode(
+                {key: value for key, value in (("bot", bot_id or ""), ("chatuser", chatuser)) if value}
+            )
+        )
+        title = f"Live chats of {bots[0].name}" if bot_id else "Live chats"
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Live chats of {bots[0].name}" if bot_id else "Live chats",
+            "title": f"{title}: one chat user's" if chatuser else title,
             "opts": self.model._meta,
             "bots": bots,
             "bot_id": bot_id,
             "page_data": {
                 "kind": "inbox",
                 "socket": f"/ws/chats/{bot_id}/" if bot_id else "/ws/chats/",
-                "inbox_url": reverse("admin:livechat_inbox_json") + (f"?bot={bot_id}" if bot_id else ""),
-                "bots": _inbox_data(request, bots),
+                "inbox_url": inbox_url,
+                "bots": _inbox_data(request, bots, chatuser=chatuser),
                 "me": request.user.pk,
             },
         }
@@ -85,7 +95,7 @@ class ChatActionAdmin(admin.ModelAdmin):
         _require_view(request)
         bot = request.GET.get("bot")
         bots = _bots(int(bot) if bot and bot.isdigit() else None)
-        return JsonResponse({"bots": _inbox_data(request, bots)})
+        return JsonResponse({"bots": _inbox_data(request, bots, chatuser=_chatuser_filter(request))})
 
     def chat(self, request: HttpRequest, bot_id: int, session_id: str) -> HttpResponse:
         _require_view(request)
@@ -171,8 +181,14 @@ def _bots(bot_id: int | None) -> list[Bot]:
     return bots
 
 
-def _inbox_data(request: HttpRequest, bots: list[Bot]) -> list[dict[str, Any]]:
-    """Each bot's inbox, or why it could not be read: one bot down leaves the others."""
+def _chatuser_filter(request: HttpRequest) -> str:
+    """The Userbot id of the one chat user whose chats are asked for, or ""."""
+    return request.GET.get("chatuser", "")[:64]
+
+
+def _inbox_data(request: HttpRequest, bots: list[Bot], *, chatuser: str = "") -> list[dict[str, Any]]:
+    """Each bot's inbox (only ``chatuser``'s chats when given), or why it could not be read:
+    one bot down leaves the others."""
     out = []
     for bot in bots:
         entry: dict[str, Any] = {
@@ -191,7 +207,8 @@ def _inbox_data(request: HttpRequest, bots: list[Bot]) -> list[dict[str, Any]]:
             logger.warning("The chats of bot %s could not be read: %s", bot.pk, exc)
             entry["error"] = f"Could not read the chats from Userbot: {exc}"
         else:
-            entry.update(chats=inbox.chats, total=inbox.total, dropped=inbox.dropped)
+            chats = [c for c in inbox.chats if c["chatuser_id"] == chatuser] if chatuser else inbox.chats
+            entry.update(chats=chats, total=inbox.total, dropped=inbox.dropped)
         out.append(entry)
     return out
 

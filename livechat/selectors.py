@@ -7,24 +7,31 @@ actions (with the bot's shared key, Userbot knows only that "an agent" holds it)
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db.models import Q
 from django.urls import reverse
 
 from backoffice.userbot import api
-from backoffice.userbot.errors import PayloadInvalid
+from backoffice.userbot.connections import client_for
+from backoffice.userbot.errors import PayloadInvalid, TransportError, UserbotError
 from backoffice.userbot.models import Bot
 from chatusers.models import ChatUser
 from livechat.agents import Agent
 from livechat.models import ChatAction
 from livechat.wire import INBOX_MAX, sessions_of, transcript_of
 
+logger = logging.getLogger(__name__)
+
 OPEN_FIRST = {"agent": 0, "bot": 1, "closed": 2}
+WAITING_TTL_S = 30
+WAITING_TIMEOUT_S = 3.0
 # The open chats whose last message the inbox shows, read in one pipelined burst.
 LAST_MESSAGES_MAX = 100
 LAST_TEXT_MAX = 140
@@ -56,6 +63,37 @@ def read_inbox(*, bot: Bot, agent: Agent) -> Inbox:
     _with_last_messages(agent, [c for c in chats if c["status"] != "closed"][:LAST_MESSAGES_MAX])
     chats.sort(key=lambda c: (OPEN_FIRST[c["status"]], _minus(c["last_message_at"])))
     return Inbox(bot=bot, chats=chats, total=int(payload["total"]), dropped=read.dropped)
+
+
+def waiting_per_bot(bots: Iterable[Bot]) -> dict[int, int | None]:
+    """Per bot, how many chats wait for an agent (handed over, held by nobody): None when
+    Userbot could not be asked. Kept ``WAITING_TTL_S`` in the cache, so the index asks each
+    bot at most that often."""
+    counts: dict[int, int | None] = {}
+    for bot in bots:
+        key = f"livechat:waiting:{bot.pk}"
+        cached = cache.get(key)
+        if cached is None:
+            cached = _count_waiting(bot)
+            cache.set(key, cached, WAITING_TTL_S if cached >= 0 else WAITING_TTL_S // 3)
+        counts[bot.pk] = cached if cached >= 0 else None
+    return counts
+
+
+def _count_waiting(bot: Bot) -> int:
+    client = client_for(
+        bot, timeout=WAITING_TIMEOUT_S, connect_timeout=WAITING_TIMEOUT_S, reconnect_attempts=1
+    )
+    try:
+        who = client.connect().who["id"]
+        payload = client.call(api.robin_sessions(user_id=str(who), limit=INBOX_MAX, offset=0))
+        read = sessions_of(payload)
+    except (TransportError, UserbotError, PayloadInvalid) as exc:
+        logger.warning("The chats waiting on bot %s could not be counted: %s", bot.pk, exc)
+        return -1
+    finally:
+        client.close()
+    return sum(1 for s in read.items if s["status"] == "agent" and s["agent_id"] is None)
 
 
 def read_transcript(*, bot: Bot, agent: Agent, session_id: str) -> Transcript:

@@ -21,6 +21,8 @@ logger = logging.getLogger(__name__)
 TEXT_MAX = 20_000
 # What an inbox reads at most: the newest chats by start, where the open ones are.
 INBOX_MAX = 500
+# What a page shows of why an event was left out: the reason may quote what Userbot sent.
+REASON_MAX = 300
 
 
 @dataclass
@@ -53,21 +55,19 @@ def transcript_of(payload: Any) -> tuple[dict[str, Any], Read]:
 
 
 def chat_event(name: str, payload: Any) -> dict[str, Any] | None:
-    """A ``chat.message`` or ``chat.session`` event as the browser gets it, or None (logged)
-    when it is not valid; any other event is not for live chat."""
+    """A ``chat.message`` or ``chat.session`` event as the browser gets it; one that is not
+    valid becomes ``dropped`` news with the reason (and a log line), so the page says so and
+    reads again. Any other event is not for live chat (None)."""
     if name not in ("chat.message", "chat.session"):
         return None
     try:
         schema.validate_event(name, payload)
     except PayloadInvalid as exc:
         logger.warning("A %s event was not valid and was dropped: %s", name, exc)
-        return None
+        return {"type": "dropped", "event": name, "reason": str(exc)[:REASON_MAX]}
     if name == "chat.message":
-        return {
-            "type": "message",
-            "session_id": payload["session_id"],
-            "message": bounded_message(payload["message"]),
-        }
+        message = bounded_message(payload["message"])
+        return {"type": "message", "session_id": payload["session_id"], "message": message}
     return {"type": "session", "session": payload["session"]}
 
 

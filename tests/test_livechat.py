@@ -16,12 +16,14 @@ from livechat.agents import agent_for
 from livechat.models import ChatAction
 from livechat.selectors import read_inbox, read_transcript
 from livechat.services import ChatRefused, HeldByAnother
+from livechat.wire import TEXT_MAX, chat_event
 from sandbox.runner import start_sandbox
 from sandbox.server import SandboxServer
 from tests.conftest import APIKEY, SITEKEY
 from tests.factories import ChatUserFactory
 
 pytestmark = pytest.mark.django_db
+STAMP = "2026-11-24T09:30:00.000Z"
 
 
 def _agent(name: str) -> Any:
@@ -183,3 +185,36 @@ def test_a_reply_whose_answer_is_lost_is_unknown_never_sent_again_and_settled_by
         assert [m["text"] for m in _agent_messages(sandbox, chat["id"])] == ["Are you there?"]
         with pytest.raises(ChatRefused):
             services.chat_reply_settle(action=action, operator=ann, said=False)
+
+
+def test_a_message_of_100_kb_is_cut_for_the_page_and_says_how_much():
+    event = chat_event(
+        "chat.message",
+        {"session_id": "s1", "message": {"id": "m1", "from": "user", "text": "x" * 100_000, "at": STAMP}},
+    )
+
+    assert event is not None
+    assert (len(event["message"]["text"]), event["message"]["cut"]) == (TEXT_MAX, 100_000 - TEXT_MAX)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"session_id": "s1"},
+        {"session_id": "s1", "message": {"id": "m1", "from": "hacker", "text": "hi", "at": STAMP}},
+        {"session_id": 7, "message": {"id": "m1", "from": "user", "text": "hi", "at": STAMP}},
+        "not an object",
+    ],
+    ids=["no message", "unknown sender", "session id not text", "not an object"],
+)
+def test_an_event_that_is_not_valid_becomes_dropped_news_with_its_reason_and_a_log_line(payload, caplog):
+    event = chat_event("chat.message", payload)
+
+    assert event is not None
+    assert (event["type"], event["event"]) == ("dropped", "chat.message")
+    assert event["reason"] != ""
+    assert [r.getMessage().startswith("A chat.message event was not valid") for r in caplog.records] == [True]
+
+
+def test_events_of_other_topics_are_not_for_live_chat():
+    assert chat_event("chatusers.changed", {"op": "created", "id": "1", "updated_at": STAMP}) is None

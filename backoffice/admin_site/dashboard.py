@@ -1,6 +1,6 @@
 """The index's dashboard: per bot, how many chat users it has, what waits to reach Userbot,
 what needs an operator (conflicts, deletions on Userbot, dead letters) and when it was last
-read back; each figure links to the page behind it.
+read back, and how many live chats wait for an agent; each figure links to the page behind it.
 
 Two queries whatever the number of bots: the bots with their sync figures (subqueries of
 one statement), and the chat users per bot, which is a count of a table that may hold
@@ -24,6 +24,7 @@ from backoffice.sync.gone import DELETED_FIELD
 from backoffice.sync.models import OutboxEntry, SyncConflict
 from backoffice.sync.selectors import bots_with_sync_health
 from chatusers.models import ChatUser
+from livechat.selectors import waiting_per_bot
 
 CHATUSER_COUNTS_TTL_S = 60
 CHATUSER_COUNTS_KEY = "admin-site:dashboard:chatusers-per-bot"
@@ -47,6 +48,7 @@ class BotRow:
     last_pull_at: datetime | None
     last_pull_error: str
     sync_url: str
+    chats_waiting: Figure | None = None
 
 
 def chatusers_per_bot() -> tuple[dict[int, int], datetime]:
@@ -67,8 +69,9 @@ def _link(name: str, **query: Any) -> str:
     return f"{url}?{urlencode(query)}" if query else url
 
 
-def dashboard_rows() -> tuple[list[BotRow], datetime]:
-    """One row per bot, and when its chat users were counted."""
+def dashboard_rows(*, with_chats: bool = False) -> tuple[list[BotRow], datetime]:
+    """One row per bot, and when its chat users were counted; ``with_chats`` adds the chats
+    waiting for an agent, which are asked of Userbot (kept half a minute)."""
     deletions = (
         SyncConflict.objects.filter(
             bot=OuterRef("pk"), resolution=SyncConflict.Resolution.OPEN, field=DELETED_FIELD
@@ -84,10 +87,12 @@ def dashboard_rows() -> tuple[list[BotRow], datetime]:
             deletions=Coalesce(Subquery(deletions), Value(0), output_field=IntegerField()),
             sync_id=F("sync__pk"),
         )
-        .only("sitekey", "name")
+        # The server and key too: the chats waiting are asked of each bot's Userbot.
+        .only("sitekey", "name", "server_url", "apikey_ciphertext")
         .order_by("name", "pk")
     )
     counts, counted_at = chatusers_per_bot()
+    waiting = waiting_per_bot(bots) if with_chats else {}
     rows = []
     for bot in bots:
         on_bot = {"bot__id__exact": bot.pk}
@@ -112,6 +117,14 @@ def dashboard_rows() -> tuple[list[BotRow], datetime]:
                     reverse("admin:sync_botsync_change", args=[bot.pk])
                     if bot.sync_id
                     else reverse("admin:sync_botsync_changelist")
+                ),
+                chats_waiting=(
+                    Figure(
+                        waiting[bot.pk],
+                        reverse("admin:livechat_bot_inbox", args=[bot.pk]) + "?status=waiting",
+                    )
+                    if with_chats
+                    else None
                 ),
             )
         )

@@ -20,6 +20,7 @@ from backoffice.admin_site import dashboard, services
 from backoffice.admin_site.columns import COOKIE_PREFIX
 from backoffice.admin_site.groups import GROUPS, grouped
 from backoffice.admin_site.models import SavedView
+from livechat.access import can_view_chats
 
 PRODUCT = "Userbot back office"
 SAVED_VIEWS_KEPT_S = 300
@@ -99,7 +100,7 @@ class OperatorAdminSite(BackofficeAdminSite):
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         context: dict[str, Any] = {}
         if any(request.user.has_perm(p) for p in DASHBOARD_PERMISSIONS):
-            rows, counted_at = dashboard.dashboard_rows()
+            rows, counted_at = dashboard.dashboard_rows(with_chats=can_view_chats(request.user))
             context = {"dashboard": rows, "chatusers_counted_at": counted_at}
         return super().index(request, {**context, **(extra_context or {})})
 

@@ -86,11 +86,19 @@ class BotVariableAdmin(ReadOnlyAdmin):
 
 @admin.register(Feedback)
 class FeedbackAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "rating", "chatuser_link", "comment", "session_id", "bot"]
+    list_display = ["created_at", "rating", "chatuser_link", "comment", "chat_link", "bot"]
     list_filter = ["rating", "bot", ("created_at", admin.DateFieldListFilter)]
     list_select_related = ["bot", "chatuser"]
     date_hierarchy = "created_at"
     search_fields = ["comment"]
+
+    @admin.display(description="chat", ordering="session_id")
+    def chat_link(self, obj: Feedback) -> str:
+        """The live chat the feedback was given in (named by URL: chat users do not import it)."""
+        if not obj.session_id:
+            return "-"
+        url = reverse("admin:livechat_chat", args=[obj.bot_id, obj.session_id])
+        return format_html('<a href="{}">{}</a>', url, obj.session_id)
 
     @admin.display(description="chat user", ordering="chatuser")
     def chatuser_link(self, obj: Feedback) -> str:

@@ -9,6 +9,8 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils.html import format_html
 
 from backoffice.admin_site.dates import moment_html
 from chatusers import services
@@ -76,6 +78,14 @@ class ChatUserFormMixin:
     @admin.display(description="last seen")
     def last_seen_moment(self, obj: ChatUser) -> str:
         return moment_html(obj.last_seen_at, relative=True) or "-"
+
+    @admin.display(description="chats")
+    def chats_link(self, obj: ChatUser) -> str:
+        """The live chats of this chat user (named by URL: chat users do not import live chat)."""
+        if not obj.remote_id:
+            return "-"
+        url = reverse("admin:livechat_bot_inbox", args=[obj.bot_id])
+        return format_html('<a href="{}?chatuser={}&amp;status=all">Their chats</a>', url, obj.remote_id)
 
     @admin.display(description="created")
     def created_moment(self, obj: ChatUser) -> str:

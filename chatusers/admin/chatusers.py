@@ -88,6 +88,7 @@ class ChatUserAdmin(
     fields = ["bot", *EDITABLE_FIELDS]
     readonly_fields = [
         "last_seen_moment",
+        "chats_link",
         "remote_id",
         "client_ref",
         "created_moment",
