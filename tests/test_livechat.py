@@ -10,6 +10,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
+from backoffice.accounts.services import operator_key_set
 from backoffice.userbot.models import Bot
 from livechat import services
 from livechat.agents import agent_for
@@ -218,3 +219,19 @@ def test_an_event_that_is_not_valid_becomes_dropped_news_with_its_reason_and_a_l
 
 def test_events_of_other_topics_are_not_for_live_chat():
     assert chat_event("chatusers.changed", {"op": "created", "id": "1", "updated_at": STAMP}) is None
+
+
+def test_an_operator_with_their_own_key_takes_over_and_replies_as_their_own_userbot_user(ann):
+    with start_sandbox(apikeys=(APIKEY, "ann-key"), sitekeys=(SITEKEY,)) as sandbox:
+        bot = Bot(name="Shared", sitekey=SITEKEY, server_url=sandbox.url)
+        bot.set_apikey(APIKEY)
+        bot.save()
+        operator_key_set(user=ann, apikey="ann-key")
+        chat = sandbox.open_chat(SITEKEY)
+        accounts = {apikey: account.user_id for apikey, account in sandbox.store.accounts.items()}
+
+        taken = services.chat_take_over(bot=bot, session_id=chat["id"], operator=ann)
+        said = services.chat_reply(bot=bot, session_id=chat["id"], text="Ann here", operator=ann)
+
+        assert taken.agent_id == said.agent_id == accounts["ann-key"] != accounts[APIKEY]
+        assert sandbox.store.bots[SITEKEY].sessions[chat["id"]]["agent_id"] == accounts["ann-key"]
