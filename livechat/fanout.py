@@ -24,14 +24,16 @@ def news(bot_id: int, body: dict[str, Any]) -> dict[str, Any]:
     return {"type": "chat.news", "body": {**body, "bot": bot_id}}
 
 
-def chat_changed(bot_id: int, session_id: str) -> None:
-    """Tell the pages watching ``bot_id`` that an operator acted in a chat (they read it again).
+def chat_changed(bot_id: int, session_id: str, *, chat: dict[str, Any] | None = None) -> None:
+    """Tell the pages watching ``bot_id`` that an operator acted in a chat: a chat page reads
+    it again; an inbox takes ``chat`` (the chat as Userbot answered, named) when given.
 
     From synchronous code (a view): the act is already kept, so a failure to tell is logged
     and the pages learn it at their next read."""
+    body: dict[str, Any] = {"type": "changed", "session_id": session_id}
+    if chat is not None:
+        body["chat"] = chat
     try:
-        async_to_sync(get_channel_layer().group_send)(
-            group_of(bot_id), news(bot_id, {"type": "changed", "session_id": session_id})
-        )
+        async_to_sync(get_channel_layer().group_send)(group_of(bot_id), news(bot_id, body))
     except Exception:  # a channel layer that is down must not undo an act Userbot took
         logger.exception("Could not tell the pages of bot %s that chat %s changed", bot_id, session_id)

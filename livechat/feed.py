@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import queue
 import socket
 import threading
 import uuid
@@ -34,6 +35,7 @@ from backoffice.userbot.errors import ConnectFailed, TransportError, UserbotErro
 from backoffice.userbot.models import Bot
 from livechat.fanout import group_of, news
 from livechat.models import ChatFeedLease
+from livechat.selectors import describe
 from livechat.wire import chat_event
 
 logger = logging.getLogger(__name__)
@@ -60,13 +62,18 @@ def release_lease(bot_id: int, holder: str) -> None:
 
 
 class BotFeed:
-    """The subscription of one bot, on a thread of its own, while this process holds the lease."""
+    """The subscription of one bot, on a thread of its own, while this process holds the lease.
+
+    The client's reader thread only queues events; this thread checks them, names a chat's
+    chat user and holder (two queries), and hands them to the event loop in order."""
 
     def __init__(self, bot: Bot, post: Any) -> None:
-        self.bot_id = bot.pk
+        self.bot = bot
         self.client: UserbotClient = client_for(bot)
         self.post = post  # thread-safe: hands a channel-layer message to the event loop
+        self.events: queue.Queue[Event] = queue.Queue()
         self.stopping = threading.Event()
+        self.subscribed = False
         self.thread = threading.Thread(target=self._run, name=f"chat-feed-{bot.pk}", daemon=True)
 
     def start(self) -> None:
@@ -77,18 +84,26 @@ class BotFeed:
         self.client.close()
 
     def _run(self) -> None:
+        try:
+            self._feed()
+        finally:
+            self.client.close()
+            connection.close()  # this thread's own
+
+    def _feed(self) -> None:
         live = False
         wait = CHECK_S
         while not self.stopping.is_set():
-            if not self.client.connected:
+            if not self.subscribed or not self.client.connected:
                 if live:
                     self._status("reconnecting")
                     live = False
                 try:
-                    if self.client.handshake is None:
-                        self.client.subscribe("chat", self._receive)  # connects, then subscribes
-                    else:
+                    if self.subscribed:
                         self.client.connect()  # the subscription is restored in the handshake
+                    else:
+                        self.client.subscribe("chat", self.events.put)  # connects, then subscribes
+                        self.subscribed = True
                 except (ConnectFailed, TransportError, UserbotError) as exc:
                     if not live:
                         self._status("reconnecting", reason=str(exc))
@@ -97,17 +112,23 @@ class BotFeed:
                     continue
                 live, wait = True, CHECK_S
                 self._status("live")
-                self.post(news(self.bot_id, {"type": "resync"}))
-            self.stopping.wait(CHECK_S)
-        self.client.close()
+                self.post(news(self.bot.pk, {"type": "resync"}))
+            try:
+                event = self.events.get(timeout=CHECK_S)
+            except queue.Empty:
+                continue
+            self._forward(event)
 
     def _status(self, state: str, *, reason: str = "") -> None:
-        self.post(news(self.bot_id, {"type": "status", "state": state, "reason": reason}))
+        self.post(news(self.bot.pk, {"type": "status", "state": state, "reason": reason}))
 
-    def _receive(self, event: Event) -> None:
+    def _forward(self, event: Event) -> None:
         body = chat_event(event.event, event.payload)
-        if body is not None:
-            self.post(news(self.bot_id, body))
+        if body is None:
+            return
+        if body["type"] == "session":
+            (body["session"],) = describe(self.bot, [body["session"]], me="")
+        self.post(news(self.bot.pk, body))
 
 
 class Feeds:

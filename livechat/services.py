@@ -16,17 +16,18 @@ from django.db import transaction
 from django.utils import timezone
 
 from backoffice import audit
-from backoffice.userbot import api
-from backoffice.userbot.errors import TransportError, UserbotError
+from backoffice.userbot import api, schema
+from backoffice.userbot.errors import PayloadInvalid, TransportError, UserbotError
 from backoffice.userbot.models import Bot
 from chatusers.models import ChatUser
 from livechat import fanout
 from livechat.agents import Agent, agent_for
 from livechat.models import ChatAction
-from livechat.selectors import Transcript, read_transcript
+from livechat.selectors import Transcript, describe, read_transcript
 from livechat.wire import TEXT_MAX
 
 logger = logging.getLogger(__name__)
+LOST_ASSIGNMENT = "The connection dropped before Userbot answered: read the chat to see who holds it."
 
 
 class ChatRefused(Exception):
@@ -131,21 +132,33 @@ def _act(
         _answered(action, ChatAction.State.FAILED, f"Userbot refused it: {exc}")
         raise ChatRefused(action.error) from exc
     except TransportError as exc:
-        if exc.maybe_applied and kind == ChatAction.Kind.REPLY:
-            _answered(action, ChatAction.State.UNKNOWN, "The connection dropped before Userbot answered.")
-        elif exc.maybe_applied:
-            # Assignments are safe to repeat; the page reads the chat again to see where it is.
+        if not exc.maybe_applied:
+            _answered(action, ChatAction.State.FAILED, "Not sent: there is no connection to Userbot.")
+        elif kind == ChatAction.Kind.REPLY:
             _answered(action, ChatAction.State.UNKNOWN, "The connection dropped before Userbot answered.")
         else:
-            _answered(action, ChatAction.State.FAILED, "Not sent: there is no connection to Userbot.")
+            # An assignment is safe to repeat: the operator reads the chat and does it again.
+            _answered(action, ChatAction.State.FAILED, LOST_ASSIGNMENT)
         logger.warning("%s in chat %s of bot %s: %s", kind, action.session_id, chat.bot.pk, exc)
         fanout.chat_changed(chat.bot.pk, action.session_id)
         return action
-    if kind == ChatAction.Kind.REPLY:
-        action.message_id = str(answer["message"]["id"])
-    _answered(action, ChatAction.State.DONE, "")
+    try:
+        schema.validate_response(request.operation, answer)
+    except PayloadInvalid as exc:
+        # Userbot said 200, so it was done; what it sent back cannot be used.
+        logger.warning("Userbot's answer to %s in chat %s was not valid: %s", kind, action.session_id, exc)
+        _answered(action, ChatAction.State.DONE, f"Done, but Userbot's answer was not valid: {exc}")
+        answer = None
+    if kind == ChatAction.Kind.REPLY and answer is not None:
+        action.message_id = answer["message"]["id"]
+        _answered(action, ChatAction.State.DONE, "")
+    elif answer is not None:
+        _answered(action, ChatAction.State.DONE, "")
     _into_history(action, operator)
-    fanout.chat_changed(chat.bot.pk, action.session_id)
+    described = None
+    if kind != ChatAction.Kind.REPLY and answer is not None:
+        (described,) = describe(chat.bot, [answer], me="")
+    fanout.chat_changed(chat.bot.pk, action.session_id, chat=described)
     return action
 
 

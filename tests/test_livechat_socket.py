@@ -4,6 +4,7 @@ subscription per bot, with Redis (production) and with the in-process layer (emb
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,10 +49,11 @@ def _connect(user: Any, path: str) -> WebsocketCommunicator:
     return communicator
 
 
-async def _until(communicator: WebsocketCommunicator, kind: str, timeout: float = 5.0) -> dict[str, Any]:
-    """The next news of ``kind``, skipping the others."""
+async def _until(communicator: WebsocketCommunicator, kind: str, timeout: float = 10.0) -> dict[str, Any]:
+    """The next news of ``kind`` within ``timeout`` seconds, skipping the others."""
+    deadline = time.monotonic() + timeout
     while True:
-        news = await communicator.receive_json_from(timeout=timeout)
+        news = await communicator.receive_json_from(timeout=max(0.01, deadline - time.monotonic()))
         if news["type"] == kind:
             return news
 
@@ -114,8 +116,9 @@ def test_a_dropped_userbot_connection_shows_reconnecting_then_asks_pages_to_read
         await _until(socket, "resync")
         sandbox.drop_connections()
         seen = []
+        deadline = time.monotonic() + 15
         while "resync" not in seen:
-            news = await socket.receive_json_from(timeout=10)
+            news = await socket.receive_json_from(timeout=max(0.01, deadline - time.monotonic()))
             seen.append(news["type"] if news["type"] != "status" else news["state"])
         await socket.disconnect()
         return seen

@@ -150,7 +150,7 @@
         el("td", {}, [el("span", { className: "livechat-state livechat-state-" + chat.status, text: waiting ? "Waiting for an agent" : STATUS_NAMES[chat.status] })]),
         el("td", { text: chat.holder || "" }),
         el("td", { className: "livechat-last", text: chat.last_text || "" }),
-        el("td", { title: chat.last_message_at, text: age(chat.last_message_at) }),
+        el("td", { className: "livechat-age", title: chat.last_message_at, text: age(chat.last_message_at) }),
         el("td", {}, [count ? el("span", { className: "livechat-unread", text: String(count), "aria-label": count + " unread" }) : null]),
       ]);
     }
@@ -159,7 +159,7 @@
       list.replaceChildren();
       bots.forEach((bot) => {
         const section = el("div", { className: "module livechat-bot" }, [
-          el("h2", {}, [el("a", { href: bot.url, text: bot.name })]),
+          el("h2", {}, [el("a", { href: bot.url, className: "section", text: bot.name })]),
         ]);
         if (bot.error) section.appendChild(el("p", { className: "errornote", text: bot.error }));
         if (bot.dropped && bot.dropped.length) {
@@ -272,7 +272,7 @@
       const person = chat.chatuser_url ? el("a", { href: chat.chatuser_url, text: chat.chatuser_name }) : el("span", { text: chat.chatuser_name });
       const waiting = chat.status === "agent" && !chat.agent_id;
       head.append(
-        el("p", {}, [person, el("span", { text: " · " + chat.channel + " · " })]),
+        el("p", {}, [person, el("span", { text: " · " + chat.channel })]),
         el("p", {}, [
           el("span", { className: "livechat-state livechat-state-" + chat.status, text: waiting ? "Waiting for an agent" : STATUS_NAMES[chat.status] }),
           el("span", { text: chat.holder ? " · held by " + chat.holder : "" }),
@@ -285,8 +285,10 @@
       }
       acts.replaceChildren(
         ...state.actions.map((a) => {
+          // "Sent" says something of a reply; of a takeover done, only that it was done.
+          const outcome = a.kind === "reply" || a.state !== "done" ? " · " + a.state_label : "";
           const item = el("li", { "data-action": a.id, "data-state": a.state }, [
-            el("span", { text: a.operator + " · " + a.label + " · " + a.state_label + (a.text ? ": " + a.text.slice(0, 200) : "") + (a.error ? " (" + a.error + ")" : "") }),
+            el("span", { text: a.operator + " · " + a.label + outcome + (a.text ? ": " + a.text.slice(0, 200) : "") + (a.error ? " (" + a.error + ")" : "") }),
           ]);
           if (a.state === "unknown" && data.can_answer) {
             const sent = el("button", { type: "button", className: "button", text: "It was sent" });
@@ -375,6 +377,12 @@
           entry.messageId = answer.action.message_id;
           entry.node.querySelector("em").textContent = " sent";
           entry.done = true;
+          // Userbot's chat.message usually comes before this answer: the reply is then in
+          // the transcript already, and the entry would show it a second time.
+          if (state.messages.some((m) => m.id === entry.messageId)) {
+            pending.splice(pending.indexOf(entry), 1);
+            render();
+          }
         } else if (answer.action && answer.action.state === "unknown") {
           entry.node.querySelector("em").textContent = " may not have been sent: read the transcript, then say which below";
           entry.done = true;
