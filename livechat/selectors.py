@@ -196,11 +196,14 @@ def operators_by_id(ids: Iterable[int]) -> dict[int, str]:
 
 
 def _unheld(session: dict[str, Any]) -> str:
+    """Who holds a chat no operator here took over: the bot, nobody yet, or an agent who
+    took it on Userbot itself (named by the end of their Userbot id)."""
     if session["status"] == "bot":
         return "the bot"
     if session["status"] == "closed":
         return ""
-    return f"Userbot user {session['agent_id']}" if session["agent_id"] else "waiting for an agent"
+    agent_id = session["agent_id"]
+    return f"an agent on Userbot (…{agent_id[-6:]})" if agent_id else "nobody yet"
 
 
 def _name(person: dict[str, Any]) -> str:

@@ -75,7 +75,7 @@ def test_a_chat_waiting_for_an_agent_says_so(sandbox, bot, ann):
     with agent_for(bot, ann) as agent:
         (row,) = read_inbox(bot=bot, agent=agent).chats
 
-    assert (row["status"], row["agent_id"], row["holder"]) == ("agent", None, "waiting for an agent")
+    assert (row["status"], row["agent_id"], row["holder"]) == ("agent", None, "nobody yet")
 
 
 def test_taking_over_assigns_the_chat_and_writes_the_chat_users_history(sandbox, bot, ann):

@@ -39,7 +39,7 @@ def test_the_inbox_page_carries_each_bots_chats_and_the_socket_to_watch(client, 
     assert (data["kind"], data["socket"]) == ("inbox", "/ws/chats/")
     ((only_bot),) = data["bots"]
     assert (only_bot["name"], only_bot["error"]) == ("Test bot", "")
-    assert [(c["id"], c["holder"]) for c in only_bot["chats"]] == [(chat["id"], "waiting for an agent")]
+    assert [(c["id"], c["holder"]) for c in only_bot["chats"]] == [(chat["id"], "nobody yet")]
     assert b'id="livechat-data"' in response.content
 
 
