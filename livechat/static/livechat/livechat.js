@@ -315,14 +315,28 @@
     }
 
     let reloadTimer = null;
+    let reads = 0;
+    // The messages that came as news while the latest read was on its way: Userbot may have
+    // answered the read before them, and the read must not take them off the page.
+    let arrived = null;
     function reload() {
       clearTimeout(reloadTimer);
       reloadTimer = setTimeout(async () => {
+        const read = ++reads;
+        arrived = [];
         try {
-          state = await getJson(data.chat_url);
+          const fresh = await getJson(data.chat_url);
+          if (read !== reads) return; // a later read is on its way: it is the one shown
+          if (fresh.chat) {
+            const known = new Set(fresh.messages.map((m) => m.id));
+            fresh.messages.push(...arrived.filter((m) => !known.has(m.id)));
+          }
+          state = fresh;
+          arrived = null;
           pending.splice(0, pending.length, ...pending.filter((p) => !p.done));
           render();
         } catch (error) {
+          if (read === reads) arrived = null;
           showError("Could not read the chat again: " + error.message);
         }
       }, 100);
@@ -335,6 +349,7 @@
       if (!state.chat) return;
       if (news.type === "message" && news.session_id === state.chat.id) {
         if (!state.messages.some((m) => m.id === news.message.id)) state.messages.push(news.message);
+        if (arrived) arrived.push(news.message);
         const mine = pending.findIndex((p) => p.messageId === news.message.id);
         if (mine >= 0) pending.splice(mine, 1);
         render();
