@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "knowledge",
     "automation",
     "livechat",
+    "insights",
 ]
 
 MIDDLEWARE = [
@@ -206,6 +207,13 @@ SYNC_WAKE_ON_COMMIT = env_bool("SYNC_WAKE_ON_COMMIT", True)
 SYNC_WAKE_SHARED_CACHE = bool(REDIS_URL)  # wakes are deduplicated through the shared cache
 SYNC_SWEEP_S = env_float("SYNC_SWEEP_S", 10.0, minimum=0.5)
 CELERY_BEAT_SCHEDULE["sync.sweep"] = {"task": "sync.sweep", "schedule": SYNC_SWEEP_S}
+
+# Insights (insights/): a bot's numbers read from Userbot and kept. Every INSIGHTS_COLLECT_S
+# seconds yesterday and today are read again for every bot, and a bot missing days of the
+# last INSIGHTS_BACKFILL_DAYS has them read in the background.
+INSIGHTS_COLLECT_S = env_float("INSIGHTS_COLLECT_S", 3600.0, minimum=60.0)
+INSIGHTS_BACKFILL_DAYS = env_int("INSIGHTS_BACKFILL_DAYS", 365, minimum=1)
+CELERY_BEAT_SCHEDULE["insights.collect"] = {"task": "insights.collect", "schedule": INSIGHTS_COLLECT_S}
 
 # The operator's door (README, "Logins"). django-axes counts failed logins by user name and
 # by address, each on its own: a name or an address with DJANGO_LOGIN_FAILURE_LIMIT
