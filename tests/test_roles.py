@@ -21,6 +21,15 @@ CHAT_USER_PAGE = {"chatuser", "chatusertag", "tag", "variable", "botvariable"}
 # Operators run CSV imports, so the import's history, mappings and undo records are theirs.
 CHAT_USER_MODELS = CHAT_USER_PAGE | {"segment", "segmentfilter", "importjob", "importmapping", "importchange"}
 AUTOMATION_MODELS = {"automatedmessage", "condition", "answer", "button"}
+INSIGHTS_MODELS = {
+    "daystats",
+    "daynps",
+    "daysales",
+    "rangetotals",
+    "audience",
+    "accountbots",
+    "insightsstate",
+}
 
 
 def _codes(models, actions) -> set[str]:
@@ -38,6 +47,7 @@ def test_the_migration_creates_each_role_with_exactly_its_permissions():
     view_chat_users = {("chatusers", code) for code in _codes(CHAT_USER_PAGE, ["view"])}
 
     answer_chats = {("livechat", "view_chataction"), ("livechat", "answer_chats")}
+    view_insights = {("insights", code) for code in _codes(INSIGHTS_MODELS, ["view"])}
 
     assert sorted(Group.objects.values_list("name", flat=True)) == [
         "automation editor",
@@ -54,6 +64,7 @@ def test_the_migration_creates_each_role_with_exactly_its_permissions():
         | {("sync", code) for code in ("change_syncconflict", "view_outboxentry", "change_outboxentry")}
         | {("sync", "delete_outboxentry")}
         | answer_chats
+        | view_insights
     )
     assert _granted("chat agent") == view_chat_users | {("chatusers", "view_feedback")} | answer_chats
     assert _granted("knowledge editor") == {("knowledge", code) for code in _codes(["interaction"], ALL)} | (
@@ -64,9 +75,10 @@ def test_the_migration_creates_each_role_with_exactly_its_permissions():
     } | (view_chat_users)
     assert _granted("viewer") == {
         (model._meta.app_label, f"view_{model._meta.model_name}")
-        for label in ("userbot", "sync", "chatusers", "knowledge", "automation", "livechat")
+        for label in ("userbot", "sync", "chatusers", "knowledge", "automation", "livechat", "insights")
         for model in apps.get_app_config(label).get_models()
     }
+    assert view_insights <= _granted("viewer")
 
 
 def test_running_the_roles_migration_again_changes_nothing():

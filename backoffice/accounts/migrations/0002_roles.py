@@ -16,7 +16,7 @@ from django.apps import apps as global_apps
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-APPS = ("userbot", "sync", "chatusers", "knowledge", "automation", "livechat")
+APPS = ("userbot", "sync", "chatusers", "knowledge", "automation", "livechat", "insights")
 ALL = ("add", "change", "delete", "view")
 
 # What the page of a chat user shows: the chat user, its tags and its variables.
@@ -42,7 +42,8 @@ def _grants(apps):
         | view_knowledge
         | view_automation
         | _operate_sync(apps, every)
-        | _live_chat(apps, answer=True),
+        | _live_chat(apps, answer=True)
+        | _view_insights(apps, every),
         "chat agent": view_chat_users
         | every("chatusers", ["feedback"], ["view"])
         | _live_chat(apps, answer=True),
@@ -69,6 +70,18 @@ def _live_chat(apps, *, answer):
         return set()
     grants = {("livechat", "view_chataction")}
     return grants | {("livechat", "answer_chats")} if answer else grants
+
+
+def _view_insights(apps, every):
+    """Reading a bot's numbers and how collecting them goes; only once the insights' models
+    exist (accounts 0005 runs this again after them)."""
+    if not _has(apps, "insights"):
+        return set()
+    return every(
+        "insights",
+        [model._meta.model_name for model in apps.get_app_config("insights").get_models()],
+        ["view"],
+    )
 
 
 def _operate_sync(apps, every):
