@@ -212,9 +212,12 @@ def _empty(model: type[models.Model], name: str) -> Any:
 def _upsert_days(
     model: type[DayStats | DayNps | DaySales], bot: Bot, days: dict[date, wire.Checked], read_at: datetime
 ) -> None:
-    """Insert or overwrite the day rows in one statement per thousand days."""
+    """Insert or overwrite the day rows in one statement per thousand days, in date order:
+    two refreshes of overlapping ranges then lock their rows in the same order, and so
+    cannot deadlock, whatever order Userbot answered the days in."""
     rows = [
-        model(bot=bot, date=day, read_at=read_at, **_fields(model, checked)) for day, checked in days.items()
+        model(bot=bot, date=day, read_at=read_at, **_fields(model, checked))
+        for day, checked in sorted(days.items())
     ]
     update = [f.name for f in model._meta.concrete_fields if f.name not in ("id", "bot", "date")]
     model.objects.bulk_create(  # type: ignore[attr-defined]

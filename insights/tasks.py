@@ -22,9 +22,13 @@ from django.conf import settings
 
 from backoffice.userbot.models import Bot
 from insights.ranges import utc_today
-from insights.reading import RefreshFailed
 from insights.selectors import bots_missing_days
-from insights.services import insights_backfill, insights_refresh, insights_state_record_failure
+from insights.services import (
+    RefreshFailed,
+    insights_backfill,
+    insights_refresh,
+    insights_state_record_failure,
+)
 
 logger = logging.getLogger(__name__)
 

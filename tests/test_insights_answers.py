@@ -12,7 +12,7 @@ import pytest
 from insights.models import AccountBots, Audience, DayNps, DaySales, DayStats, RangeTotals
 from insights.services import DayProblem, insights_refresh, insights_refresh_account
 from sandbox.runner import SandboxHandle
-from tests.hostile import on_item, on_payload
+from tests.hostile import on_item, on_items, on_payload
 from tests.insights_world import start_demo_userbot
 
 pytestmark = pytest.mark.django_db
@@ -254,3 +254,21 @@ def test_account_bots_that_break_the_contract_are_left_out_and_named(sandbox, bo
     assert [entry["sitekey"] for entry in row.bots] == ["test-bot"]
     assert row.problem == "bot.stats: bot 'broken': sessions: must be at least 0"
     assert AccountBots.objects.count() == 1
+
+
+def test_days_are_matched_by_their_date_not_by_their_place_in_the_answer(sandbox, bot):
+    sandbox.server.tamper("rawstats.all", on_items("days", lambda days: days[::-1]))
+
+    report = insights_refresh(bot=bot, start=START, end=END)
+
+    stats = DayStats.objects.filter(bot=bot).order_by("date")
+    assert [(d.date.day, d.sessions, d.messages) for d in stats] == [
+        (10, 0, 0),
+        (11, 0, 0),
+        (12, 2, 8),
+        (13, 4, 26),
+        (14, 1, 4),
+        (15, 0, 0),
+        (16, 1, 3),
+    ]
+    assert (report.problems, report.unanswered) == ((), ())
