@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from insights import services
 from insights.models import AccountBots, Audience, DayNps, DaySales, DayStats, InsightsState, RangeTotals
-from insights.ranges import RangeRefused, utc_today
+from insights.ranges import RangeRefused
 from insights.services import RefreshFailed, insights_refresh, insights_refresh_account
 from sandbox.runner import SandboxHandle
 from tests.hostile import refuse, stall
@@ -137,8 +138,9 @@ def test_a_range_backwards_or_over_a_year_is_refused_before_any_request(sandbox,
     assert not DayStats.objects.exists() and not AccountBots.objects.exists()
 
 
-def test_a_range_ending_after_today_is_refused_before_any_request(sandbox, bot):
-    today = utc_today()
+def test_a_range_ending_after_today_is_refused_before_any_request(sandbox, bot, monkeypatch):
+    today = date(2026, 11, 24)
+    monkeypatch.setattr(services, "utc_today", lambda: today)
 
     with pytest.raises(RangeRefused) as refused:
         insights_refresh(bot=bot, start=today, end=today + timedelta(days=1))
