@@ -85,6 +85,7 @@ class ChatActionAdmin(admin.ModelAdmin):
                 "kind": "inbox",
                 "socket": f"/ws/chats/{bot_id}/" if bot_id else "/ws/chats/",
                 "inbox_url": inbox_url,
+                "chatuser": chatuser,
                 "bots": _inbox_data(request, bots, chatuser=chatuser),
                 "me": request.user.pk,
             },
@@ -143,7 +144,12 @@ class ChatActionAdmin(admin.ModelAdmin):
 
     def hand_back(self, request: HttpRequest, bot_id: int, session_id: str) -> JsonResponse:
         bot = _bot_to_answer(request, bot_id)
-        return _run(lambda: services.chat_hand_back(bot=bot, session_id=session_id, operator=request.user))
+        confirmed = request.POST.get("confirmed") == "1"
+        return _run(
+            lambda: services.chat_hand_back(
+                bot=bot, session_id=session_id, operator=request.user, confirmed=confirmed
+            )
+        )
 
     def reply(self, request: HttpRequest, bot_id: int, session_id: str) -> JsonResponse:
         bot = _bot_to_answer(request, bot_id)

@@ -37,8 +37,8 @@ class ChatRefused(Exception):
 class HeldByAnother(ChatRefused):
     """Another operator holds the chat: taking it over needs the operator's confirmation."""
 
-    def __init__(self, holder: str) -> None:
-        super().__init__(f"{holder} holds this chat. Take it over anyway?")
+    def __init__(self, holder: str, question: str = "Take it over anyway?") -> None:
+        super().__init__(f"{holder} holds this chat. {question}")
         self.holder = holder
 
 
@@ -60,10 +60,14 @@ def chat_take_over(*, bot: Bot, session_id: str, operator: Any, confirmed: bool 
         )
 
 
-def chat_hand_back(*, bot: Bot, session_id: str, operator: Any) -> ChatAction:
-    """Give the chat back to the bot."""
+def chat_hand_back(*, bot: Bot, session_id: str, operator: Any, confirmed: bool = False) -> ChatAction:
+    """Give the chat back to the bot; asks first (HeldByAnother) when another operator holds
+    it, unless ``confirmed``."""
     with agent_for(bot, operator) as agent:
         chat = _open_chat(bot, agent, session_id)
+        holder = chat.chat["holder_operator_id"]
+        if holder is not None and holder != operator.pk and not confirmed:
+            raise HeldByAnother(chat.chat["holder"], "Hand it back to the bot anyway?")
         return _act(
             agent, chat, operator, ChatAction.Kind.HAND_BACK, api.chat_assign_to_bot(session_id=session_id)
         )

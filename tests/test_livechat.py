@@ -235,3 +235,15 @@ def test_an_operator_with_their_own_key_takes_over_and_replies_as_their_own_user
 
         assert taken.agent_id == said.agent_id == accounts["ann-key"] != accounts[APIKEY]
         assert sandbox.store.bots[SITEKEY].sessions[chat["id"]]["agent_id"] == accounts["ann-key"]
+
+
+def test_handing_back_a_chat_another_operator_holds_asks_first(sandbox, bot, ann, bob):
+    chat = sandbox.open_chat(SITEKEY)
+    services.chat_take_over(bot=bot, session_id=chat["id"], operator=ann)
+
+    with pytest.raises(HeldByAnother, match="Ann holds this chat. Hand it back to the bot anyway?"):
+        services.chat_hand_back(bot=bot, session_id=chat["id"], operator=bob)
+    assert sandbox.store.bots[SITEKEY].sessions[chat["id"]]["status"] == "agent"
+
+    services.chat_hand_back(bot=bot, session_id=chat["id"], operator=bob, confirmed=True)
+    assert sandbox.store.bots[SITEKEY].sessions[chat["id"]]["status"] == "bot"

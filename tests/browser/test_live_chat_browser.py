@@ -189,7 +189,7 @@ def test_two_operators_on_two_processes_see_the_chat_live_and_one_takes_over_and
     ann_chat.evaluate(REPLY_LOG)
     ann_chat.get_by_label("Reply").fill("Yes, it ships today.")
     ann_chat.get_by_role("button", name="Send").click()
-    expect(ann_chat.locator('[data-role="acts"] li').last).to_have_text(
+    expect(ann_chat.locator('[data-role="acts"] li span').last).to_have_text(
         "Ann Archer · Replied · Sent: Yes, it ships today."
     )
     (sent,) = _agent_messages(sandbox, chat["id"])
@@ -237,7 +237,7 @@ def test_the_embedded_in_process_layer_carries_the_chat_live_and_a_reply_reaches
     page.get_by_label("Reply").fill("Hello, Ann here.")
     page.get_by_role("button", name="Send").click()
     expect(page.locator(f"{TRANSCRIPT} .livechat-from-agent p")).to_have_text(["Hello, Ann here."])
-    expect(page.locator('[data-role="acts"] li').last).to_have_text(
+    expect(page.locator('[data-role="acts"] li span').last).to_have_text(
         "Ann Archer · Replied · Sent: Hello, Ann here."
     )
 
@@ -474,7 +474,7 @@ def test_the_inbox_and_a_held_chat_as_an_operator_sees_them(
     expect(page.get_by_role("button", name="Send")).to_be_enabled()
     expect(page.locator('[data-role="head"] p').first).to_have_text("Ada Lovelace · webchat")
     expect(page.locator('[data-role="error"]')).to_be_hidden()
-    expect(page.locator('[data-role="acts"] li')).to_have_text(
+    expect(page.locator('[data-role="acts"] li span')).to_have_text(
         [
             "Ann Archer · Took over",
             "Ann Archer · Replied · Sent: Sorry about that! Let me look it up for you.",

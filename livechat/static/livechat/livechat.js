@@ -34,6 +34,13 @@
     return Math.floor(seconds / 86400) + " d ago";
   }
 
+  // Times as the rest of the admin writes them, in UTC, the time zone of Userbot's days.
+  function utc(iso) {
+    const moment = new Date(iso);
+    if (isNaN(moment)) return iso;
+    return moment.toISOString().slice(0, 19).replace("T", " ") + " UTC";
+  }
+
   function setStatus(text, kind) {
     statusLine.textContent = text;
     statusLine.dataset.state = kind;
@@ -179,11 +186,26 @@
       });
     }
 
+    let reads = 0;
     function reload() {
       clearTimeout(reloadTimer);
       reloadTimer = setTimeout(async () => {
+        const read = ++reads;
         try {
-          bots = (await getJson(data.inbox_url)).bots;
+          const fresh = (await getJson(data.inbox_url)).bots;
+          if (read !== reads) return; // a later read is on its way
+          fresh.forEach((bot) => {
+            // A message that came as news while the read was on its way is newer than it.
+            const before = bots.find((b) => b.id === bot.id);
+            bot.chats.forEach((chat) => {
+              const seen = before && before.chats.find((c) => c.id === chat.id);
+              if (seen && seen.last_message_at > chat.last_message_at) {
+                chat.last_message_at = seen.last_message_at;
+                chat.last_text = seen.last_text;
+              }
+            });
+          });
+          bots = fresh;
           render();
         } catch (error) {
           setStatus("Could not read the chats again: " + error.message, "reconnecting");
@@ -191,17 +213,31 @@
       }, 150);
     }
 
+    function upsert(bot, chat) {
+      if (data.chatuser && chat.chatuser_id !== data.chatuser) return;
+      const index = bot.chats.findIndex((c) => c.id === chat.id);
+      if (index < 0) bot.chats.push(chat);
+      else bot.chats[index] = Object.assign({}, bot.chats[index], chat, { last_text: bot.chats[index].last_text });
+      render();
+    }
+
     function onNews(news) {
       const bot = bots.find((b) => b.id === news.bot);
       if (!bot) return;
       if (news.type === "status") return onStatus(news);
-      if (news.type === "resync" || news.type === "changed") return reload();
+      if (news.type === "resync") return reload();
+      if (news.type === "dropped") {
+        setStatus("Userbot sent a " + news.event + " event that is not valid; it was left out and the chats are read again. (" + news.reason + ")", "warning");
+        return reload();
+      }
+      if (news.type === "changed") {
+        // An operator's act: the chat as Userbot answered it, when it changed hands.
+        if (news.chat) upsert(bot, news.chat);
+        return;
+      }
       if (news.type === "session") {
-        const index = bot.chats.findIndex((c) => c.id === news.session.id);
-        if (index < 0) return reload(); // a new chat: its chat user is named by the server
-        bot.chats[index] = Object.assign({}, bot.chats[index], news.session);
-        if (news.session.status !== "agent" || news.session.agent_id !== bot.chats[index].agent_id) reload();
-        return render();
+        if (news.session.chatuser_name === undefined) return reload();
+        return upsert(bot, news.session);
       }
       if (news.type === "message") {
         const chat = bot.chats.find((c) => c.id === news.session_id);
@@ -218,6 +254,7 @@
 
     filters.addEventListener("change", () => {
       const query = new URLSearchParams();
+      if (data.chatuser) query.set("chatuser", data.chatuser);
       query.set("status", filters.elements.status.value);
       if (filters.elements.mine.checked) query.set("mine", "1");
       if (filters.elements.channel.value) query.set("channel", filters.elements.channel.value);
@@ -253,7 +290,7 @@
     function message(m) {
       const item = el("li", { className: "livechat-message livechat-from-" + m.from, "data-message": m.id }, [
         el("span", { className: "livechat-who", text: { user: "Visitor", bot: "Bot", agent: "Agent" }[m.from] }),
-        el("time", { datetime: m.at, title: m.at, text: new Date(m.at).toLocaleTimeString() }),
+        el("time", { datetime: m.at, title: m.at, text: utc(m.at) }),
         el("p", { text: m.text }),
       ]);
       if (m.cut) item.appendChild(el("p", { className: "help", text: "Cut here: " + m.cut + " more characters." }));
@@ -288,6 +325,7 @@
           // "Sent" says something of a reply; of a takeover done, only that it was done.
           const outcome = a.kind === "reply" || a.state !== "done" ? " · " + a.state_label : "";
           const item = el("li", { "data-action": a.id, "data-state": a.state }, [
+            el("time", { datetime: a.at, text: utc(a.at) + " · " }),
             el("span", { text: a.operator + " · " + a.label + outcome + (a.text ? ": " + a.text.slice(0, 200) : "") + (a.error ? " (" + a.error + ")" : "") }),
           ]);
           if (a.state === "unknown" && data.can_answer) {
