@@ -208,6 +208,10 @@ SYNC_WAKE_SHARED_CACHE = bool(REDIS_URL)  # wakes are deduplicated through the s
 SYNC_SWEEP_S = env_float("SYNC_SWEEP_S", 10.0, minimum=0.5)
 CELERY_BEAT_SCHEDULE["sync.sweep"] = {"task": "sync.sweep", "schedule": SYNC_SWEEP_S}
 
+# Live chat: the process serving WebSockets that holds a bot's chat subscription renews its
+# lease every fifth of it; when the holder dies, another takes over once the lease ends.
+LIVECHAT_FEED_LEASE_S = env_float("LIVECHAT_FEED_LEASE_S", 10.0, minimum=1.0)
+
 # Insights (insights/): a bot's numbers read from Userbot and kept. Every INSIGHTS_COLLECT_S
 # seconds yesterday and today are read again for every bot, and a bot missing days of the
 # last INSIGHTS_BACKFILL_DAYS has them read in the background.

@@ -1,6 +1,6 @@
 """One Userbot chat subscription per bot, held by one web process, fanned out to browsers.
 
-A web process that has browsers watching a bot tries, every ``RENEW_S``, to take or renew
+A web process that has browsers watching a bot tries, every fifth of a lease, to take or renew
 the bot's lease (``ChatFeedLease``, a conditional update that must return one row). The
 holder keeps a ``subscribe chat`` connection and puts each checked event into the bot's
 channel-layer group, in order, on the process's event loop: with Redis every web process's
@@ -24,6 +24,7 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import close_old_connections, connection
 from django.db.models import Q
 from django.utils import timezone
@@ -40,13 +41,20 @@ from livechat.wire import chat_event
 
 logger = logging.getLogger(__name__)
 
-LEASE_S = 10.0
-RENEW_S = 2.0
+
+def lease_s() -> float:
+    return float(settings.LIVECHAT_FEED_LEASE_S)
+
+
+def renew_s() -> float:
+    """Renewed five times a lease, so a holder that misses a renewal or two keeps it."""
+    return lease_s() / 5
 CHECK_S = 0.5
 
 
-def take_lease(bot_id: int, holder: str, *, seconds: float = LEASE_S) -> bool:
+def take_lease(bot_id: int, holder: str, *, seconds: float | None = None) -> bool:
     """Take or renew ``bot_id``'s lease for ``holder``; False while another holds it."""
+    seconds = lease_s() if seconds is None else seconds
     now = timezone.now()
     ChatFeedLease.objects.get_or_create(bot_id=bot_id)
     return (
@@ -184,7 +192,7 @@ class Feeds:
 
     def _keep(self) -> None:
         while True:
-            self.wake.wait(RENEW_S)
+            self.wake.wait(renew_s())
             self.wake.clear()
             close_old_connections()
             try:
@@ -228,7 +236,7 @@ class Feeds:
             release_lease(bot_id, self.holder)
         self.wake.set()
         if keeper is not None:
-            keeper.join(timeout=RENEW_S * 3)
+            keeper.join(timeout=renew_s() * 3)
 
 
 FEEDS = Feeds()

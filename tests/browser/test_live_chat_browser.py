@@ -30,7 +30,7 @@ from django.conf import settings
 from playwright.sync_api import APIResponse, Browser, BrowserContext, Dialog, Page, Response, Route, expect
 
 from livechat import services
-from livechat.models import ChatAction
+from livechat.models import ChatAction, ChatFeedLease
 from sandbox.runner import SandboxHandle
 from tests.browser.asgi_server import Daphne, daphne
 from tests.browser.csp import CspWatch
@@ -484,3 +484,38 @@ def test_the_inbox_and_a_held_chat_as_an_operator_sees_them(
     page.get_by_label("Reply").fill("Is there anything else I can do for you?")
     page.screenshot(path=str(folder / "chat.png"))
     print(f"screenshots: {folder / 'inbox.png'} {folder / 'chat.png'}")
+
+
+def test_when_the_process_holding_the_subscription_dies_another_takes_it_over(
+    sandbox: SandboxHandle,
+    bot: Any,
+    servers: Callable[..., Daphne],
+    contexts: Callable[..., BrowserContext],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LIVECHAT_FEED_LEASE_S", "2")  # the servers' lease, so the test is short
+    ann = chat_operator("ann", "chat agent", "Ann", "Archer")
+    bob = chat_operator("bob", "chat agent", "Bob", "Baker")
+    chat = sandbox.open_chat(SITEKEY)
+    first, second = servers(redis=True), servers(redis=True)
+    holder_page = _first_watcher(contexts(first.url, ann), _chat_url(first, bot, chat["id"]), _chat_read)
+    other_page = open_page(contexts(second.url, bob), _chat_url(second, bot, chat["id"]))
+    _live(holder_page, other_page)
+    assert f":{first.process.pid}:" in ChatFeedLease.objects.get(bot=bot).holder
+    assert chat_subscribers(sandbox, SITEKEY) == 1
+
+    first.process.kill()  # no goodbye: its lease simply stops being renewed
+    first.process.wait()
+    deadline = time.monotonic() + 15
+    while f":{second.process.pid}:" not in ChatFeedLease.objects.get(bot=bot).holder:
+        assert time.monotonic() < deadline, "no process took the subscription over"
+        time.sleep(0.1)
+    while chat_subscribers(sandbox, SITEKEY) != 1:
+        assert time.monotonic() < deadline, "the new holder did not subscribe"
+        time.sleep(0.1)
+    sandbox.visitor_says(SITEKEY, chat["id"], "Is anyone still there?")
+
+    expect(other_page.locator(f"{TRANSCRIPT} .livechat-from-user p").last).to_have_text(
+        "Is anyone still there?", timeout=LIVE_MS
+    )
+    _live(other_page)
