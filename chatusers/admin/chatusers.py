@@ -22,6 +22,7 @@ from backoffice.synced_admin import (
 )
 from chatusers.admin.chatuser_actions import ChatUserActionsMixin
 from chatusers.admin.chatuser_columns import ChatUserColumnsMixin
+from chatusers.admin.chatuser_feedback import ChatUserFeedbackMixin
 from chatusers.admin.chatuser_filters import (
     LanguageListFilter,
     SegmentListFilter,
@@ -41,6 +42,7 @@ from chatusers.models import ChatUser
 class ChatUserAdmin(
     ChatUserColumnsMixin,
     ChatUserFormMixin,
+    ChatUserFeedbackMixin,
     ChatUserActionsMixin,
     ColumnChoiceMixin,
     ConflictNoticeMixin,
@@ -96,6 +98,7 @@ class ChatUserAdmin(
         "sync_state",
         "synced_moment",
         "sync_error",
+        "feedback_history",
     ]
     inlines = [ChatUserTagInline, VariableInline]
     actions = ["add_tag", "remove_tag", "push_now", "delete_chatusers", "export_csv"]
