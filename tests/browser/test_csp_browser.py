@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import models
 from django.test import RequestFactory
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -109,6 +109,14 @@ def _admin_url(model: type[models.Model], view: str, *args: Any) -> str:
     return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
 
 
+def _has_view(model: type[models.Model], view: str) -> bool:
+    try:
+        _admin_url(model, view, 1)
+    except NoReverseMatch:
+        return False
+    return True
+
+
 def test_every_admin_page_works_under_the_content_security_policy(
     admin_page: Page,
     live_server: LiveServer,
@@ -151,6 +159,8 @@ def test_every_admin_page_works_under_the_content_security_policy(
         watch.visit(f"{url}{_admin_url(model, 'changelist')}")
         if model_admin.has_add_permission(_request_of(superuser)):
             watch.visit(f"{url}{_admin_url(model, 'add')}")
+        if not _has_view(model, "change"):
+            continue  # pages of its own instead (the live chat inbox, the insights), seen above
         obj = model._default_manager.order_by("pk").first()
         assert obj is not None, f"no {model._meta.label} to open: add one to _one_of_everything"
         watch.visit(f"{url}{_admin_url(model, 'change', obj.pk)}")
@@ -200,7 +210,8 @@ def test_every_admin_page_works_under_the_content_security_policy(
 
     assert popup_violations == []
     watch.assert_clean()
-    assert len(watch.visited) > 4 * len(admin.site._registry)
+    with_change_pages = [model for model in admin.site._registry if _has_view(model, "change")]
+    assert len(watch.visited) > 4 * len(with_change_pages)
 
 
 def _request_of(user: Any) -> Any:

@@ -62,7 +62,7 @@ def test_the_index_names_the_product_groups_the_models_and_shows_each_bots_figur
     expect(page.locator("#site-name")).to_have_text("Userbot back office")
     assert page.title() == "Dashboard | Userbot back office"
     captions = page.locator("#content-main .module caption").evaluate_all(TEXTS)
-    assert captions[:5] == ["People", "Knowledge", "Automation", "Sync", "Imports"]
+    assert captions[:6] == ["People", "Chats", "Knowledge", "Automation", "Sync", "Imports"]
     sync = page.locator("#content-main .app-sync th[scope=row]").all_inner_texts()
     assert sync == ["Sync status", "Dead letters", "Conflicts", "Outbox", "Bots"]
     row = page.locator(f"#dashboard tr[data-sitekey='{world.bot.sitekey}']")
