@@ -38,7 +38,7 @@ GROUPS: tuple[Group, ...] = (
             ("chatusers.feedback", "Feedback"),
         ),
     ),
-    Group("chats", "Chats", (("livechat.chataction", "Live chats"),)),
+    Group("chats", "Chats", (("livechat.chataction", "Live chats"), ("insights.daystats", "Insights"))),
     Group("knowledge", "Knowledge", (("knowledge.interaction", "Knowledge base"),)),
     Group("automation", "Automation", (("automation.automatedmessage", "Automated messages"),)),
     Group(
