@@ -3,6 +3,7 @@ views the pages' scripts ask (the segment builder's count, a synced object's sta
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,12 +16,15 @@ from django.test.utils import CaptureQueriesContext
 from backoffice.admin_site.models import SavedView
 from backoffice.sync.models import BotSync, OutboxEntry
 from chatusers.models import BotVariable, ChatUserTag, SegmentFilter
+from insights.models import DayStats, InsightsState
 from tests.factories import BotFactory, ChatUserFactory, SegmentFactory, TagFactory
 from tests.sync_helpers import dead_entry, in_conflict
 
 pytestmark = pytest.mark.django_db
 
 SEGMENTS = "/admin/chatusers/segment/"
+TODAY = date(2026, 11, 24)
+READ_AT = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 
 
 def _queries(client: Any, url: str) -> int:
@@ -32,15 +36,24 @@ def _queries(client: Any, url: str) -> int:
 
 
 def _busy_bot(name: str) -> Any:
+    """A bot with a dead letter, a conflict, and yesterday's and today's numbers stored."""
     bot = BotFactory(name=name)
     BotSync.objects.create(bot=bot)
     users = ChatUserFactory.create_batch(3, bot=bot)
     dead_entry(users[0])
     in_conflict(users[1], ("name", "a", "b", "c"))
+    for day in (TODAY - timedelta(days=1), TODAY):
+        DayStats.objects.create(
+            bot=bot, date=day, read_at=READ_AT, sessions=4, messages=9, chatusers=1, handovers=0
+        )
+    InsightsState.objects.create(bot=bot, last_error="timed out", last_error_at=READ_AT)
     return bot
 
 
-def test_the_dashboard_costs_the_same_queries_for_one_bot_and_five(admin_client: Any) -> None:
+def test_the_dashboard_costs_the_same_queries_for_one_bot_and_five(
+    admin_client: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr("backoffice.admin_site.dashboard.utc_today", lambda: TODAY)
     _busy_bot("First")
     with_one = _queries(admin_client, "/admin/")
     for n in range(4):
@@ -55,6 +68,14 @@ def test_the_dashboard_costs_the_same_queries_for_one_bot_and_five(admin_client:
         ("Bot 0", 3, 1, 1),
         ("Bot 1", 3, 1, 1),
     ]
+    sessions = rows[0].insights.figures[0]
+    assert (sessions.today.value, sessions.last_7.value, sessions.last_7.days, rows[0].insights.failure) == (
+        4,
+        4,
+        1,
+        "timed out",
+    )
+    assert page.content.decode().count('data-figure="sessions"') == 5
 
 
 def test_the_dashboard_is_for_those_who_see_chat_users_or_the_sync(client: Any) -> None:
