@@ -34,12 +34,14 @@ from chatusers.admin.chatuser_form import (
     ChatUserTagInline,
     VariableInline,
 )
+from chatusers.admin.chatuser_timeline import ChatUserTimelineMixin
 from chatusers.admin.pagination import EstimatedCountPaginator
 from chatusers.models import ChatUser
 
 
 @admin.register(ChatUser)
 class ChatUserAdmin(
+    ChatUserTimelineMixin,
     ChatUserColumnsMixin,
     ChatUserFormMixin,
     ChatUserFeedbackMixin,
@@ -91,6 +93,7 @@ class ChatUserAdmin(
     readonly_fields = [
         "last_seen_moment",
         "chats_link",
+        "meetings_link",
         "remote_id",
         "client_ref",
         "created_moment",
