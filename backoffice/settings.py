@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "automation",
     "livechat",
     "insights",
+    "leads",
 ]
 
 MIDDLEWARE = [
