@@ -25,7 +25,7 @@ from livechat.access import can_view_chats
 PRODUCT = "Userbot back office"
 SAVED_VIEWS_KEPT_S = 300
 # Who sees the dashboard: its figures are of chat users and of the sync.
-DASHBOARD_PERMISSIONS = ("chatusers.view_chatuser", "sync.view_botsync")
+DASHBOARD_PERMISSIONS = ("chatusers.view_chatuser", "sync.view_botsync", "insights.view_daystats")
 
 
 class OperatorAdminSite(BackofficeAdminSite):
