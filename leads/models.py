@@ -9,6 +9,7 @@ containment lookup, and a JSON list would need reading and writing back every ro
 from __future__ import annotations
 
 from django.db import models
+from django.db.models.functions import Upper
 
 from backoffice.sync.models import SyncedModel, sync_state_index, synced_constraints
 
@@ -35,7 +36,8 @@ class Lead(SyncedModel):
             models.Index(fields=["-last_visit_at", "-id"], name="lead_last_visit"),
             models.Index(fields=["-visits", "-id"], name="lead_visits"),
             models.Index(fields=["country"], name="lead_country"),
-            models.Index(fields=["domain"], name="lead_domain"),
+            # The leads of a domain, in any case (a chat user's email domain): ``domain__iexact``.
+            models.Index(Upper("domain"), name="lead_domain"),
         ]
 
     def __str__(self) -> str:

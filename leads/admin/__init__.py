@@ -1,0 +1,3 @@
+from leads.admin.lead import LeadAdmin
+
+__all__ = ["LeadAdmin"]

@@ -1,0 +1,106 @@
+"""The lead list's actions: add or remove a tag (on the selection, or on every lead the
+filters and search match, confirmed with its count), read the leads again, and export."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+from backoffice.userbot.models import Bot
+from leads import services
+from leads.models import Lead
+from leads.tags import TAG_MAX, clean_tag
+
+
+class TagForm(forms.Form):
+    # No max_length: ``clean_tag`` refuses a long tag saying how long it is.
+    tag = forms.CharField(
+        strip=False,
+        help_text=f"1 to {TAG_MAX} characters; tags compare in any case, as on Userbot.",
+    )
+
+    def clean_tag(self) -> str:
+        try:
+            return clean_tag(self.cleaned_data["tag"])
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.messages) from None
+
+
+def plural(count: int) -> str:
+    return f"{count} lead{'s' if count != 1 else ''}"
+
+
+class LeadActionsMixin:
+    """Tag actions through ``leads.services``; Django's delete action is not offered (leads
+    are Userbot's)."""
+
+    admin_site: Any
+    media: Any
+    model: type[Lead]
+    message_user: Callable[..., None]
+
+    def _confirm(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Lead],
+        *,
+        title: str,
+        submit_label: str,
+        apply: Callable[[QuerySet[Lead], str], str],
+    ) -> HttpResponse | None:
+        """Show how many leads the action will change and ask for the tag; apply it once given."""
+        form = TagForm(request.POST if request.POST.get("post") else None)
+        if request.POST.get("post") and form.is_valid():
+            self.message_user(request, apply(queryset, form.cleaned_data["tag"]), messages.SUCCESS)
+            return None
+        select_across = request.POST.get("select_across") == "1"
+        scope = "every lead matching the current filters and search" if select_across else "the selected"
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.model._meta,
+            "summary": f"This applies to {plural(queryset.count())} ({scope}).",
+            "form": form,
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+            "select_across": select_across,
+            "action": request.POST.get("action", ""),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "submit_label": submit_label,
+            "destructive": False,
+            "media": self.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/chatusers/bulk_confirmation.html", context)
+
+    @admin.action(description="Add a tag to the selected leads", permissions=["change"])
+    def add_tag(self, request: HttpRequest, queryset: QuerySet[Lead]) -> HttpResponse | None:
+        def apply(leads: QuerySet[Lead], tag: str) -> str:
+            changed = services.lead_add_tag(leads=leads, tag=tag, actor=request.user)
+            return f"Tag “{tag}” added to {plural(changed)}."
+
+        return self._confirm(request, queryset, title="Add a tag", submit_label="Add the tag", apply=apply)
+
+    @admin.action(description="Remove a tag from the selected leads", permissions=["change"])
+    def remove_tag(self, request: HttpRequest, queryset: QuerySet[Lead]) -> HttpResponse | None:
+        def apply(leads: QuerySet[Lead], tag: str) -> str:
+            changed = services.lead_remove_tag(leads=leads, tag=tag, actor=request.user)
+            return f"Tag “{tag}” removed from {plural(changed)}."
+
+        return self._confirm(
+            request, queryset, title="Remove a tag", submit_label="Remove the tag", apply=apply
+        )
+
+    @admin.action(description="Read the leads of the selected leads' bots again", permissions=["change"])
+    def read_again(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
+        bots = Bot.objects.filter(pk__in=queryset.values("bot_id"))
+        for bot in bots:
+            services.leads_read_again(bot=bot, actor=request.user)
+        self.message_user(request, f"A pull of {len(bots)} bot(s) was queued: the list changes once it ran.")

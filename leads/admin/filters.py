@@ -1,0 +1,91 @@
+"""The lead list's filters: country, tag, recency of the last visit, listed or gone, and the
+domain a chat user's page links with (``?domain=``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Exists, OuterRef, QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from leads.models import Lead, LeadTag
+from leads.tags import tag_key
+
+# The tag filter offers the tags of at most this many leads' rows, the most used first; any
+# other tag is reached by its link (``?tag=``) or the search.
+TAGS_OFFERED = 30
+
+
+class CountryListFilter(admin.SimpleListFilter):
+    title = "country"
+    parameter_name = "country"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        countries = Lead.objects.order_by("country").values_list("country", flat=True).distinct()
+        return [(country, country) for country in countries if country]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Lead]) -> QuerySet[Lead]:
+        return queryset.filter(country=self.value()) if self.value() else queryset
+
+
+class TagListFilter(admin.SimpleListFilter):
+    title = "tag"
+    parameter_name = "tag"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        keys = (
+            LeadTag.objects.order_by("key")
+            .values_list("key", flat=True)
+            .distinct()
+            .filter(key__regex=r"^[^#]")[:TAGS_OFFERED]
+        )
+        return [(key, key) for key in keys]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Lead]) -> QuerySet[Lead]:
+        if not self.value():
+            return queryset
+        return queryset.filter(Exists(LeadTag.objects.filter(lead=OuterRef("pk"), key=tag_key(self.value()))))
+
+
+class RecencyListFilter(admin.SimpleListFilter):
+    title = "last visit"
+    parameter_name = "visited_within"
+    DAYS = (7, 30, 90)
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(str(days), f"Within {days} days") for days in self.DAYS]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Lead]) -> QuerySet[Lead]:
+        if self.value() not in {str(days) for days in self.DAYS}:
+            return queryset
+        return queryset.filter(last_visit_at__gte=timezone.now() - timedelta(days=int(self.value())))
+
+
+class GoneListFilter(admin.SimpleListFilter):
+    title = "on Userbot"
+    parameter_name = "gone"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("no", "Listed"), ("yes", "Gone from Userbot")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Lead]) -> QuerySet[Lead]:
+        if self.value() in ("yes", "no"):
+            return queryset.filter(gone_at__isnull=self.value() == "no")
+        return queryset
+
+
+class DomainFilter(admin.SimpleListFilter):
+    """The leads of one email domain (a chat user's page links here); no choices of its own."""
+
+    title = "domain"
+    parameter_name = "domain"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        value = self.value()
+        return [(value, value)] if value else []
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Lead]) -> QuerySet[Lead]:
+        return queryset.filter(domain__iexact=self.value().strip()) if self.value() else queryset
