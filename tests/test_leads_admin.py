@@ -14,6 +14,7 @@ from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from backoffice.sync.models import OutboxEntry
+from chatusers.models import ChatUser
 from leads.models import Lead, LeadTag
 from leads.tags import tag_key
 from tests.factories import BotFactory
@@ -182,3 +183,15 @@ def test_a_user_without_leads_permissions_cannot_tag(client, bot):
     assert not LeadTag.objects.exists()
     assert client.get(f"{CHANGELIST}export/").status_code == 200
     assert client.post(f"{CHANGELIST}read-again/").status_code == 403
+
+
+def test_a_chat_users_page_links_to_the_leads_of_its_email_domain(client, bot):
+    make_lead(bot, "Acme", domain="acme.example")
+    chatuser = ChatUser.objects.create(bot=bot, name="Ann", email="ann@acme.example")
+    client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "x"))
+
+    html = client.get(f"/admin/chatusers/chatuser/{chatuser.pk}/change/").content.decode()
+    leads = client.get(CHANGELIST, {"domain": "ACME.example"})
+
+    assert '<a href="/admin/leads/lead/?domain=acme.example">Leads at acme.example</a>' in html
+    assert listed(leads) == ["Acme"]

@@ -36,6 +36,7 @@ GROUPS: tuple[Group, ...] = (
             ("chatusers.tag", "Tags"),
             ("chatusers.botvariable", "Variable catalogue"),
             ("chatusers.feedback", "Feedback"),
+            ("leads.lead", "Leads"),
         ),
     ),
     Group("chats", "Chats", (("livechat.chataction", "Live chats"), ("insights.daystats", "Insights"))),

@@ -9,8 +9,9 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest, HttpResponse
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
+from django.utils.http import urlencode
 
 from backoffice.admin_site.dates import moment_html
 from chatusers import services
@@ -86,6 +87,19 @@ class ChatUserFormMixin:
             return "-"
         url = reverse("admin:livechat_bot_inbox", args=[obj.bot_id])
         return format_html('<a href="{}?chatuser={}&amp;status=all">Their chats</a>', url, obj.remote_id)
+
+    @admin.display(description="leads")
+    def leads_link(self, obj: ChatUser) -> str:
+        """The leads of this chat user's email domain (named by URL: chat users do not import
+        leads)."""
+        domain = (obj.email or "").rpartition("@")[2].strip()
+        if not domain:
+            return "-"
+        try:
+            url = reverse("admin:leads_lead_changelist")
+        except NoReverseMatch:
+            return "-"
+        return format_html('<a href="{}?{}">Leads at {}</a>', url, urlencode({"domain": domain}), domain)
 
     @admin.display(description="created")
     def created_moment(self, obj: ChatUser) -> str:

@@ -94,6 +94,7 @@ class ChatUserAdmin(
         "last_seen_moment",
         "chats_link",
         "meetings_link",
+        "leads_link",
         "remote_id",
         "client_ref",
         "created_moment",

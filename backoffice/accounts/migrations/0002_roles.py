@@ -16,7 +16,7 @@ from django.apps import apps as global_apps
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-APPS = ("userbot", "sync", "chatusers", "knowledge", "automation", "livechat", "insights")
+APPS = ("userbot", "sync", "chatusers", "knowledge", "automation", "livechat", "insights", "leads")
 ALL = ("add", "change", "delete", "view")
 
 # What the page of a chat user shows: the chat user, its tags and its variables.
@@ -43,7 +43,8 @@ def _grants(apps):
         | view_automation
         | _operate_sync(apps, every)
         | _live_chat(apps, answer=True)
-        | _view_insights(apps, every),
+        | _view_insights(apps, every)
+        | _leads(apps, every),
         "chat agent": view_chat_users
         | every("chatusers", ["feedback"], ["view"])
         | _live_chat(apps, answer=True),
@@ -82,6 +83,14 @@ def _view_insights(apps, every):
         [model._meta.model_name for model in apps.get_app_config("insights").get_models()],
         ["view"],
     )
+
+
+def _leads(apps, every):
+    """Every change of leads (their tags: Userbot makes and lists them); only once the
+    leads' models exist (viewers read them through ``APPS``)."""
+    if not _has(apps, "leads"):
+        return set()
+    return every("leads", [model._meta.model_name for model in apps.get_app_config("leads").get_models()], ALL)
 
 
 def _operate_sync(apps, every):
