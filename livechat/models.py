@@ -47,7 +47,11 @@ class ChatAction(models.Model):
         verbose_name = "chat action"
         ordering = ["-created_at", "-id"]
         permissions = [("answer_chats", "Can take over, answer and hand back live chats")]
-        indexes = [models.Index(fields=["bot", "session_id", "created_at"], name="chataction_session")]
+        indexes = [
+            models.Index(fields=["bot", "session_id", "created_at"], name="chataction_session"),
+            # A chat user's acts, newest first: their timeline.
+            models.Index(fields=["bot", "chatuser_remote_id", "created_at"], name="chataction_chatuser"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} in chat {self.session_id}"
