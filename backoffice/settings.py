@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "livechat",
     "insights",
     "leads",
+    "meetings",
 ]
 
 MIDDLEWARE = [
