@@ -37,6 +37,7 @@ GROUPS: tuple[Group, ...] = (
             ("chatusers.botvariable", "Variable catalogue"),
             ("chatusers.feedback", "Feedback"),
             ("leads.lead", "Leads"),
+            ("meetings.meeting", "Meetings"),
         ),
     ),
     Group("chats", "Chats", (("livechat.chataction", "Live chats"), ("insights.daystats", "Insights"))),

@@ -101,6 +101,27 @@ class ChatUserFormMixin:
             return "-"
         return format_html('<a href="{}?{}">Leads at {}</a>', url, urlencode({"domain": domain}), domain)
 
+    @admin.display(description="meetings")
+    def meetings_link(self, obj: ChatUser) -> str:
+        """Schedule a meeting with this chat user, record a decline, or list their meetings
+        (named by URL: chat users do not import meetings)."""
+        if not obj.remote_id:
+            return "Not on Userbot yet: meetings can be booked once it is synced."
+        try:
+            schedule = reverse("admin:meetings_meeting_schedule", args=[obj.pk])
+            decline = reverse("admin:meetings_meeting_decline", args=[obj.pk])
+            listed = reverse("admin:meetings_meeting_changelist")
+        except NoReverseMatch:
+            return "-"
+        return format_html(
+            '<a href="{}">Schedule a meeting</a> · <a href="{}">Decline</a> · '
+            '<a href="{}?chatuser__id__exact={}">Their meetings</a>',
+            schedule,
+            decline,
+            listed,
+            obj.pk,
+        )
+
     @admin.display(description="created")
     def created_moment(self, obj: ChatUser) -> str:
         return moment_html(obj.created_at) or "-"
