@@ -16,7 +16,7 @@ from django.apps import apps as global_apps
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-APPS = ("userbot", "sync", "chatusers", "knowledge", "automation", "livechat", "insights", "leads")
+APPS = ("userbot", "sync", "chatusers", "knowledge", "automation", "livechat", "insights", "leads", "meetings")
 ALL = ("add", "change", "delete", "view")
 
 # What the page of a chat user shows: the chat user, its tags and its variables.
@@ -44,7 +44,8 @@ def _grants(apps):
         | _operate_sync(apps, every)
         | _live_chat(apps, answer=True)
         | _view_insights(apps, every)
-        | _leads(apps, every),
+        | _leads(apps, every)
+        | _meetings(apps, every),
         "chat agent": view_chat_users
         | every("chatusers", ["feedback"], ["view"])
         | _live_chat(apps, answer=True),
@@ -83,6 +84,14 @@ def _view_insights(apps, every):
         [model._meta.model_name for model in apps.get_app_config("insights").get_models()],
         ["view"],
     )
+
+
+def _meetings(apps, every):
+    """Scheduling, declining and settling meetings with chat users; only once the meetings'
+    model exists (viewers read them through ``APPS``)."""
+    if not _has(apps, "meetings"):
+        return set()
+    return every("meetings", ["meeting"], ALL)
 
 
 def _leads(apps, every):
