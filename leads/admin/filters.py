@@ -12,11 +12,13 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from leads.models import Lead, LeadTag
+from leads.selectors import distinct_values
 from leads.tags import tag_key
 
-# The tag filter offers the tags of at most this many leads' rows, the most used first; any
-# other tag is reached by its link (``?tag=``) or the search.
+# The filters offer at most this many values, in order; any other is reached by its link
+# (``?tag=``, ``?country=``).
 TAGS_OFFERED = 30
+COUNTRIES_OFFERED = 100
 
 
 class CountryListFilter(admin.SimpleListFilter):
@@ -24,8 +26,7 @@ class CountryListFilter(admin.SimpleListFilter):
     parameter_name = "country"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        countries = Lead.objects.order_by("country").values_list("country", flat=True).distinct()
-        return [(country, country) for country in countries if country]
+        return [(country, country) for country in distinct_values(Lead, "country", limit=COUNTRIES_OFFERED)]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Lead]) -> QuerySet[Lead]:
         return queryset.filter(country=self.value()) if self.value() else queryset
@@ -36,12 +37,8 @@ class TagListFilter(admin.SimpleListFilter):
     parameter_name = "tag"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        keys = (
-            LeadTag.objects.order_by("key")
-            .values_list("key", flat=True)
-            .distinct()
-            .filter(key__regex=r"^[^#]")[:TAGS_OFFERED]
-        )
+        # A digest key (a tag over 100 characters) is no name to offer.
+        keys = distinct_values(LeadTag, "key", limit=TAGS_OFFERED, skip_prefix="#")
         return [(key, key) for key in keys]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Lead]) -> QuerySet[Lead]:
