@@ -11,15 +11,13 @@ source and a fixed few). Meetings, if installed, count as a source but are given
 
     DATABASE_URL=postgres://user@127.0.0.1:5432/bo python -m benchmarks.timeline [--keep]
 
-Findings, 2 shared cores with a load average of 3.2 (other work running beside it): 17
-queries for 10 entries and for 2,000; the page's median 141 ms, over the 100 ms target.
-The history source dominates: ``admin_logentry`` has no index on ``object_id``, so the
-chat user's entries are found by a parallel scan of the million others (about 60 ms). With
-an index on (content_type_id, object_id, action_time), made by hand in the bench database
-for a second run, the median fell to 102 ms (the quietest runs 80 ms). Chat actions by
-``chatuser_remote_id``, import changes by ``chatuser_id`` and resolved conflicts by object
-have no index of their own either: free here, where those tables hold the benchmark's rows
-alone, not as they grow.
+Findings, 2 shared cores, 7 December. Without an index on the admin's history by object the
+page's median was 141 ms (load average 3.2): the chat user's entries were found by a parallel
+scan of the million others (about 60 ms). With ``admin_log_object_time`` (admin_site
+migration 0002) and ``chataction_chatuser`` (livechat 0002): 17 queries for 10 entries and
+for 2,000, median 79 ms (runs 74 to 86 ms, load average 4.0 from other work). Import changes
+by ``chatuser_id`` and resolved conflicts by object have no index of their own: free here,
+where those tables hold the benchmark's rows alone, not as they grow.
 Target: at most 100 ms.
 """
 
