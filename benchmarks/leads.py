@@ -6,8 +6,9 @@ changelist through Django's test client as a superuser, median of 10: the first 
 search (company or domain) and a filter (country and tag, the last visit within 30 days).
 Target: every median at most 100 ms. The last line is the worst of the three medians.
 
-Measured on a shared machine with a load average of about 4 (others' tests running on it),
-so figures vary by tens of percent between runs; the load average when run is printed.
+Measured on a shared machine with others' tests running on it: at a load average of 2.1 the
+medians were 63 ms (first page), 94 ms (search) and 85 ms (filter); at 3.5 to 4 they rose by
+half or more (up to 160 ms). The load average of the run is printed before the last line.
 
     DATABASE_URL=postgres://user@127.0.0.1:5432/name python -m benchmarks.leads [--leads 100000]
 """
