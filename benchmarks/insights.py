@@ -12,19 +12,26 @@ request. ``--queries`` prints each query's median, ``--profile`` one 365-day req
 
     DATABASE_URL=postgres://user@127.0.0.1:5432/any python -m benchmarks.insights [--runs 10]
 
-Findings (2026-12-07; 2 shared cores, load average 1.93 / 2.66 / 2.80 with others' tests
-running, so medians move by a third between runs): 90 days 43.4 ms, 365 days 69.2 ms, 16
-queries for both. The 90-day page meets the target, the 365-day one misses it by ~20 ms.
-What grows with the range is Python, not SQL (9.9 ms for the 16 queries at 365 days, none
-over 1.2 ms; the feedback page walks the ``created_at`` index backwards and stops at 21
-rows): the tables' HTML (``table_html``, 4.5 → 15.7 ms: 5,800 cells each through
-``markup``, a quarter to a third of it escaping; 210 KB of the page's 283 KB), the tables'
-rows and cells (4.3 → 8.7), ``series`` (3.6 → 7.3) and ``day_read_times`` (2.4 → 5.9 ms and
-a query, reading the three day tables again for each day's ``read_at``). The template (~8
-ms), middleware with the admin's context (~6 ms) and the charts' JSON (``chart_data`` and
-``json_script``, 2.4 ms) barely move. Under 50 ms at 365 days: draw a table view when it is
-opened (an endpoint like the CSV export's, which builds the same table) rather than in every
-page (-16 ms, -210 KB), and read ``read_at`` with ``series``' three queries (-6 ms, -1 query).
+Findings (2026-12-07; 2 shared cores, load average 1.9 to 2.8 with others' tests running, so
+medians move by a third between runs). At first: 90 days 43.4 ms, 365 days 69.2 ms, 16
+queries for both. What grew with the range was Python, not SQL: the tables' HTML
+(``table_html``, 4.5 → 15.7 ms: 5,800 cells each through ``markup``, a quarter to a third of
+it escaping; 210 KB of the page's 283 KB), the tables' rows and cells (4.3 → 8.7),
+``series`` (3.6 → 7.3) and ``day_read_times`` (2.4 → 5.9 ms and a query, reading the three
+day tables again for each day's ``read_at``).
+
+Then, the page's HTML byte for byte the same, run back to back with the first version (load
+average 2.07 both times): 90 days 37.5 → 29.8 ms, 365 days 63.3 → 42.9 ms (59.4 → 45.2 in
+the run before), 15 queries for both. ``series`` reads each day's ``read_at`` in its three
+queries, so ``day_read_times`` and its query are gone; it reads it as text and parses each
+distinct moment once, since Django parses a timestamptz in Python at a few microseconds each
+(``series`` 5.8 → 6.6 ms, its SQL 2.0 → 3.2). ``table_html`` writes a row as one
+``str.format`` with ``html.escape`` on its text cells alone (14.8 → 3.2 ms). Cells are
+written column by column and a week's read times looked up by its days rather than by
+scanning every day for each week (rows and cells 8.1 → 6.3). Left at 365 days: SQL 9.2 ms
+for the 15 queries, the template ~8, ``series`` 6.6, rows and cells 6.3, middleware with the
+admin's context ~5, the view's own ~4, the charts' JSON 1.6. Next, if needed: sum the weekly
+NPS from ``series``' days instead of reading the NPS days again (a query and ~2 ms).
 """
 
 from __future__ import annotations
@@ -173,12 +180,11 @@ def instrument(clock: Clock) -> None:
     from django.template import defaultfilters
     from django.template.response import SimpleTemplateResponse
 
-    from insights import admin, admin_page, admin_reads
+    from insights import admin, admin_page
     from insights.admin_charts import ChartTable
 
     clock.wrap(admin, "_range_context", "view: feedback, totals, checks")
     clock.wrap(admin_page, "series", "series")
-    clock.wrap(admin_reads, "day_read_times", "day_read_times")
     clock.wrap(admin_page.PageReads, "tables", "tables: rows, cells")
     clock.wrap(admin, "table_html", "table_html")
     clock.wrap(ChartTable, "chart_data", "chart_data")

@@ -9,6 +9,7 @@ row's note says why ("missing", or the problem).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -68,17 +69,21 @@ class ChartTable:
     def header(self) -> list[str]:
         return [self.label, *(column.label for column in self.columns), "Note", "Read at"]
 
-    def cells(self, row: Row) -> list[str]:
-        """The row as the table and the CSV show it."""
-        figures = [
-            cell_text(value, column.kind) for value, column in zip(row.values, self.columns, strict=True)
-        ]
-        return [row.label, *figures, row.note, read_text(row.read_at)]
-
     @cached_property
     def text_rows(self) -> list[list[str]]:
-        """Every row's cells, written once for the table view, the chart and the CSV."""
-        return [self.cells(row) for row in self.rows]
+        """Every row's cells as the table and the CSV show them, written once for the table
+        view, the chart and the CSV. Written column by column, so that how a column is
+        written is decided once for it rather than once per cell."""
+        if not self.rows:
+            return []
+        by_column = zip(*(row.values for row in self.rows), strict=True)
+        figures = [
+            column_text(values, column.kind) for values, column in zip(by_column, self.columns, strict=True)
+        ]
+        return [
+            [row.label, *cells, row.note, read_text(row.read_at)]
+            for row, *cells in zip(self.rows, *figures, strict=True)
+        ]
 
     def csv_rows(self) -> list[list[str]]:
         """The header and rows, text cells made inert for a spreadsheet. Figures are written
@@ -134,30 +139,28 @@ def _dataset(column: Column, label: str, cells: list[str], kind: Kind) -> dict[s
         "axis": column.axis,
         "shape": column.shape,
         "tone": column.tone,
-        "data": [number_of(cell, kind) for cell in cells],
+        "data": numbers_of(cells, kind),
     }
 
 
-def cell_text(value: Value, kind: Kind) -> str:
-    """How a value is written in the table and the CSV; "" for a missing one."""
-    if value is None:
-        return ""
+def column_text(values: Iterable[Value], kind: Kind) -> list[str]:
+    """How each of a column's values is written in the table and the CSV; "" for a missing
+    one. A figure comes out as digits, a sign and a point alone: nothing in it to escape."""
     if kind in ("count", "score"):
-        return str(int(value))
+        return ["" if value is None else str(int(value)) for value in values]
     if kind == "money":
-        return f"{Decimal(value):.2f}"
+        return ["" if value is None else f"{Decimal(value):.2f}" for value in values]
     if kind == "percent":  # a rate of 0 to 1 with four decimals: a percent with two, exactly
-        return f"{Decimal(value) * 100:.2f}"
-    return str(value)
+        return ["" if value is None else f"{Decimal(value) * 100:.2f}" for value in values]
+    return ["" if value is None else str(value) for value in values]
 
 
-def number_of(cell: str, kind: Kind) -> int | float | None:
-    """The number a cell holds, as the chart draws it; None for an empty cell."""
-    if cell == "":
-        return None
+def numbers_of(cells: list[str], kind: Kind) -> list[int | float | None]:
+    """The number each of a column's cells holds, as the chart draws it; None for an empty
+    cell."""
     if kind in ("count", "score"):
-        return int(cell)
-    return float(cell)
+        return [int(cell) if cell else None for cell in cells]
+    return [float(cell) if cell else None for cell in cells]
 
 
 @lru_cache(maxsize=256)  # a table's days are mostly read at one moment: written once

@@ -18,7 +18,16 @@ from insights import admin_reads, admin_tables
 from insights.admin_charts import ChartTable
 from insights.admin_range import PageRange
 from insights.models import AccountBots, Audience
-from insights.selectors import FigureCheck, RangeCheck, Series, WeekNps, range_check, series, weekly_nps
+from insights.selectors import (
+    KINDS,
+    FigureCheck,
+    RangeCheck,
+    Series,
+    WeekNps,
+    range_check,
+    series,
+    weekly_nps,
+)
 
 # How the page names each outcome of ``range_check``.
 STATUS_WORDS = {"agree": "agrees", "disagree": "disagrees", "not read": "not checked", "": ""}
@@ -66,7 +75,13 @@ class PageReads:
 
     @cached_property
     def reads(self) -> dict[str, dict[date, datetime]]:
-        return admin_reads.day_read_times(**self.span)
+        """Per kind (``stats``, ``nps``, ``sales``) when each stored day was read, valid or
+        not: from ``series``' own rows, so no query of its own."""
+        found: dict[str, dict[date, datetime]] = {kind: {} for kind in KINDS}
+        for day in self.series.days:
+            for kind, moment in day.read_at.items():
+                found[kind][day.date] = moment
+        return found
 
     @cached_property
     def audience(self) -> Audience | None:

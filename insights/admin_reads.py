@@ -1,5 +1,5 @@
-"""Reads the insights pages need beside ``insights.selectors``: when each day was read, the
-range's audience and account rows, and a page of the range's feedback. Each costs a fixed
+"""Reads the insights pages need beside ``insights.selectors``: the range's audience and
+account rows, the bots set up here, and a page of the range's feedback. Each costs a fixed
 number of queries, whatever the range's length; its docstring says how many."""
 
 from __future__ import annotations
@@ -7,31 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import CharField, Value
-
 from backoffice.userbot.models import Bot
 from chatusers.models import Feedback
-from insights.models import AccountBots, Audience, DayNps, DaySales, DayStats
+from insights.models import AccountBots, Audience
 
 FEEDBACK_PER_PAGE = 20
 # Past this many the feedback list says "over 1,000" instead of counting further.
 FEEDBACK_COUNT_CAP = 1000
-
-
-def day_read_times(*, bot: Bot, start: date, end: date) -> dict[str, dict[date, datetime]]:
-    """Per kind (``stats``, ``nps``, ``sales``) when each stored day was read, valid or not.
-    One query (a union of the three day tables)."""
-    queries = [
-        model.objects.filter(bot=bot, date__range=(start, end))
-        .annotate(kind=Value(kind, output_field=CharField()))
-        .values_list("date", "read_at", "kind")
-        .order_by()
-        for kind, model in (("stats", DayStats), ("nps", DayNps), ("sales", DaySales))
-    ]
-    found: dict[str, dict[date, datetime]] = {"stats": {}, "nps": {}, "sales": {}}
-    for day, read_at, kind in queries[0].union(*queries[1:], all=True):
-        found[kind][day] = read_at
-    return found
 
 
 def range_audience(*, bot: Bot, start: date, end: date) -> Audience | None:

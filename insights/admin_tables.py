@@ -12,7 +12,8 @@ from django.utils.http import urlencode
 from chatusers.models import Channel
 from insights.admin_charts import MISSING, ChartTable, Column, Row, read_sentence
 from insights.models import AccountBots, Audience
-from insights.selectors import Series, SeriesDay, WeekNps
+from insights.ranges import days_of
+from insights.selectors import Series, WeekNps
 
 ACTIVITY = (
     Column("sessions", "Sessions", drawn=True),
@@ -45,20 +46,19 @@ BOT_SORTS = ("name", "sitekey", "sessions", "messages", "chatusers")
 DEFAULT_BOT_SORT = "-sessions"
 
 
-def _note(day: SeriesDay, kind: str) -> str:
-    if getattr(day, kind) is not None:
-        return ""
-    return day.problems.get(kind, MISSING)
-
-
 def _day_rows(
     series: Series, kind: str, columns: tuple[Column, ...], reads: dict[date, datetime]
 ) -> tuple[Row, ...]:
+    keys = [column.key for column in columns]
+    empty = (None,) * len(keys)
     rows = []
     for day in series.days:
         figures = getattr(day, kind)
-        values = tuple(None if figures is None else figures[c.key] for c in columns)
-        rows.append(Row(day.date.isoformat(), values, _note(day, kind), reads.get(day.date)))
+        if figures is None:
+            values, note = empty, day.problems.get(kind, MISSING)
+        else:
+            values, note = tuple([figures[key] for key in keys]), ""
+        rows.append(Row(day.date.isoformat(), values, note, reads.get(day.date)))
     return tuple(rows)
 
 
@@ -81,7 +81,7 @@ def weekly_nps_table(weeks: list[WeekNps], reads: dict[date, datetime]) -> Chart
             note = "no feedback" if week.total == 0 else ""
         counts = (week.positive, week.neutral, week.negative, week.total)
         values = (week.counted, *(c if week.counted else None for c in counts), week.nps)
-        read = [moment for day, moment in reads.items() if week.start <= day <= week.end]
+        read = [reads[day] for day in days_of(week.start, week.end) if day in reads]
         label = f"{week.year}-W{week.week:02d} ({week.start:%m-%d} to {week.end:%m-%d})"
         rows.append(Row(label, values, note, max(read) if read else None))
     return ChartTable(

@@ -13,9 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models import Count, Max, Min, Q, Sum, TextField
+from django.db.models.functions import Cast
 
 from backoffice.userbot.models import Bot
 from insights.models import DayNps, DaySales, DayStats, InsightsState, RangeTotals
@@ -33,13 +34,15 @@ NPS_COUNTS = ("positive", "neutral", "negative", "total")
 @dataclass(frozen=True, slots=True)
 class SeriesDay:
     """One day: per kind (``stats``, ``nps``, ``sales``) its figures, or None when the day is
-    missing or invalid; ``problems`` names, per kind, why an invalid day is not drawn."""
+    missing or invalid; ``problems`` names, per kind, why an invalid day is not drawn, and
+    ``read_at`` when each kind's row was read, valid or not (a missing day has none)."""
 
     date: date
     stats: dict[str, int] | None
     nps: dict[str, int] | None
     sales: dict[str, Any] | None
     problems: dict[str, str]
+    read_at: dict[str, datetime]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,13 +63,33 @@ class Series:
     counted: dict[str, int]
 
 
+class _DayRow(NamedTuple):
+    """A stored day of one kind as ``series`` reads it: its figures in ``KINDS``' order."""
+
+    problem: str
+    read_at: datetime
+    numbers: list[Any]
+
+
 def series(*, bot: Bot, start: date, end: date) -> Series:
-    """The bot's days from ``start`` to ``end``. Three queries (one per kind)."""
+    """The bot's days from ``start`` to ``end``, each with when it was read. Three queries
+    (one per kind)."""
     check_range(start, end)
-    found: dict[str, dict[date, dict[str, Any]]] = {}
+    found: dict[str, dict[date, _DayRow]] = {}
+    moments: dict[str, datetime] = {}
     for kind, (model, names) in KINDS.items():
-        rows = model.objects.filter(bot=bot, date__range=(start, end)).values("date", "problem", *names)
-        found[kind] = {row["date"]: row for row in rows}
+        # read_at as text, each distinct moment parsed once: Django reads a timestamptz in
+        # Python, a few microseconds each, and a range's days are mostly read at a few moments.
+        rows = (
+            model.objects.filter(bot=bot, date__range=(start, end))
+            .annotate(read_text=Cast("read_at", TextField()))
+            .values_list("date", "problem", "read_text", *names)
+        )
+        found[kind] = {}
+        for day, problem, read_text, *numbers in rows:
+            if read_text not in moments:
+                moments[read_text] = datetime.fromisoformat(read_text)
+            found[kind][day] = _DayRow(problem, moments[read_text], numbers)
     days = [_series_day(day, found) for day in days_of(start, end)]
     stats = {name: sum(d.stats[name] for d in days if d.stats) for name in KINDS["stats"][1]}
     counts = {name: sum(d.nps[name] for d in days if d.nps) for name in NPS_COUNTS}
@@ -89,15 +112,21 @@ def series(*, bot: Bot, start: date, end: date) -> Series:
     )
 
 
-def _series_day(day: date, found: dict[str, dict[date, dict[str, Any]]]) -> SeriesDay:
+def _series_day(day: date, found: dict[str, dict[date, _DayRow]]) -> SeriesDay:
     figures: dict[str, dict[str, Any] | None] = {}
     problems: dict[str, str] = {}
+    read_at: dict[str, datetime] = {}
     for kind, (_, names) in KINDS.items():
         row = found[kind].get(day)
-        figures[kind] = {n: row[n] for n in names} if row and not row["problem"] else None
-        if row and row["problem"]:
-            problems[kind] = row["problem"]
-    return SeriesDay(day, figures["stats"], figures["nps"], figures["sales"], problems)
+        figures[kind] = None
+        if row is None:
+            continue
+        read_at[kind] = row.read_at
+        if row.problem:
+            problems[kind] = row.problem
+        else:
+            figures[kind] = dict(zip(names, row.numbers, strict=True))
+    return SeriesDay(day, figures["stats"], figures["nps"], figures["sales"], problems, read_at)
 
 
 @dataclass(frozen=True, slots=True)

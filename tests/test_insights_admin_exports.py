@@ -1,7 +1,8 @@
 """What a bot's insights page draws and exports from the stored rows: each CSV holds exactly
-its table's cells (a missing day an empty cell, formulas made inert), each chart the table's
-numbers with gaps for missing days, totals checked in words, the feedback of the range, and
-a page that costs the same queries for a week as for a year."""
+its table's cells (a missing day an empty cell, formulas made inert), each table view the
+same cells with every text escaped, each chart the table's numbers with gaps for missing
+days, totals checked in words, the feedback of the range, and a page that costs the same
+queries for a week as for a year."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from django.contrib.auth.models import Group
 from chatusers.models import Feedback
 from insights.admin_charts import ChartTable, Column, Row
 from insights.admin_csv import csv_text
+from insights.admin_markup import table_html
 from tests.factories import BotFactory, ChatUserFactory
 from tests.insights_rows import PROBLEM, store_days, store_range
 
@@ -116,6 +118,32 @@ def test_text_cells_are_made_inert_and_figures_stay_numbers():
         ["Label", "NPS", "Name", "Note", "Read at"],
         ["'=1+1", "-100", "'@SUM(A1)", "'-note", ""],
     ]
+
+
+def test_the_table_view_escapes_every_text_cell_and_writes_figures_as_they_are():
+    read = datetime(2026, 11, 24, 9, 30, 5, tzinfo=UTC)
+    table = ChartTable(
+        "t",
+        "T <i>",
+        "bar",
+        "Label",
+        (Column("nps", "NPS", kind="score"), Column("name", "Name", kind="text")),
+        (Row("<b>x</b>", (-100, '"&<'), "<i>why</i>", read, 'https://e.x/?a=1&b="2"'),),
+        "",
+    )
+
+    html = table_html(table)
+
+    assert html == (
+        '<table class="insights-data" data-table="t"><caption>T &lt;i&gt;</caption><thead><tr>'
+        '<th scope="col" class="label">Label</th><th scope="col" class="num">NPS</th>'
+        '<th scope="col" class="text">Name</th><th scope="col" class="note">Note</th>'
+        '<th scope="col" class="read">Read at</th></tr></thead><tbody><tr class="insights-gap">'
+        '<th scope="row"><a href="https://e.x/?a=1&amp;b=&quot;2&quot;">&lt;b&gt;x&lt;/b&gt;</a></th>'
+        '<td class="num">-100</td><td class="text">&quot;&amp;&lt;</td>'
+        '<td class="note">&lt;i&gt;why&lt;/i&gt;</td><td class="read">2026-11-24T09:30:05Z</td>'
+        "</tr></tbody></table>"
+    )
 
 
 def test_the_account_csv_neutralises_a_bots_name_and_follows_the_pages_sort(client, viewer, bot):
@@ -238,10 +266,10 @@ def test_the_page_costs_the_same_queries_for_a_week_and_a_year(
     url, params = f"/admin/insights/daystats/{bot.pk}/", {"from": start, "to": END}
     client.get(url, params)  # the login's first request saves its session
 
-    # Session, user and two of permissions; the bot and its collection; three day tables, the
-    # weekly NPS, the days' read times, the totals and their days, the audience, the account
-    # and the bots set up here; a page of feedback and its capped count.
-    with django_assert_num_queries(18):
+    # Session, user and two of permissions; the bot and its collection; three day tables (with
+    # when each day was read), the weekly NPS, the totals and their days, the audience, the
+    # account and the bots set up here; a page of feedback and its capped count.
+    with django_assert_num_queries(17):
         response = client.get(url, params)
 
     assert len(response.context["page_data"]["charts"]["activity"]["labels"]) == days
