@@ -65,6 +65,8 @@ def test_the_migration_creates_each_role_with_exactly_its_permissions():
         | {("sync", "delete_outboxentry")}
         | answer_chats
         | view_insights
+        | {("leads", code) for code in _codes(["lead", "leadtag", "leaddetails"], ALL)}
+        | {("meetings", code) for code in _codes(["meeting"], ALL)}
     )
     assert _granted("chat agent") == view_chat_users | {("chatusers", "view_feedback")} | answer_chats
     assert _granted("knowledge editor") == {("knowledge", code) for code in _codes(["interaction"], ALL)} | (
@@ -75,7 +77,17 @@ def test_the_migration_creates_each_role_with_exactly_its_permissions():
     } | (view_chat_users)
     assert _granted("viewer") == {
         (model._meta.app_label, f"view_{model._meta.model_name}")
-        for label in ("userbot", "sync", "chatusers", "knowledge", "automation", "livechat", "insights")
+        for label in (
+            "userbot",
+            "sync",
+            "chatusers",
+            "knowledge",
+            "automation",
+            "livechat",
+            "insights",
+            "leads",
+            "meetings",
+        )
         for model in apps.get_app_config(label).get_models()
     }
     assert view_insights <= _granted("viewer")
