@@ -242,7 +242,9 @@ def test_handing_back_a_chat_another_operator_holds_asks_first(sandbox, bot, ann
     chat = sandbox.open_chat(SITEKEY)
     services.chat_take_over(bot=bot, session_id=chat["id"], operator=ann)
 
-    with pytest.raises(HeldByAnother, match=re.escape("Ann holds this chat. Hand it back to the bot anyway?")):
+    with pytest.raises(
+        HeldByAnother, match=re.escape("Ann holds this chat. Hand it back to the bot anyway?")
+    ):
         services.chat_hand_back(bot=bot, session_id=chat["id"], operator=bob)
     assert sandbox.store.bots[SITEKEY].sessions[chat["id"]]["status"] == "agent"
 
