@@ -49,6 +49,8 @@ def lease_s() -> float:
 def renew_s() -> float:
     """Renewed five times a lease, so a holder that misses a renewal or two keeps it."""
     return lease_s() / 5
+
+
 CHECK_S = 0.5
 
 

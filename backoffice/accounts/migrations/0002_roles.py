@@ -16,7 +16,17 @@ from django.apps import apps as global_apps
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-APPS = ("userbot", "sync", "chatusers", "knowledge", "automation", "livechat", "insights", "leads", "meetings")
+APPS = (
+    "userbot",
+    "sync",
+    "chatusers",
+    "knowledge",
+    "automation",
+    "livechat",
+    "insights",
+    "leads",
+    "meetings",
+)
 ALL = ("add", "change", "delete", "view")
 
 # What the page of a chat user shows: the chat user, its tags and its variables.
@@ -99,7 +109,9 @@ def _leads(apps, every):
     leads' models exist (viewers read them through ``APPS``)."""
     if not _has(apps, "leads"):
         return set()
-    return every("leads", [model._meta.model_name for model in apps.get_app_config("leads").get_models()], ALL)
+    return every(
+        "leads", [model._meta.model_name for model in apps.get_app_config("leads").get_models()], ALL
+    )
 
 
 def _operate_sync(apps, every):
