@@ -58,7 +58,7 @@ class MeetingAdmin(MeetingPagesMixin, admin.ModelAdmin):
     search_fields = ["invitee_email", "chatuser_remote_id"]
     search_help_text = "An invitee's email, or a chat user's Userbot id."
     # Unknown first (an annotation of get_queryset), then the newest.
-    ordering = ["unknown_first", "-created_at", "-id"]
+    ordering = ["-created_at", "-id"]
     sortable_by = ["when", "asked"]
     list_per_page = 100
     readonly_fields = [
@@ -82,6 +82,11 @@ class MeetingAdmin(MeetingPagesMixin, admin.ModelAdmin):
 
     class Media:
         css = {"all": ["meetings/meetings.css"]}
+
+    def get_ordering(self, request: HttpRequest) -> list[str]:
+        """The meetings that may have been scheduled first, then newest first: ``ordering``
+        itself names model fields only (the admin's checks refuse an annotation there)."""
+        return ["unknown_first", *self.ordering]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Meeting]:
         unknown_first = Case(
