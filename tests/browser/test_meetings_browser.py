@@ -1,5 +1,5 @@
-"""Meetings in Chromium: scheduled from a chat user's page, seen in the meetings list and on
-the sandbox once; a booking whose answer was lost shown as "unknown: may have been
+"""Meetings in Chromium: scheduled from a chat user's page, seen in the meetings list, on the
+sandbox once and on the chat user's timeline; a booking whose answer was lost shown as "unknown: may have been
 scheduled" first in the list, and settled with its button."""
 
 from __future__ import annotations
@@ -63,6 +63,9 @@ def test_a_meeting_scheduled_from_a_chat_users_page_is_listed_and_reaches_userbo
         assert booked(sandbox)[0]["event_uri"] == LINK
     screenshot("list", full_page=False)
     assert Meeting.objects.get().state == "scheduled"
+    admin_page.goto(f"{live_server.url}/admin/chatusers/chatuser/{chatuser.pk}/change/")
+    expect(admin_page.locator("#timeline .timeline-meeting")).to_have_count(1)
+    expect(admin_page.locator("#timeline .timeline-meeting")).to_contain_text("(scheduled)")
     assert (watch.violations, watch.script_errors) == ([], [])
 
 
