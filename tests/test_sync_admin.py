@@ -590,7 +590,7 @@ def test_restore_on_userbot_from_the_chat_users_page_comes_back_to_it(admin_clie
 
     assert response.status_code == 302 and response["Location"] == own_page
     assert elsewhere["Location"] == f"{CONFLICTS}{conflict.pk}/change/"
-    assert "Deleted on Userbot while" not in admin_client.get(own_page).content.decode()
+    assert 'id="sync-deleted-note"' not in admin_client.get(own_page).content.decode()
 
 
 def test_accept_the_delete_button_deletes_the_chat_user_here(admin_client: Any) -> None:

@@ -29,6 +29,8 @@ from backoffice.celery import app as celery_app
 from backoffice.sync.models import BotSync
 from backoffice.userbot.models import Bot
 from chatusers.models import BotVariable, ChatUser, ChatUserTag, Feedback, SegmentFilter, Variable
+from leads.models import Lead, LeadTag
+from meetings.models import Meeting
 from tests.browser.csp import CspWatch
 from tests.factories import BotFactory, ChatUserFactory, SegmentFactory, TagFactory
 from tests.factories_content import (
@@ -77,6 +79,22 @@ def _one_of_everything() -> Bot:
     ButtonFactory(answer=AnswerFactory(message=message, type="buttons"))
     SavedView.objects.create(
         user=get_user_model().objects.get(username="admin"), name="Italians", model="chatusers.chatuser"
+    )
+    lead = Lead.objects.create(
+        bot=bot, remote_id="lead-1", company="Acme", domain="acme.example", country="IT", visits=3
+    )
+    LeadTag.objects.create(lead=lead, tag="Hot", key="hot")
+    Meeting.objects.create(
+        bot=bot,
+        chatuser=ada,
+        chatuser_remote_id=ada.remote_id or "",
+        kind=Meeting.Kind.SCHEDULE,
+        event_uri="https://calendar.example.com/e/1",
+        start=timezone.now() + timedelta(days=1),
+        end=timezone.now() + timedelta(days=1, minutes=30),
+        invitee_email="ada@example.com",
+        operator=get_user_model().objects.get(username="admin"),
+        state=Meeting.State.SCHEDULED,
     )
     someone = UserFactory(username="sam")
     TOTPDevice.objects.create(user=someone, name="Authenticator app", confirmed=True)
