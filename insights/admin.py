@@ -22,6 +22,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
+from backoffice.admin_site.readonly import ReadOnlyAdmin
 from backoffice.userbot.models import Bot
 from insights import admin_page, admin_tables
 from insights.admin_csv import csv_response
@@ -45,17 +46,8 @@ def can_view_insights(user: Any) -> bool:
 
 
 @admin.register(DayStats)
-class InsightsAdmin(admin.ModelAdmin):
+class InsightsAdmin(ReadOnlyAdmin):
     """The list page is the bots' insights; each bot's page shows its range."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view

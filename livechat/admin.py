@@ -20,6 +20,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
+from backoffice.admin_site.readonly import ReadOnlyAdmin
 from backoffice.userbot.errors import NotFound, TransportError, UserbotError
 from backoffice.userbot.models import Bot
 from livechat import services
@@ -34,17 +35,8 @@ REPLY_MAX = 4000
 
 
 @admin.register(ChatAction)
-class ChatActionAdmin(admin.ModelAdmin):
+class ChatActionAdmin(ReadOnlyAdmin):
     """The inbox is this admin's list page; the chat actions show on each chat's page."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view

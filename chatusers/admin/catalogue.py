@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from backoffice.admin_site.readonly import ReadOnlyAdmin
 from backoffice.synced_admin import OnlyBotPreselectedMixin, ServiceWritesMixin
 from chatusers import services
 from chatusers.models import BotVariable, Feedback, Tag
@@ -61,19 +62,6 @@ class TagAdmin(ServiceWritesMixin, OnlyBotPreselectedMixin, admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
         for tag in queryset:
             services.tag_delete(tag=tag, actor=request.user)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """A mirror of Userbot's data that only Userbot changes."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(BotVariable)

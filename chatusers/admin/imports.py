@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from backoffice.admin_site.readonly import ReadOnlyAdmin
 from chatusers.admin.import_access import can_import, can_view_imports
 from chatusers.admin.import_forms import field_choices
 from chatusers.admin.import_pages import ImportPagesAdmin, undoable
@@ -16,7 +17,7 @@ from chatusers.import_models import ImportJob
 
 
 @admin.register(ImportJob)
-class ImportJobAdmin(ImportPagesAdmin):
+class ImportJobAdmin(ImportPagesAdmin, ReadOnlyAdmin):
     """Every import, read-only: the pages of a new import and undo hang off its URLs."""
 
     list_display = [
@@ -44,15 +45,6 @@ class ImportJobAdmin(ImportPagesAdmin):
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return can_view_imports(request.user)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_list_display(self, request: HttpRequest) -> list[str]:
         if can_import(request.user):

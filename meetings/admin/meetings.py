@@ -19,6 +19,7 @@ from django.utils.safestring import SafeString
 
 from backoffice.admin_site.dates import exact, moment_html
 from backoffice.admin_site.markup import markup
+from backoffice.admin_site.readonly import ReadOnlyAdmin
 from meetings.admin.pages import MeetingPagesMixin
 from meetings.models import Meeting
 
@@ -51,7 +52,9 @@ class ShowFilter(admin.SimpleListFilter):
 
 
 @admin.register(Meeting)
-class MeetingAdmin(MeetingPagesMixin, admin.ModelAdmin):
+class MeetingAdmin(MeetingPagesMixin, ReadOnlyAdmin):
+    """Meetings are made from a chat user's page (schedule, decline) and kept as they went."""
+
     list_display = ["chatuser_link", "when", "invitee_or_reason", "state_badge", "operator", "asked"]
     list_filter = [ShowFilter, "state", "kind", "bot"]
     list_select_related = ["chatuser", "operator"]
@@ -95,16 +98,6 @@ class MeetingAdmin(MeetingPagesMixin, admin.ModelAdmin):
         # Not super()'s: it orders before the annotation exists.
         rows = self.model._default_manager.annotate(unknown_first=unknown_first)
         return rows.order_by(*self.get_ordering(request))
-
-    # Made from a chat user's page (the schedule and decline pages), never by hand; kept.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="chat user")
     def chatuser_link(self, obj: Meeting) -> SafeString | str:
