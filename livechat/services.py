@@ -16,9 +16,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from backoffice import audit
-from backoffice.userbot import api, schema
-from backoffice.userbot.errors import PayloadInvalid, TransportError, UserbotError
+from backoffice.userbot import api
 from backoffice.userbot.models import Bot
+from backoffice.userbot.once import call_once
 from chatusers.models import ChatUser
 from livechat import fanout
 from livechat.agents import Agent, agent_for
@@ -130,39 +130,30 @@ def _act(
         operator=operator,
         agent_id=agent.agent_id,
     )
-    try:
-        answer = agent.client.call(request)
-    except UserbotError as exc:
-        _answered(action, ChatAction.State.FAILED, f"Userbot refused it: {exc}")
-        raise ChatRefused(action.error) from exc
-    except TransportError as exc:
-        if not exc.maybe_applied:
-            _answered(action, ChatAction.State.FAILED, "Not sent: there is no connection to Userbot.")
-        elif kind == ChatAction.Kind.REPLY:
-            _answered(action, ChatAction.State.UNKNOWN, "The connection dropped before Userbot answered.")
-        else:
-            # An assignment is safe to repeat: the operator reads the chat and does it again.
-            _answered(action, ChatAction.State.FAILED, LOST_ASSIGNMENT)
-        logger.warning("%s in chat %s of bot %s: %s", kind, action.session_id, chat.bot.pk, exc)
-        fanout.chat_changed(chat.bot.pk, action.session_id)
+    attempt = call_once(agent.client, request)
+    if attempt.done:
+        if not attempt.valid:
+            logger.warning("Userbot's answer to %s in chat %s: %s", kind, action.session_id, attempt.problem)
+        if kind == ChatAction.Kind.REPLY and attempt.valid:
+            action.message_id = attempt.answer["message"]["id"]
+        _answered(action, ChatAction.State.DONE, attempt.problem)
+        _into_history(action, operator)
+        described = None
+        if kind != ChatAction.Kind.REPLY and attempt.valid:
+            (described,) = describe(chat.bot, [attempt.answer], me="")
+        fanout.chat_changed(chat.bot.pk, action.session_id, chat=described)
         return action
-    try:
-        schema.validate_response(request.operation, answer)
-    except PayloadInvalid as exc:
-        # Userbot said 200, so it was done; what it sent back cannot be used.
-        logger.warning("Userbot's answer to %s in chat %s was not valid: %s", kind, action.session_id, exc)
-        _answered(action, ChatAction.State.DONE, f"Done, but Userbot's answer was not valid: {exc}")
-        answer = None
-    if kind == ChatAction.Kind.REPLY and answer is not None:
-        action.message_id = answer["message"]["id"]
-        _answered(action, ChatAction.State.DONE, "")
-    elif answer is not None:
-        _answered(action, ChatAction.State.DONE, "")
-    _into_history(action, operator)
-    described = None
-    if kind != ChatAction.Kind.REPLY and answer is not None:
-        (described,) = describe(chat.bot, [answer], me="")
-    fanout.chat_changed(chat.bot.pk, action.session_id, chat=described)
+    if attempt.lost and kind == ChatAction.Kind.REPLY:
+        _answered(action, ChatAction.State.UNKNOWN, attempt.problem)  # it may have been said
+    elif attempt.lost:
+        # An assignment is safe to repeat: the operator reads the chat and does it again.
+        _answered(action, ChatAction.State.FAILED, LOST_ASSIGNMENT)
+    else:
+        _answered(action, ChatAction.State.FAILED, attempt.problem)
+        if attempt.refused:
+            raise ChatRefused(action.error)
+    logger.warning("%s in chat %s of bot %s: %s", kind, action.session_id, chat.bot.pk, attempt.problem)
+    fanout.chat_changed(chat.bot.pk, action.session_id)
     return action
 
 

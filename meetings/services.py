@@ -23,6 +23,7 @@ from backoffice.userbot import api, schema
 from backoffice.userbot.codec import Request
 from backoffice.userbot.connections import client_for
 from backoffice.userbot.errors import PayloadInvalid, TransportError, UserbotError
+from backoffice.userbot.once import call_once, not_sent, refused
 from chatusers.models import ChatUser
 from meetings.models import Meeting
 
@@ -165,33 +166,26 @@ def _send(meeting: Meeting, request: Request, operator: Any) -> Meeting:
     try:
         with client_for(meeting.bot) as client:
             client.connect()
-            answer = client.call(request)
-    except UserbotError as exc:
-        _answered(meeting, Meeting.State.FAILED, f"Userbot refused it: {_in_words(exc)}")
-    except TransportError as exc:
-        if not exc.maybe_applied:
-            _answered(meeting, Meeting.State.FAILED, f"Not sent: there is no connection to Userbot ({exc}).")
-        elif meeting.kind == Meeting.Kind.SCHEDULE:
-            _answered(meeting, Meeting.State.UNKNOWN, LOST_BOOKING)
-        else:
-            _answered(meeting, Meeting.State.FAILED, LOST_DECLINE)
-        logger.warning("%s of bot %s: %s", describe(meeting), meeting.bot_id, exc)
+            attempt = call_once(client, request)
+    except UserbotError as exc:  # the login refused: nothing was sent
+        attempt = refused(exc)
+    except TransportError as exc:  # no connection: nothing was sent
+        attempt = not_sent(exc)
+    if attempt.done:
+        if not attempt.valid:
+            logger.warning("Userbot's answer to %s was not valid: %s", request.operation, attempt.problem)
+        # Userbot said 200, so it was done; an answer that is not valid is kept, not trusted.
+        _answered(meeting, done, attempt.problem, attempt.answer)
+    elif attempt.lost and meeting.kind == Meeting.Kind.SCHEDULE:
+        _answered(meeting, Meeting.State.UNKNOWN, LOST_BOOKING)
+    elif attempt.lost:
+        _answered(meeting, Meeting.State.FAILED, LOST_DECLINE)
     else:
-        try:
-            schema.validate_response(request.operation, answer)
-        except PayloadInvalid as exc:
-            # Userbot said 200, so it was done; what it sent back is kept but not trusted.
-            logger.warning("Userbot's answer to %s was not valid: %s", request.operation, exc)
-            _answered(meeting, done, f"Done, but Userbot's answer was not valid: {exc}", answer)
-        else:
-            _answered(meeting, done, "", answer)
+        _answered(meeting, Meeting.State.FAILED, attempt.problem)
+    if attempt.lost:
+        logger.warning("%s of bot %s: %s", describe(meeting), meeting.bot_id, attempt.problem)
     _into_history(meeting, operator)
     return meeting
-
-
-def _in_words(exc: UserbotError) -> str:
-    fields = "; ".join(f"{name}: {problem}" for name, problem in exc.fields.items())
-    return f"{exc.message} ({fields})" if fields else exc.message
 
 
 def _answered(meeting: Meeting, state: str, error: str, answer: Any = None) -> None:
