@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db.models import Q
 from django.urls import reverse
@@ -184,15 +183,6 @@ def holders_of(bot: Bot, sessions: list[dict[str, Any]]) -> dict[str, dict[str, 
             "name": full or row["operator__username"],
         }
     return holders
-
-
-def operator_name(user: Any) -> str:
-    return user.get_full_name() or user.get_username()
-
-
-def operators_by_id(ids: Iterable[int]) -> dict[int, str]:
-    users = get_user_model().objects.filter(pk__in=set(ids))
-    return {u.pk: operator_name(u) for u in users}
 
 
 def _unheld(session: dict[str, Any]) -> str:
