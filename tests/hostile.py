@@ -194,6 +194,34 @@ def on_payload(change: Callable[[Any], Any]) -> Hook:
     return hook
 
 
+# --- servers for one purpose ------------------------------------------------------------------
+
+
+class RecordingServer(HostileServer):
+    """The hostile sandbox, keeping every frame it was sent, in order."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.frames: list[str] = []
+        super().__init__(*args, **kwargs)
+
+    def answer(self, session: Session, frame: str | bytes) -> Any:
+        self.frames.append(frame if isinstance(frame, str) else frame.decode("utf-8", "replace"))
+        return super().answer(session, frame)
+
+    def asked(self, operation: str) -> list[Any]:
+        """The payloads of the JSON-form requests for ``operation``, in the order they came."""
+        prefix = f"{operation} "
+        return [orjson.loads(f[len(prefix) :]) for f in self.frames if f.startswith(prefix)]
+
+
+class LosesTheAnswerToSay(SandboxServer):
+    """Applies ``say`` and drops the connection instead of answering it: a lost answer."""
+
+    def answer(self, session: Session, frame: str | bytes) -> tuple[Answer, bool]:
+        answer, drop = super().answer(session, frame)
+        return answer, drop or (isinstance(frame, str) and frame.startswith("say."))
+
+
 # --- starting one ----------------------------------------------------------------------------
 
 

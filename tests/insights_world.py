@@ -5,36 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
-
-import orjson
 
 from sandbox import demo
 from sandbox.runner import SandboxHandle, start_sandbox
-from sandbox.session import Session
+from tests import hostile
 from tests.conftest import APIKEY, SITEKEY
-from tests.hostile import HostileServer
 
 NOW_MS = 1_795_512_600_000  # 2026-11-24T09:30:00.000Z: the demo history ends then
 TODAY = date(2026, 11, 24)
 SEED = 0
 
 
-class RecordingServer(HostileServer):
-    """The hostile sandbox, keeping every frame it was sent, in order."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.frames: list[str] = []
-        super().__init__(*args, **kwargs)
-
-    def answer(self, session: Session, frame: str | bytes) -> Any:
-        self.frames.append(frame if isinstance(frame, str) else frame.decode("utf-8", "replace"))
-        return super().answer(session, frame)
-
-    def asked(self, operation: str) -> list[Any]:
-        """The payloads of the JSON-form requests for ``operation``, in the order they came."""
-        prefix = f"{operation} "
-        return [orjson.loads(f[len(prefix) :]) for f in self.frames if f.startswith(prefix)]
+class RecordingServer(hostile.RecordingServer):
+    """The recording sandbox, reading the ranges stats requests asked for."""
 
     def ranges(self, operation: str) -> list[tuple[date, date]]:
         return [(date.fromisoformat(p["from"]), date.fromisoformat(p["to"])) for p in self.asked(operation)]

@@ -8,35 +8,16 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-import orjson
 import pytest
 
 from sandbox.demo_history import seed_leads
 from sandbox.runner import SandboxHandle, start_sandbox
-from sandbox.server import SandboxServer
-from sandbox.session import Session
 from sandbox.store import BotState
 from tests.conftest import APIKEY, SITEKEY
+from tests.hostile import RecordingServer
 
 NOW_MS = 1_795_512_600_000  # 2026-11-24T09:30:00.000Z
 SEED = 7
-
-
-class RecordingServer(SandboxServer):
-    """The sandbox, keeping every frame it was sent, in order."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.frames: list[str] = []
-        super().__init__(*args, **kwargs)
-
-    def answer(self, session: Session, frame: str | bytes) -> Any:
-        self.frames.append(frame if isinstance(frame, str) else frame.decode("utf-8", "replace"))
-        return super().answer(session, frame)
-
-    def asked(self, operation: str) -> list[Any]:
-        """The payloads of the JSON-form requests for ``operation``, in the order they came."""
-        prefix = f"{operation} "
-        return [orjson.loads(f[len(prefix) :]) for f in self.frames if f.startswith(prefix)]
 
 
 def seeded_bot(handle: SandboxHandle, seed: int = SEED) -> BotState:

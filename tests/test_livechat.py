@@ -20,9 +20,9 @@ from livechat.selectors import read_inbox, read_transcript
 from livechat.services import ChatRefused, HeldByAnother
 from livechat.wire import TEXT_MAX, chat_event
 from sandbox.runner import start_sandbox
-from sandbox.server import SandboxServer
 from tests.conftest import APIKEY, SITEKEY
 from tests.factories import ChatUserFactory
+from tests.hostile import LosesTheAnswerToSay
 
 pytestmark = pytest.mark.django_db
 STAMP = "2026-11-24T09:30:00.000Z"
@@ -161,16 +161,8 @@ def test_a_reply_to_a_closed_chat_is_refused_in_words(sandbox, bot, ann):
     assert _agent_messages(sandbox, chat["id"]) == []
 
 
-class _LosesTheAnswerToSay(SandboxServer):
-    """Applies ``say`` and drops the connection instead of answering it."""
-
-    def answer(self, session: Any, frame: str | bytes) -> tuple[Any, bool]:
-        answer, drop = super().answer(session, frame)
-        return answer, drop or (isinstance(frame, str) and frame.startswith("say."))
-
-
 def test_a_reply_whose_answer_is_lost_is_unknown_never_sent_again_and_settled_by_a_person(ann):
-    with start_sandbox(apikeys=(APIKEY,), sitekeys=(SITEKEY,), server_class=_LosesTheAnswerToSay) as sandbox:
+    with start_sandbox(apikeys=(APIKEY,), sitekeys=(SITEKEY,), server_class=LosesTheAnswerToSay) as sandbox:
         bot = Bot(name="Lossy", sitekey=SITEKEY, server_url=sandbox.url)
         bot.set_apikey(APIKEY)
         bot.save()

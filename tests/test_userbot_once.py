@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from backoffice.userbot import api
 from backoffice.userbot.client import UserbotClient
 from backoffice.userbot.once import LOST, call_once
 from sandbox.runner import start_sandbox
-from sandbox.server import SandboxServer
 from tests.conftest import APIKEY, SITEKEY
-
-
-class _LosesTheAnswerToSay(SandboxServer):
-    def answer(self, session: Any, frame: str | bytes) -> tuple[Any, bool]:
-        answer, drop = super().answer(session, frame)
-        return answer, drop or (isinstance(frame, str) and frame.startswith("say."))
+from tests.hostile import LosesTheAnswerToSay
 
 
 def _client(url: str) -> UserbotClient:
@@ -53,7 +45,7 @@ def test_a_refusal_changed_nothing_and_says_why_field_by_field(sandbox):
 
 
 def test_an_act_whose_answer_is_lost_is_lost_and_was_sent_once():
-    with start_sandbox(apikeys=(APIKEY,), sitekeys=(SITEKEY,), server_class=_LosesTheAnswerToSay) as sandbox:
+    with start_sandbox(apikeys=(APIKEY,), sitekeys=(SITEKEY,), server_class=LosesTheAnswerToSay) as sandbox:
         chat = sandbox.open_chat(SITEKEY)
         with _client(sandbox.url) as client:
             attempt = call_once(client, api.say(wspath=chat["wspath"], session_id=chat["id"], message="Hi"))
