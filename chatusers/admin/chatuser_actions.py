@@ -11,9 +11,9 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from backoffice.admin_site.bulk import confirm_bulk
 from backoffice.sync import services as sync_services
 from chatusers import services
 from chatusers.export import chatusers_export
@@ -54,36 +54,18 @@ class ChatUserActionsMixin:
         form_class: type[forms.Form] | None = None,
         destructive: bool = False,
     ) -> HttpResponse | None:
-        """Show how many chat users the action will change, then apply it once confirmed.
-
-        Only a ``destructive`` action gets the admin's red delete styling.
-        """
-        form = None
-        if form_class is not None:
-            form = form_class(request.POST if request.POST.get("post") else None)
-        if request.POST.get("post") and (form is None or form.is_valid()):
-            message = apply(queryset, form.cleaned_data if form else {})
-            self.message_user(request, message, messages.SUCCESS)
-            return None
-        select_across = request.POST.get("select_across") == "1"
-        count = queryset.count()
-        scope = "every chat user matching the current filters and search" if select_across else "the selected"
-        context = {
-            **self.admin_site.each_context(request),
-            "title": title,
-            "opts": self.model._meta,
-            "summary": f"This applies to {count} chat user{'s' if count != 1 else ''} ({scope}).",
-            "form": form,
-            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
-            "select_across": select_across,
-            "action": request.POST.get("action", ""),
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "submit_label": submit_label,
-            "destructive": destructive,
-            "media": self.media,
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/chatusers/bulk_confirmation.html", context)
+        """Show how many chat users the action will change, then apply it once confirmed."""
+        return confirm_bulk(
+            self,  # type: ignore[arg-type]
+            request,
+            queryset,
+            title=title,
+            submit_label=submit_label,
+            apply=apply,
+            counted=lambda count: f"{count} chat user{'s' if count != 1 else ''}",
+            form_class=form_class,
+            destructive=destructive,
+        )
 
     @admin.action(description="Add a tag to the selected chat users", permissions=["change"])
     def add_tag(self, request: HttpRequest, queryset: QuerySet[ChatUser]) -> HttpResponse | None:

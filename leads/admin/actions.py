@@ -7,13 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
-from django.contrib.admin import helpers
+from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 
+from backoffice.admin_site.bulk import confirm_bulk
 from backoffice.userbot.models import Bot
 from leads import services
 from leads.models import Lead
@@ -57,28 +56,16 @@ class LeadActionsMixin:
         apply: Callable[[QuerySet[Lead], str], str],
     ) -> HttpResponse | None:
         """Show how many leads the action will change and ask for the tag; apply it once given."""
-        form = TagForm(request.POST if request.POST.get("post") else None)
-        if request.POST.get("post") and form.is_valid():
-            self.message_user(request, apply(queryset, form.cleaned_data["tag"]), messages.SUCCESS)
-            return None
-        select_across = request.POST.get("select_across") == "1"
-        scope = "every lead matching the current filters and search" if select_across else "the selected"
-        context = {
-            **self.admin_site.each_context(request),
-            "title": title,
-            "opts": self.model._meta,
-            "summary": f"This applies to {plural(queryset.count())} ({scope}).",
-            "form": form,
-            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
-            "select_across": select_across,
-            "action": request.POST.get("action", ""),
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "submit_label": submit_label,
-            "destructive": False,
-            "media": self.media,
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/chatusers/bulk_confirmation.html", context)
+        return confirm_bulk(
+            self,  # type: ignore[arg-type]
+            request,
+            queryset,
+            title=title,
+            submit_label=submit_label,
+            apply=lambda leads, data: apply(leads, data["tag"]),
+            counted=plural,
+            form_class=TagForm,
+        )
 
     @admin.action(description="Add a tag to the selected leads", permissions=["change"])
     def add_tag(self, request: HttpRequest, queryset: QuerySet[Lead]) -> HttpResponse | None:

@@ -1,0 +1,61 @@
+"""The confirmation page of a bulk action: how many rows it will change, on the selection or
+on everything the filters and search match, and the form it asks for, then the action once
+confirmed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.admin import ModelAdmin, helpers
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+TEMPLATE = "admin/chatusers/bulk_confirmation.html"
+
+
+def confirm_bulk(
+    model_admin: ModelAdmin,
+    request: HttpRequest,
+    queryset: QuerySet[Any],
+    *,
+    title: str,
+    submit_label: str,
+    apply: Callable[[QuerySet[Any], dict[str, Any]], str],
+    counted: Callable[[int], str],
+    form_class: type[forms.Form] | None = None,
+    destructive: bool = False,
+) -> HttpResponse | None:
+    """Show ``counted(n)`` rows and the form; once posted and valid, ``apply`` the action to
+    the queryset with the form's data and tell the operator what it says. Only a
+    ``destructive`` action gets the admin's red delete styling."""
+    form = None
+    if form_class is not None:
+        form = form_class(request.POST if request.POST.get("post") else None)
+    if request.POST.get("post") and (form is None or form.is_valid()):
+        model_admin.message_user(
+            request, apply(queryset, form.cleaned_data if form else {}), messages.SUCCESS
+        )
+        return None
+    select_across = request.POST.get("select_across") == "1"
+    noun = model_admin.model._meta.verbose_name
+    scope = f"every {noun} matching the current filters and search" if select_across else "the selected"
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": title,
+        "opts": model_admin.model._meta,
+        "summary": f"This applies to {counted(queryset.count())} ({scope}).",
+        "form": form,
+        "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+        "select_across": select_across,
+        "action": request.POST.get("action", ""),
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "submit_label": submit_label,
+        "destructive": destructive,
+        "media": model_admin.media,
+    }
+    request.current_app = model_admin.admin_site.name
+    return TemplateResponse(request, TEMPLATE, context)
