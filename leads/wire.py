@@ -13,11 +13,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import fastjsonschema
-import orjson
 
 from backoffice.sync.kinds import Failure
 from backoffice.sync.reading import ReadFailed, RemoteList, read
-from backoffice.sync.untrusted import TIME_MESSAGE, is_time, nul_fields
+from backoffice.sync.untrusted import beyond_schema
 from backoffice.userbot import api
 from backoffice.userbot.asyncapi import DRAFT, payload_schema
 from backoffice.userbot.client import UserbotClient
@@ -28,7 +27,6 @@ from backoffice.userbot.schema_check import Check, compile_check
 
 LEAD_TIMES = ("last_visit_at",)
 VISIT_TIMES = ("landed_at", "left_at")
-_NUL = b"\\u0000"  # how orjson writes a NUL inside a string
 
 
 @functools.cache
@@ -59,21 +57,12 @@ def checked_array(
             except PayloadInvalid as exc:
                 problems = dict(exc.fields) or {"object": exc.message}
         if not problems:
-            problems = _more_problems(item, times)
+            problems = beyond_schema(item, times=times)
         if problems:
             refused.append(rejected(item, problems))
         else:
             valid.append(item)
     return valid, refused
-
-
-def _more_problems(item: dict[str, Any], times: Sequence[str]) -> dict[str, str]:
-    problems = nul_fields(item) if _NUL in orjson.dumps(item) else {}
-    for name in times:
-        value = item.get(name)
-        if isinstance(value, str) and not is_time(value):
-            problems[name] = TIME_MESSAGE
-    return problems
 
 
 def read_leads(client: UserbotClient) -> RemoteList:

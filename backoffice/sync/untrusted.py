@@ -81,9 +81,15 @@ def answer_problems(
         return dict(exc.fields) or {"object": exc.message}
     if not isinstance(payload, dict):
         return {}
-    problems = nul_fields(payload) if _NUL in orjson.dumps(payload) else {}
+    return beyond_schema(payload, times=times)
+
+
+def beyond_schema(item: dict[str, Any], *, times: Sequence[str]) -> dict[str, str]:
+    """What the schema cannot say of an object it accepted: a NUL character in any text, and a
+    time in ``times`` that matches the pattern but names no moment."""
+    problems = nul_fields(item) if _NUL in orjson.dumps(item) else {}
     for name in times:
-        value = payload.get(name)
+        value = item.get(name)
         if isinstance(value, str) and not is_time(value):
             problems[name] = TIME_MESSAGE
     return problems
