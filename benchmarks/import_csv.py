@@ -6,8 +6,11 @@ variables), then in one run times, each into an empty table of a database of its
 
 - our import (``import_job_run``: streamed, validated, upserted, outbox and undo rows
   written), in a child process that runs nothing else, whose ``ru_maxrss`` is the peak memory;
-- raw ``COPY`` of the same rows' chat user columns into ``chatusers_chatuser`` (the
-  bookkeeping columns given server-side defaults for the measurement);
+- raw ``COPY`` of the same rows' chat user columns into ``chatusers_chatuser``, then of
+  their sync records into ``chatusers_chatusersync`` (pending, no error: the least the
+  schema asks of an imported chat user), in one transaction; the ids are written into the
+  file beforehand and the other bookkeeping columns given server-side defaults for the
+  measurement;
 - django-import-export's bulk import of the first 10k rows (``pip install -e .[bench]``), tuned
   as its documentation's "Performance tuning" says for a create-or-update import: bulk mode,
   no diff, and ``CachedInstanceLoader``.
@@ -51,16 +54,19 @@ TAGS = [f"segment-{n}" for n in range(20)]
 CITIES = "Roma Milano Napoli Torino Palermo Genova Bologna Firenze Bari Catania".split()
 HEADER = ["name", "surname", "email", "phone", "channel", "language", "tags", "var:city", "var:plan"]
 FIELD_COLUMNS = ["name", "surname", "email", "phone", "channel", "language"]
+# Raw COPY writes the chat users' ids itself: their sync records need them.
+COPY_COLUMNS = ["id", *FIELD_COLUMNS]
 IMPORT_EXPORT_ROWS = 10_000
 
 
 def generate(path: Path, fields_path: Path, rows: int) -> None:
-    """The import's file, and the same rows' chat user columns alone for raw COPY."""
+    """The import's file, and the same rows' chat user columns alone for raw COPY, with
+    ids from 1 (the chat user table is empty)."""
     rng = random.Random(5)
     with path.open("w", newline="") as full, fields_path.open("w", newline="") as fields:
         full_writer, fields_writer = csv.writer(full), csv.writer(fields)
         full_writer.writerow(HEADER)
-        fields_writer.writerow(FIELD_COLUMNS)
+        fields_writer.writerow(COPY_COLUMNS)
         for n in range(rows):
             name, surname = rng.choice(FIRST_NAMES), rng.choice(SURNAMES)
             email = f"{name.lower()}.{surname.lower()}.{n}@example.com"
@@ -68,7 +74,7 @@ def generate(path: Path, fields_path: Path, rows: int) -> None:
             cells = [name, surname, email, phone, rng.choice(CHANNELS), rng.choice(LANGUAGES)]
             tags = "|".join(rng.sample(TAGS, rng.randint(0, 2)))
             full_writer.writerow([*cells, tags, rng.choice(CITIES), rng.choice(("free", "pro", ""))])
-            fields_writer.writerow(cells)
+            fields_writer.writerow([n + 1, *cells])
 
 
 def _bot_and_user() -> tuple[Any, Any]:
@@ -240,37 +246,54 @@ def run_our_import(path: Path, url: str, breakdown: bool = False) -> None:
 def _truncate(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
-            "TRUNCATE chatusers_chatuser, chatusers_chatusertag, chatusers_variable, sync_outboxentry,"
-            " chatusers_importchange CASCADE"
+            "TRUNCATE chatusers_chatuser, chatusers_chatusersync, chatusers_chatusertag, chatusers_variable,"
+            " sync_outboxentry, chatusers_importchange CASCADE"
         )
 
 
-def raw_copy(fields_path: Path, url: str, bot_id: int) -> float:
-    """Seconds for COPY of the chat user columns into the chat user table."""
+def raw_copy(fields_path: Path, url: str, bot_id: int, rows: int) -> float:
+    """Seconds for COPY of the chat user columns into the chat user table, then of their
+    sync records (pending, no error) into theirs, in one transaction."""
     defaults = {
-        "bot_id": str(bot_id),
-        "client_ref": "md5(random()::text)",
-        "sync_state": "'pending'",
-        "sync_error": "''",
-        "created_at": "now()",
-        "updated_at": "now()",
+        "chatusers_chatuser": {
+            "bot_id": str(bot_id),
+            "client_ref": "md5(random()::text)",
+            "created_at": "now()",
+            "updated_at": "now()",
+        },
+        # now() is the transaction's start: the record's copy of created_at is the chat user's.
+        "chatusers_chatusersync": {
+            "bot_id": str(bot_id),
+            "created_at": "now()",
+            "sync_state": "'pending'",
+            "sync_error": "''",
+        },
     }
+    records = "".join(f"{n}\n" for n in range(1, rows + 1)).encode()
     with psycopg.connect(url, autocommit=True) as conn:
-        for column, default in defaults.items():
-            conn.execute(f"ALTER TABLE chatusers_chatuser ALTER COLUMN {column} SET DEFAULT {default}")
+        if conn.execute("SELECT EXISTS (SELECT 1 FROM chatusers_chatuser)").fetchone()[0]:  # type: ignore[index]
+            raise SystemExit("raw COPY needs an empty chat user table: its ids are the file's")
+        # Past the file's ids, for the chat users the other parts create after this one.
+        conn.execute("SELECT setval(pg_get_serial_sequence('chatusers_chatuser', 'id'), %s)", [rows])
+        for table, columns in defaults.items():
+            for column, default in columns.items():
+                conn.execute(f"ALTER TABLE {table} ALTER COLUMN {column} SET DEFAULT {default}")
         try:
             started = time.perf_counter()
-            with conn.cursor() as cursor, fields_path.open("rb") as source:
+            with conn.transaction(), conn.cursor() as cursor, fields_path.open("rb") as source:
                 with cursor.copy(
-                    f"COPY chatusers_chatuser ({', '.join(FIELD_COLUMNS)}) FROM STDIN"
+                    f"COPY chatusers_chatuser ({', '.join(COPY_COLUMNS)}) FROM STDIN"
                     " (FORMAT csv, HEADER true, FORCE_NOT_NULL (name, surname, language))"
                 ) as copy:
                     while block := source.read(1024 * 1024):
                         copy.write(block)
+                with cursor.copy("COPY chatusers_chatusersync (chatuser_id) FROM STDIN") as copy:
+                    copy.write(records)
             seconds = time.perf_counter() - started
         finally:
-            for column in defaults:
-                conn.execute(f"ALTER TABLE chatusers_chatuser ALTER COLUMN {column} DROP DEFAULT")
+            for table, columns in defaults.items():
+                for column in columns:
+                    conn.execute(f"ALTER TABLE {table} ALTER COLUMN {column} DROP DEFAULT")
     return seconds
 
 
@@ -352,7 +375,7 @@ def main() -> None:
                 check=True,
             )
             return
-        copy_seconds = raw_copy(fields_path, bench_url, bot.pk)
+        copy_seconds = raw_copy(fields_path, bench_url, bot.pk, args.rows)
         copy_rate = args.rows / copy_seconds
         print(f"raw COPY: {copy_rate:,.0f} rows/s ({copy_seconds:.1f} s)")
         _truncate(bench_url)

@@ -13,9 +13,10 @@ Three figures, in one run, in a database of its own (the one in ``DATABASE_URL``
   ``chatusers.changed`` event: p50 and p95 over the samples (target p95 at most 1 s).
 
 Beside the push and the mirror, the same run times the database's part of each alone,
-with nothing else running: the relay's own statements for a push (claim, record, delete)
-on as many connections as the push has relays (``push_db_alone_per_s``), and a COPY of the
-chat user rows a first load writes, on as many connections as a scan applies batches with
+with nothing else running: the relay's own statements for a push (claim, record on the chat
+users' sync records, delete) on as many connections as the push has relays
+(``push_db_alone_per_s``), and a COPY of the chat user rows a first load writes and one of
+their sync records, on as many connections as a scan applies batches with
 (``mirror_db_alone_1m_s``); and the wire's part of the push alone: the same creates sent
 from memory to a sandbox of their own, with no database work on our side
 (``push_wire_alone_per_s``). The push is reported against the lower of its two floors
@@ -211,10 +212,11 @@ FLOOR_SNAPSHOT = {
 
 def measure_push_floor(count: int, connections_: int) -> float:
     """The database's part of a push, alone: ``count`` new chat users queued as for the
-    push, then claimed, recorded as synced (a Userbot id, the snapshot, ``updated_at``) and
-    their entries deleted, a batch at a time, by ``connections_`` processes at once (as
-    many as the push had relays), with the relay's own statements and nothing else (no
-    socket, no documents, no reads). Chat users per second."""
+    push, then claimed, recorded as synced (a Userbot id, the snapshot, ``updated_at``, on
+    their rows of ``chatusers_chatusersync``) and their entries deleted, a batch at a time,
+    by ``connections_`` processes at once (as many as the push had relays), with the relay's
+    own statements and nothing else (no socket, no documents, no reads). Chat users per
+    second."""
     bot = _bot("ws://127.0.0.1:9/", "floor-bot")  # never connected to
     _queue_new_chatusers(bot, count)
     counts, elapsed = _in_processes(_record_in_process, [bot.pk] * connections_)
@@ -257,37 +259,55 @@ def _record_in_process(bot_id: int) -> int:
     return done
 
 
+# What a first load writes of a chat user (``chatusers.sync.writes``): its row, and its
+# sync record in a narrow table of its own, every chat user having exactly one.
 MIRROR_COLUMNS = (
-    "bot_id, remote_id, client_ref, name, surname, email, phone, channel, language, created_at,"
-    " last_seen_at, remote_updated_at, updated_at, sync_state, synced_at, sync_error, synced_snapshot"
+    "id, bot_id, client_ref, name, surname, email, phone, channel, language, created_at, last_seen_at,"
+    " updated_at"
+)
+MIRROR_RECORD_COLUMNS = (
+    "chatuser_id, bot_id, created_at, remote_id, sync_state, synced_at, remote_updated_at, sync_error,"
+    " synced_snapshot"
 )
 
 
 def measure_mirror_floor(count: int, connections_: int) -> float:
     """The database's part of a first load, alone: ``count`` chat users as a first load
-    writes them (every column, the snapshot; no tags or variables) COPYed into an empty
-    bot, 5000 to a transaction, by ``connections_`` processes at once (as many as a scan
-    applies batches with). The rows are written out beforehand, so only the COPYs and
-    their commits are timed. Seconds."""
+    writes them (every column; no tags or variables) and their sync records (synced, the
+    Userbot id, the snapshot), COPYed into an empty bot, 5000 chat users to a transaction
+    (a COPY into each table), by ``connections_`` processes at once (as many as a scan
+    applies batches with). The rows are written out beforehand, their ids drawn from the
+    chat users' sequence, so only the COPYs and their commits are timed. Seconds."""
+    from django.db import connection
+
     bot = _bot("ws://127.0.0.1:9/", "floor-mirror-bot")
     rng = random.Random(11)
     stamp = "2026-01-02T03:04:05+00:00"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence('chatusers_chatuser', 'id')) FROM generate_series(1, %s)",
+            [count],
+        )
+        ids = [pk for (pk,) in cursor.fetchall()]
     with tempfile.TemporaryDirectory() as folder:
         batches = []
         for start in range(0, count, 5000):
-            lines = []
+            users, records = [], []
             for n in range(start, min(count, start + 5000)):
                 name, surname = rng.choice(FIRST), rng.choice(LAST)
                 email, phone = f"mirror{n}@example.com", f"+39{3_200_000_000 + n}" if n % 3 else None
                 channel, language = rng.choice(CHANNELS), rng.choice(("it", "en", "es", ""))
                 doc = {**FLOOR_SNAPSHOT, "name": name, "surname": surname, "email": email, "phone": phone}
-                values = (bot.pk, f"{n:024x}", f"{rng.getrandbits(128):032x}", name, surname, email,
-                          phone, channel, language, stamp, None, stamp, stamp, "synced", stamp, "",
+                user = (ids[n], bot.pk, f"{rng.getrandbits(128):032x}", name, surname, email, phone, channel,
+                        language, stamp, None, stamp)  # fmt: skip
+                record = (ids[n], bot.pk, stamp, f"{n:024x}", "synced", stamp, stamp, "",
                           orjson.dumps(doc).decode())  # fmt: skip
-                lines.append("\t".join("\\N" if v is None else str(v) for v in values))
-            path = Path(folder) / f"{start}.tsv"
-            path.write_text("\n".join(lines) + "\n")
-            batches.append(str(path))
+                users.append("\t".join("\\N" if v is None else str(v) for v in user))
+                records.append("\t".join("\\N" if v is None else str(v) for v in record))
+            paths = (Path(folder) / f"{start}.users.tsv", Path(folder) / f"{start}.records.tsv")
+            paths[0].write_text("\n".join(users) + "\n")
+            paths[1].write_text("\n".join(records) + "\n")
+            batches.append((str(paths[0]), str(paths[1])))
         _, elapsed = _in_processes(_copy_in_process, [batches[k::connections_] for k in range(connections_)])
     print(
         f"mirror, the database alone: {count} chat users on {connections_} connections in {elapsed:.1f} s",
@@ -296,14 +316,16 @@ def measure_mirror_floor(count: int, connections_: int) -> float:
     return elapsed
 
 
-def _copy_in_process(paths: list[str]) -> None:
+def _copy_in_process(batches: list[tuple[str, str]]) -> None:
     from django.db import connection, connections, transaction
 
     connections.close_all()
-    for path in paths:
+    for users, records in batches:
         with transaction.atomic(), connection.cursor() as cursor:
             with cursor.copy(f"COPY chatusers_chatuser ({MIRROR_COLUMNS}) FROM STDIN") as copy:
-                copy.write(Path(path).read_bytes())
+                copy.write(Path(users).read_bytes())
+            with cursor.copy(f"COPY chatusers_chatusersync ({MIRROR_RECORD_COLUMNS}) FROM STDIN") as copy:
+                copy.write(Path(records).read_bytes())
     connections.close_all()
 
 

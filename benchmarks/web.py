@@ -179,7 +179,7 @@ def prepare(*, sandbox_url: str, users: int, operators: int, pool_size: int) -> 
             actor=accounts[0],
         )
     report = push_pending(bot)
-    unsynced = ChatUser.objects.filter(pk__in=[u.pk for u in pool], remote_id__isnull=True).count()
+    unsynced = ChatUser.objects.filter(pk__in=[u.pk for u in pool], sync__remote_id__isnull=True).count()
     if unsynced:
         raise SystemExit(f"the pool did not reach the sandbox: {report}")
     job = ImportJob.objects.filter(bot=bot).first() or ImportJob.objects.create(
@@ -485,7 +485,7 @@ def saves_on_sandbox(world: World, saved: Mapping[int, str]) -> list[str]:
     while queued.exclude(state=OutboxEntry.State.DEAD).exists() and time.monotonic() < deadline:
         time.sleep(0.5)
     errors = [f"outbox: {e}, {e.last_error[:200]}" for e in queued]
-    remote_ids = dict(ChatUser.objects.filter(pk__in=list(saved)).values_list("pk", "remote_id"))
+    remote_ids = dict(ChatUser.objects.filter(pk__in=list(saved)).values_list("pk", "sync__remote_id"))
     names: dict[str, str] = {}
     with UserbotClient(world.sandbox_url, APIKEY, SITEKEY) as client:
         client.connect()

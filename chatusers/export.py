@@ -54,6 +54,7 @@ def csv_rows(chatusers: QuerySet[ChatUser]) -> Iterator[list[str]]:
     yield [neutralised(cell) for cell in header]
     ordered = (
         chatusers.order_by("pk")
+        .select_related("sync")
         .prefetch_related(None)
         .prefetch_related(
             Prefetch("tags", queryset=Tag.objects.only("id", "name").order_by("name")),

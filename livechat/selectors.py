@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Q
+from django.db.models import F, Q
 from django.urls import reverse
 
 from backoffice.userbot import api
@@ -132,8 +132,8 @@ def describe(bot: Bot, sessions: Iterable[dict[str, Any]], *, me: str) -> list[d
     remote_ids = {s["chatuser_id"] for s in sessions}
     people = {
         c["remote_id"]: c
-        for c in ChatUser.objects.filter(bot=bot, remote_id__in=remote_ids).values(
-            "pk", "remote_id", "name", "surname", "email", "phone"
+        for c in ChatUser.objects.filter(bot=bot, sync__remote_id__in=remote_ids).values(
+            "pk", "name", "surname", "email", "phone", remote_id=F("sync__remote_id")
         )
     }
     holders = holders_of(bot, [s for s in sessions if s["status"] == "agent" and s["agent_id"]])

@@ -165,7 +165,9 @@ def _answered(action: ChatAction, state: str, error: str) -> None:
 
 
 def _into_history(action: ChatAction, operator: Any) -> None:
-    chatuser = ChatUser.objects.filter(bot_id=action.bot_id, remote_id=action.chatuser_remote_id).first()
+    chatuser = ChatUser.objects.filter(
+        bot_id=action.bot_id, sync__remote_id=action.chatuser_remote_id
+    ).first()
     if chatuser is None:
         return
     said = f": “{action.text[:200]}”" if action.text else ""

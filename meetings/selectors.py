@@ -24,7 +24,7 @@ def meetings_of(
     if (chatuser is None) == (chatuser_ids is None):
         raise TypeError("meetings_of takes chatuser or chatuser_ids, one of them")
     ids = [chatuser.pk] if chatuser is not None else list(chatuser_ids or ())
-    meetings = Meeting.objects.filter(chatuser_id__in=ids).select_related("operator", "chatuser")
+    meetings = Meeting.objects.filter(chatuser_id__in=ids).select_related("operator", "chatuser__sync")
     if before is not None:
         meetings = meetings.filter(created_at__lt=before)
     return list(meetings.order_by("-created_at", "-id")[: max(0, min(limit, LIMIT_MAX))])

@@ -27,6 +27,7 @@ from urllib.parse import quote
 import orjson
 import redis
 from django.conf import settings
+from django.db.models import F
 from websockets.asyncio.client import connect as async_connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, WebSocketException
@@ -481,7 +482,7 @@ def local_chatusers(bot: Bot) -> dict[int, dict[str, Any]]:
         variables[pk][name] = value
     users = {}
     for row in ChatUser.objects.filter(bot=bot).values(
-        "pk", "remote_id", "client_ref", "sync_state", *FIELDS
+        "pk", "client_ref", *FIELDS, remote_id=F("sync__remote_id"), sync_state=F("sync__sync_state")
     ):
         doc = _doc(row, tags.get(row["pk"], ()), variables.get(row["pk"], {}))
         users[row["pk"]] = {

@@ -17,7 +17,7 @@ from django.utils import timezone
 from backoffice.sync.models import OutboxEntry, SyncConflict
 from backoffice.sync.relay import PARKED_FOR, PushReport, push_pending
 from backoffice.userbot.models import Bot
-from chatusers.models import ChatUser
+from chatusers.models import ChatUser, ChatUserSync
 from chatusers.sync.documents import local_docs
 from sandbox.runner import SandboxHandle
 
@@ -75,7 +75,7 @@ def in_conflict(
             snapshot.pop(field, None)
         else:
             snapshot[field] = theirs
-    ChatUser.objects.filter(pk=chatuser.pk).update(
+    ChatUserSync.objects.filter(pk=chatuser.pk).update(
         sync_state="conflict", synced_snapshot=snapshot, remote_id=chatuser.remote_id or f"r{chatuser.pk}"
     )
     chatuser.refresh_from_db()
@@ -122,7 +122,7 @@ def history(obj: Any) -> list[str]:
 def dead_entry(
     chatuser: ChatUser, *, attempts: int = 3, error: str = "400 invalid: email taken"
 ) -> OutboxEntry:
-    ChatUser.objects.filter(pk=chatuser.pk).update(sync_state="error", sync_error=error)
+    ChatUserSync.objects.filter(pk=chatuser.pk).update(sync_state="error", sync_error=error)
     chatuser.refresh_from_db()
     return OutboxEntry.objects.create(
         bot_id=chatuser.bot_id,

@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 
 from backoffice.sync.models import OutboxEntry
 from chatusers.admin.chatuser_filters import languages_in_use
-from chatusers.models import ChatUser, ChatUserTag, Segment, Tag, Variable
+from chatusers.models import ChatUser, ChatUserSync, ChatUserTag, Segment, Tag, Variable
 from tests.factories import BotFactory, ChatUserFactory, SegmentFactory, TagFactory
 
 pytestmark = pytest.mark.django_db
@@ -343,7 +343,7 @@ def test_add_tag_on_all_matching_follows_the_search_and_filters(admin_client: An
     assert sorted(OutboxEntry.objects.values_list("object_id", flat=True)) == expected
     assert LogEntry.objects.count() == 3
     untouched = ChatUser.objects.exclude(pk__in=expected)
-    assert sorted(untouched.values_list("sync_state", flat=True)) == ["synced"] * 3
+    assert sorted(untouched.values_list("sync__sync_state", flat=True)) == ["synced"] * 3
 
 
 def test_remove_tag_on_all_matching(admin_client: Any, crowd: dict) -> None:
@@ -366,7 +366,9 @@ def test_remove_tag_on_all_matching(admin_client: Any, crowd: dict) -> None:
 def test_delete_on_the_selection_and_on_all_matching(admin_client: Any, crowd: dict) -> None:
     first = crowd["bianchi"][0].pk
     # All on Userbot already, so each deletion has something to send.
-    ChatUser.objects.update(remote_id=Concat(Value("remote-"), Cast("id", output_field=CharField())))
+    ChatUserSync.objects.update(
+        remote_id=Concat(Value("remote-"), Cast("chatuser_id", output_field=CharField()))
+    )
 
     confirm = admin_client.post(CHANGELIST, _action("delete_chatusers", [first]))
     admin_client.post(CHANGELIST, _action("delete_chatusers", [first], post=True))

@@ -63,7 +63,7 @@ def test_each_chunk_of_an_import_wakes_the_relay_and_serving_the_wakes_pushes_ev
         tasks.push(bot_id)
     remote = raw_ws.ok("chatusers.get", {"offset": 0, "limit": 100})["chatusers"]
     assert sorted(user["email"] for user in remote) == [f"user{n}@example.com" for n in range(1, 6)]
-    assert set(ChatUser.objects.values_list("sync_state", flat=True)) == {SyncState.SYNCED}
+    assert set(ChatUser.objects.values_list("sync__sync_state", flat=True)) == {SyncState.SYNCED}
     assert not OutboxEntry.objects.exists()
 
 
@@ -86,7 +86,7 @@ def test_an_import_leaves_a_chat_user_in_conflict_in_conflict_and_queues_its_cha
     job = run_import(bot, actor, "name,email\nAugusta,ada@example.com\nRobert,bob@example.com\n")
 
     assert (job.status, job.updated) == ("done", 2)
-    assert dict(ChatUser.objects.values_list("email", "sync_state")) == {
+    assert dict(ChatUser.objects.values_list("email", "sync__sync_state")) == {
         "ada@example.com": SyncState.CONFLICT,
         "bob@example.com": SyncState.PENDING,
     }

@@ -23,7 +23,7 @@ from chatusers.imports.services import (
     import_job_start,
 )
 from chatusers.imports.undo import import_job_undo
-from chatusers.models import ChatUser, ChatUserTag, SegmentFilter, Tag, Variable
+from chatusers.models import ChatUser, ChatUserSync, ChatUserTag, SegmentFilter, Tag, Variable
 from tests.factories import BotFactory, ChatUserFactory, SegmentFactory, TagFactory
 from tests.imports import rejected_rows, run_import
 
@@ -269,7 +269,7 @@ def test_undo_deletes_what_the_import_created_and_restores_what_it_changed(actor
     )
     bob = ChatUser.objects.get(email="bob@example.com")
     OutboxEntry.objects.all().delete()  # both were pushed meanwhile
-    ChatUser.objects.filter(pk=bob.pk).update(remote_id="remote-bob")
+    ChatUserSync.objects.filter(pk=bob.pk).update(remote_id="remote-bob")
 
     result = import_job_undo(job=job, actor=actor)
 

@@ -186,8 +186,14 @@ def test_a_chunk_waiting_for_its_turn_gives_way_to_the_chunk_before_when_that_on
         with other.cursor() as cursor:
             cursor.execute(
                 "INSERT INTO chatusers_chatuser (bot_id, client_ref, name, surname, email, channel, language,"
-                " sync_state, sync_error, created_at, updated_at)"
-                " VALUES (%s, 'taken', 'Taken', '', 'u1@example.com', 'api', '', 'synced', '', now(), now())",
+                " created_at, updated_at)"
+                " VALUES (%s, 'taken', 'Taken', '', 'u1@example.com', 'api', '', now(), now())",
+                [bot.pk],
+            )
+            cursor.execute(
+                "INSERT INTO chatusers_chatusersync (chatuser_id, bot_id, created_at, sync_state, sync_error)"
+                " SELECT id, bot_id, created_at, 'synced', '' FROM chatusers_chatuser"
+                " WHERE bot_id = %s AND client_ref = 'taken'",
                 [bot.pk],
             )
         release = threading.Timer(1.5, other.commit)

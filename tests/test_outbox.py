@@ -30,7 +30,7 @@ def test_a_conflict_stays_a_conflict_when_the_object_changes_again():
     mark_changed([in_conflict, synced])
 
     assert (in_conflict.sync_state, synced.sync_state) == (SyncState.CONFLICT, SyncState.PENDING)
-    assert dict(ChatUser.objects.values_list("pk", "sync_state")) == {
+    assert dict(ChatUser.objects.values_list("pk", "sync__sync_state")) == {
         in_conflict.pk: SyncState.CONFLICT,
         synced.pk: SyncState.PENDING,
     }
@@ -78,7 +78,7 @@ def test_marking_by_ids_keeps_a_conflict_and_flags_the_others_pending():
     marked = mark_changed_ids(ChatUser, bot.pk, [in_conflict.pk, synced.pk, failed.pk])
 
     assert marked == 3
-    assert dict(ChatUser.objects.values_list("pk", "sync_state")) == {
+    assert dict(ChatUser.objects.values_list("pk", "sync__sync_state")) == {
         in_conflict.pk: SyncState.CONFLICT,
         synced.pk: SyncState.PENDING,
         failed.pk: SyncState.PENDING,

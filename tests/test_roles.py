@@ -89,6 +89,7 @@ def test_the_migration_creates_each_role_with_exactly_its_permissions():
             "meetings",
         )
         for model in apps.get_app_config(label).get_models()
+        if model._meta.default_permissions  # none for a chat user's sync record: read with it
     }
     assert view_insights <= _granted("viewer")
 

@@ -170,10 +170,12 @@ def test_a_relay_that_lost_its_claim_completes_nothing_and_records_nothing_on_th
     assert report.lost == 3 and report.sent == 0
     assert held_by("w2") == {e.pk for e in second}
     assert (
-        list(ChatUser.objects.filter(pk__in=[u.pk for u in users]).values_list("remote_id", flat=True))
+        list(ChatUser.objects.filter(pk__in=[u.pk for u in users]).values_list("sync__remote_id", flat=True))
         == [None] * 3
     )
-    assert not ChatUser.objects.filter(pk__in=[u.pk for u in users], synced_snapshot__isnull=False).exists()
+    assert not ChatUser.objects.filter(
+        pk__in=[u.pk for u in users], sync__synced_snapshot__isnull=False
+    ).exists()
 
 
 def test_a_relay_that_lost_part_of_its_claim_completes_only_what_it_still_holds():

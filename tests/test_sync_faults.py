@@ -340,7 +340,7 @@ def test_two_workers_send_each_create_and_each_update_exactly_once(proxy, slow_r
     pushed = [sum(int(r.split()[1]) for r in w.results("sync.push")) for w in (one, two)]
     assert sum(pushed) == 3000 and min(pushed) > 0, pushed  # both workers took a share
     # A tag goes in the create once Userbot knows it, else in an add-tag after it: once either way.
-    by_ref = dict(ChatUser.objects.filter(bot=bot).values_list("client_ref", "remote_id"))
+    by_ref = dict(ChatUser.objects.filter(bot=bot).values_list("client_ref", "sync__remote_id"))
     tagged = Counter(
         by_ref[item["client_ref"]]
         for s in proxy.requests("chatusers.create")
@@ -349,7 +349,7 @@ def test_two_workers_send_each_create_and_each_update_exactly_once(proxy, slow_r
     )
     tagged.update(rid for s in proxy.requests("chatusers.add-tag") for rid in s.payload["chatuser_ids"])
     with_tags = set(
-        ChatUserTag.objects.filter(chatuser__bot=bot).values_list("chatuser__remote_id", flat=True)
+        ChatUserTag.objects.filter(chatuser__bot=bot).values_list("chatuser__sync__remote_id", flat=True)
     )
     assert set(tagged) == with_tags and len(with_tags) == 1500 and set(tagged.values()) == {1}
     assert differences(bot, slow_reader) == []
@@ -361,7 +361,7 @@ def test_two_workers_send_each_create_and_each_update_exactly_once(proxy, slow_r
     drain(bot, workers)
 
     sent = proxy.sent[mark:]
-    remote = dict(ChatUser.objects.filter(bot=bot).values_list("pk", "remote_id"))
+    remote = dict(ChatUser.objects.filter(bot=bot).values_list("pk", "sync__remote_id"))
     changed_in = {way: [remote[pk] for i, pk in enumerate(sorted(pks)) if i % 4 == way] for way in range(4)}
     rows = Counter(row[0] for request in import_rows(sent) for row in request[1:])
     assert set(rows.values()) == {1}
@@ -501,7 +501,7 @@ def test_edits_on_both_sides_to_different_chat_users_and_fields_converge_after_a
     both = ChatUser.objects.get(pk=pks[205])
     assert (both.name, both.surname) == ("Theirs205", "Ours205")
     assert not ChatUser.objects.filter(pk__in=pks[80:85] + pks[170:175]).exists()
-    from_there = ChatUser.objects.filter(remote_id__in=[u["id"] for u in made_there])
+    from_there = ChatUser.objects.filter(sync__remote_id__in=[u["id"] for u in made_there])
     assert sorted(from_there.values_list("name", flat=True)) == ["Remote one", "Remote two"]
     assert all(ChatUser.objects.get(pk=u.pk).remote_id for u in made_here)
     assert ChatUser.objects.filter(bot=bot).count() == 300 - 5 - 5 + 2 + 2

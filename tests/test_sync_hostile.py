@@ -563,7 +563,7 @@ def test_a_create_answer_that_does_not_hold_each_request_once_records_no_remote_
     report = push_pending(bot)
 
     assert (report.sent, report.retrying, report.dead) == (0, 3, 0)
-    assert not ChatUser.objects.filter(remote_id__isnull=False).exists()
+    assert not ChatUser.objects.filter(sync__remote_id__isnull=False).exists()
     errors = set(OutboxEntry.objects.values_list("state", "last_error"))
     assert errors == {
         (

@@ -49,20 +49,22 @@ def test_changes_made_on_userbot_arrive_through_events_without_a_pull(bot, opera
     [new] = raw_ws.ok("chatusers.create", [{"name": "Bo", "phone": "+393331234567"}])["chatusers"]
 
     wait_until(
-        lambda: ChatUser.objects.filter(remote_id=new["id"]).exists(), timeout=10, what="the new chat user"
+        lambda: ChatUser.objects.filter(sync__remote_id=new["id"]).exists(),
+        timeout=10,
+        what="the new chat user",
     )
     wait_until(
         lambda: ChatUser.objects.get(pk=ada.pk).surname == "Lovelace",
         timeout=10,
         what="the surname set on Userbot",
     )
-    assert ChatUser.objects.get(remote_id=new["id"]).phone == "+393331234567"
+    assert ChatUser.objects.get(sync__remote_id=new["id"]).phone == "+393331234567"
     assert not OutboxEntry.objects.exists()
     assert listening == [bot.pk]  # the one pull asked for: what happened before listening
 
     raw_ws.ok("chatusers.delete", {"ids": [new["id"]]})
     wait_until(
-        lambda: not ChatUser.objects.filter(remote_id=new["id"]).exists(),
+        lambda: not ChatUser.objects.filter(sync__remote_id=new["id"]).exists(),
         timeout=10,
         what="the chat user deleted on Userbot to go",
     )

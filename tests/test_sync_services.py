@@ -188,7 +188,7 @@ def test_conflicts_resolve_skips_those_already_resolved(operator: Any) -> None:
         first.pk: "theirs",
         second.pk: "ours",
     }
-    assert list(ChatUser.objects.order_by("pk").values_list("name", "sync_state")) == [
+    assert list(ChatUser.objects.order_by("pk").values_list("name", "sync__sync_state")) == [
         ("A2", "synced"),
         ("B1", "pending"),
     ]
@@ -354,7 +354,7 @@ def test_objects_push_now_queues_each_object_and_replaces_its_dead_entry(operato
         [("pending", 0, True)],
         [("pending", 1, False)],  # still parked: the conflict decides
     ]
-    assert list(ChatUser.objects.order_by("pk").values_list("sync_state", flat=True)) == [
+    assert list(ChatUser.objects.order_by("pk").values_list("sync__sync_state", flat=True)) == [
         "pending",
         "pending",
         "conflict",

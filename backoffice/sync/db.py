@@ -13,7 +13,7 @@ from django.db.models import Exists, OuterRef
 from django.db.models.expressions import RawSQL
 
 from backoffice.sync.merge import Doc
-from backoffice.sync.models import OutboxEntry, SyncedModel, SyncState
+from backoffice.sync.models import RECORD_FIELDS, OutboxEntry, SyncedModel, SyncState, record_model, records
 
 InFlight = OutboxEntry.State.IN_FLIGHT
 
@@ -33,12 +33,13 @@ class SyncedRow:
 
 
 def record_synced(model: type[SyncedModel], rows: Sequence[SyncedRow], *, now: datetime) -> None:
-    """Write remote id, snapshot, Userbot's updated_at, last synced, error and state."""
+    """Write remote id, snapshot, Userbot's updated_at, last synced, error and state, on the
+    objects' sync records (their rows, or their narrow table's)."""
     if not rows:
         return
     label = model._meta.label_lower
     if connection.vendor == "postgresql":
-        table = model._meta.db_table
+        table, pk = record_model(model)._meta.db_table, record_model(model)._meta.pk.column
         outbox = OutboxEntry._meta.db_table
         rows_json = orjson.dumps(
             [
@@ -69,17 +70,17 @@ def record_synced(model: type[SyncedModel], rows: Sequence[SyncedRow], *, now: d
                         WHEN t.sync_state = %s THEN t.sync_state
                         WHEN EXISTS (
                             SELECT 1 FROM {outbox} o
-                            WHERE o.object_type = %s AND o.object_id = t.id AND o.state = %s
+                            WHERE o.object_type = %s AND o.object_id = t.{pk} AND o.state = %s
                         ) THEN %s
                         WHEN EXISTS (
                             SELECT 1 FROM {outbox} o
-                            WHERE o.object_type = %s AND o.object_id = t.id AND o.state = %s
+                            WHERE o.object_type = %s AND o.object_id = t.{pk} AND o.state = %s
                         ) THEN %s
                         ELSE %s END
                 FROM jsonb_to_recordset(%s::jsonb) AS v(
                     id bigint, remote_id text, snapshot jsonb, updated_at timestamptz, error text, state text
                 )
-                WHERE t.id = v.id
+                WHERE t.{pk} = v.id
                 """,  # noqa: S608
                 [
                     now,
@@ -95,7 +96,7 @@ def record_synced(model: type[SyncedModel], rows: Sequence[SyncedRow], *, now: d
                 ],
             )
         return
-    objects = {obj.pk: obj for obj in model.objects.filter(pk__in=[r.pk for r in rows])}
+    objects = {obj.pk: obj for obj in records(model, [r.pk for r in rows])}
     waiting = dict(
         OutboxEntry.objects.filter(
             object_type=label,
@@ -123,11 +124,7 @@ def record_synced(model: type[SyncedModel], rows: Sequence[SyncedRow], *, now: d
                 OutboxEntry.State.DEAD: SyncState.ERROR,
             }.get(waiting.get(obj.pk), SyncState.SYNCED)
         changed.append(obj)
-    model.objects.bulk_update(
-        changed,
-        ["remote_id", "synced_snapshot", "remote_updated_at", "synced_at", "sync_error", "sync_state"],
-        batch_size=500,
-    )
+    record_model(model)._default_manager.bulk_update(changed, RECORD_FIELDS, batch_size=500)
 
 
 def any_of(ids: Sequence[int]) -> Any:

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from backoffice.audit import record_many
 from backoffice.sync.kinds import kind_for
-from backoffice.sync.models import BotSync, OutboxEntry, SyncConflict, SyncState
+from backoffice.sync.models import BotSync, OutboxEntry, SyncConflict, SyncState, records, with_records
 from backoffice.sync.reconcile import Outcome, decide_gone
 
 DELETED_FIELD = "(deleted on Userbot)"
@@ -49,7 +49,9 @@ def _settle(label: str, bot_sync: BotSync, pks: list[int], actor: Any) -> Counte
     waiting = OutboxEntry.objects.filter(object_type=label, object_id__in=pks, deleted=False)
     # Entries before objects, the order a relay's completion locks them in.
     changed_here = set(waiting.select_for_update().values_list("object_id", flat=True))
-    objects = list(model.objects.select_for_update().filter(pk__in=pks).order_by("pk"))
+    objects = list(
+        with_records(model.objects.select_for_update(of=("self",)).filter(pk__in=pks).order_by("pk"))
+    )
     changed_here |= {o.pk for o in objects if o.sync_state == SyncState.CONFLICT}
     asked_already = set(
         SyncConflict.objects.filter(
@@ -97,9 +99,7 @@ def _delete_or_keep(kind: Any, policy: str, objects: list[Any], actor: Any, now:
     )
     if policy == BotSync.RemoteDeletePolicy.KEEP:
         # No longer "last synced": a later scan does not take it for newly deleted.
-        kind.model.objects.filter(pk__in=pks).update(
-            sync_state=SyncState.ERROR, sync_error=KEPT_MESSAGE, synced_at=None
-        )
+        records(kind.model, pks).update(sync_state=SyncState.ERROR, sync_error=KEPT_MESSAGE, synced_at=None)
         record_many(actor=actor, objects=objects, action="change", message="Deleted on Userbot; kept here")
         return Counter(kept=len(objects))
     record_many(actor=actor, objects=objects, action="delete", message="Deleted on Userbot")
@@ -119,7 +119,7 @@ def _ask(kind: Any, bot_id: int, objects: list[Any], actor: Any, now: Any) -> No
     SyncConflict.objects.bulk_create(
         _deletion_conflict(kind, bot_id, o, Open, now, local=docs.get(o.pk)) for o in objects
     )
-    kind.model.objects.filter(pk__in=pks).update(sync_state=SyncState.CONFLICT, sync_error=ASKED_MESSAGE)
+    records(kind.model, pks).update(sync_state=SyncState.CONFLICT, sync_error=ASKED_MESSAGE)
     record_many(
         actor=actor,
         objects=objects,

@@ -129,8 +129,9 @@ class SyncKind:
     model: type[SyncedModel]
     # The order kinds are pulled in: a kind that others refer to (tags) goes first.
     pull_order: int = 100
-    # The fields a push reads of its objects (None: all of them). A kind pushed by the
-    # thousand names them, so the relay does not parse columns it never looks at.
+    # The fields a push reads of its objects (None: all of them), beside their sync record
+    # (always read). A kind pushed by the thousand names them, so the relay does not parse
+    # columns it never looks at.
     push_fields: tuple[str, ...] | None = None
     # The ``subscribe`` topic and the event of it that name changed objects of the kind
     # (the fast path from Userbot), for a kind that has one.

@@ -1,8 +1,11 @@
 """What every object mirrored from Userbot carries to be kept in sync.
 
-``SyncedModel`` is abstract: each domain model (ChatUser, Segment, Interaction,
-AutomatedMessage) inherits it and gets its bot, its Userbot id, the ``client_ref`` that
-makes its creation idempotent, and the bookkeeping an operator sees in the admin.
+``SyncedModel`` is abstract: each domain model (Segment, Interaction, AutomatedMessage)
+inherits it and gets its bot, the ``client_ref`` that makes its creation idempotent, and its
+sync record: its Userbot id and the bookkeeping an operator sees in the admin. A model whose
+row is wide and often read (ChatUser) inherits ``SyncedObject`` instead and keeps its record
+in a narrow table of its own; ``record_model``, ``records`` and ``with_records`` let the
+engine reach either the same way.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -56,10 +60,15 @@ class SyncState(models.TextChoices):
     CONFLICT = "conflict", "Conflict"
 
 
-class SyncedModel(models.Model):
-    bot = models.ForeignKey("userbot.Bot", on_delete=models.CASCADE, related_name="+")
+class SyncRecord(models.Model):
+    """The bookkeeping of one mirrored object: its Userbot id and how it last synced.
+
+    On the object's own row (``SyncedModel``), or in a narrow table of its own beside it,
+    one row per object (the chat users': their table is wide and heavily indexed, and
+    the relay changes these fields for every push, where a narrow row costs a quarter).
+    """
+
     remote_id = models.CharField("Userbot id", max_length=64, null=True, blank=True, editable=False)
-    client_ref = models.CharField(max_length=64, default=new_client_ref, editable=False)
     sync_state = models.CharField(
         max_length=10, choices=SyncState.choices, default=SyncState.PENDING, editable=False
     )
@@ -78,6 +87,105 @@ class SyncedModel(models.Model):
 
     class Meta:
         abstract = True
+
+
+RECORD_FIELDS = ("remote_id", "sync_state", "synced_at", "remote_updated_at", "sync_error", "synced_snapshot")
+
+
+class SyncedObject(models.Model):
+    """A mirrored object: its bot and the ``client_ref`` that makes its creation idempotent.
+
+    ``record_relation`` names the one-to-one relation to its ``SyncRecord`` when that lives
+    in a table of its own; None (``SyncedModel``) when the record's fields are its own.
+    """
+
+    record_relation: ClassVar[str | None] = None
+
+    bot = models.ForeignKey("userbot.Bot", on_delete=models.CASCADE, related_name="+")
+    client_ref = models.CharField(max_length=64, default=new_client_ref, editable=False)
+
+    class Meta:
+        abstract = True
+
+    def get_sync_state_display(self) -> str:
+        state = record_of(self).sync_state
+        return str(SyncState(state).label) if state in SyncState.values else str(state)
+
+
+class SyncedModel(SyncedObject, SyncRecord):
+    class Meta:
+        abstract = True
+
+
+def record_model(model: type[models.Model]) -> type[models.Model]:
+    """The model whose rows hold ``model``'s sync records (itself, or its narrow table);
+    its primary key is the object's."""
+    relation = getattr(model, "record_relation", None)
+    return model if relation is None else model._meta.get_field(relation).related_model
+
+
+def records(model: type[models.Model], pks: Any) -> models.QuerySet:
+    """The sync records of the objects of ``model`` with these primary keys."""
+    return record_model(model)._default_manager.filter(pk__in=pks)
+
+
+def record_lookup(model: type[models.Model], name: str) -> str:
+    """The ORM lookup of a record field (``remote_id``, ``sync_state``...) from ``model``."""
+    relation = getattr(model, "record_relation", None)
+    return name if relation is None else f"{relation}__{name}"
+
+
+def with_records(queryset: models.QuerySet, *fields: str) -> models.QuerySet:
+    """``queryset`` reading each object's sync record in the same query; with ``fields``,
+    only those of the object (``only``) and the whole record."""
+    relation = getattr(queryset.model, "record_relation", None)
+    if relation is not None:
+        queryset = queryset.select_related(relation)
+    if fields:
+        queryset = queryset.only(*fields, *(record_lookup(queryset.model, f) for f in RECORD_FIELDS))
+    return queryset
+
+
+def record_of(obj: models.Model) -> Any:
+    """Where ``obj``'s record fields are read and set: the object itself, or its record row
+    (read once and kept with the object, or a new one for an object not saved yet)."""
+    relation = type(obj).record_relation  # type: ignore[attr-defined]
+    if relation is None:
+        return obj
+    rel = obj._meta.get_field(relation)
+    if rel.is_cached(obj):  # type: ignore[union-attr]
+        record = rel.get_cached_value(obj)  # type: ignore[union-attr]
+        if record is not None:
+            return record
+    if obj._state.adding:
+        record = rel.related_model(**{rel.field.name: obj})  # type: ignore[union-attr]
+        rel.set_cached_value(obj, record)  # type: ignore[union-attr]
+        return record
+    return getattr(obj, relation)
+
+
+def loaded_record(obj: models.Model) -> Any:
+    """``obj``'s record row if it is in memory (new, or read with the object), else None."""
+    relation = type(obj).record_relation  # type: ignore[attr-defined]
+    if relation is None:
+        return obj
+    rel = obj._meta.get_field(relation)
+    return rel.get_cached_value(obj) if rel.is_cached(obj) else None  # type: ignore[union-attr]
+
+
+def kept_on_record(name: str) -> property:
+    """A record field of an object whose record has a table of its own, read and set as if
+    it were the object's."""
+
+    def get(obj: models.Model) -> Any:
+        return getattr(record_of(obj), name)
+
+    get.short_description = SyncRecord._meta.get_field(name).verbose_name  # type: ignore[attr-defined]  # the admin's label
+
+    def set_(obj: models.Model, value: Any) -> None:
+        setattr(record_of(obj), name, value)
+
+    return property(get, set_, doc=f"The object's {name}, kept on its sync record.")
 
 
 class OutboxEntry(models.Model):

@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.db.models import NOT_PROVIDED
 from django.utils import timezone
 
-from backoffice.sync.models import OutboxEntry, SyncedModel, SyncState
+from backoffice.sync.models import OutboxEntry, SyncedModel, SyncState, loaded_record, record_model, records
 from backoffice.sync.tasks import wake
 
 
@@ -43,9 +43,11 @@ def mark_changed(objects: Iterable[SyncedModel]) -> int:
     objects = list(objects)
     by_model_and_bot: dict[tuple[type[SyncedModel], int], list[int]] = {}
     for obj in objects:
-        # A conflict stays a conflict until an operator resolves it, here as in the database.
-        if obj.sync_state != SyncState.CONFLICT:
-            obj.sync_state = SyncState.PENDING
+        # A conflict stays a conflict until an operator resolves it, here as in the database;
+        # a record not read with its object is left to the statement.
+        record = loaded_record(obj)
+        if record is not None and record.sync_state != SyncState.CONFLICT:
+            record.sync_state = SyncState.PENDING
         by_model_and_bot.setdefault((type(obj), obj.bot_id), []).append(obj.pk)
     for (model, bot_id), pks in by_model_and_bot.items():
         mark_changed_ids(model, bot_id, pks)
@@ -63,7 +65,7 @@ def mark_changed_ids(model: type[SyncedModel], bot_id: int, ids: Sequence[int]) 
     if not ids:
         return 0
     ids = list(ids)
-    table, pk = model._meta.db_table, model._meta.pk.column
+    table, pk = record_model(model)._meta.db_table, record_model(model)._meta.pk.column
     if connection.vendor == "postgresql":
         # Ids as one array: thousands of parameters cost more to send than to look up.
         source, among, given = "unnest(%s::bigint[]) AS changed(id)", f"{pk} = ANY(%s)", ids
@@ -133,9 +135,7 @@ def mark_deleted(objects: Iterable[SyncedModel]) -> int:
     for obj in objects:
         by_model.setdefault(type(obj), []).append(obj.pk)
     for model, pks in by_model.items():
-        for pk, remote_id in (
-            model.objects.select_for_update().filter(pk__in=pks).values_list("pk", "remote_id")
-        ):
+        for pk, remote_id in records(model, pks).select_for_update().values_list("pk", "remote_id"):
             remote_ids[(model._meta.label_lower, pk)] = remote_id
     tried = {
         (label, pk) for _, label, pk, state, attempts in own if state != OutboxEntry.State.PENDING or attempts
@@ -143,7 +143,7 @@ def mark_deleted(objects: Iterable[SyncedModel]) -> int:
     entries = []
     for obj in objects:
         key = (_label(obj), obj.pk)
-        remote_id = remote_ids.get(key, obj.remote_id)
+        remote_id = remote_ids[key] if key in remote_ids else getattr(loaded_record(obj), "remote_id", None)
         if remote_id or key in tried:
             entries.append(
                 OutboxEntry(

@@ -7,8 +7,8 @@ A claim is a lease: a worker that dies leaves its entries in flight until the le
 and the next run takes them back (every operation the kinds send is safe to repeat, so
 the send that may have happened before the crash does no harm when it is repeated).
 
-Outcomes: success records the new remote id, snapshot and ``updated_at`` on the object
-and deletes the entry; a transient failure puts the entry back with a jittered backoff;
+Outcomes: success records the new remote id, snapshot and ``updated_at`` on the object's
+sync record and deletes the entry; a transient failure puts the entry back with a jittered backoff;
 a permanent one moves it to the dead-letter list with the reason, and the entries behind
 it go on.
 """
@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from backoffice.sync import db
 from backoffice.sync.kinds import PushItem, kind_for
-from backoffice.sync.models import BotSync, OutboxEntry, SyncedModel, SyncState
+from backoffice.sync.models import BotSync, OutboxEntry, SyncedModel, SyncState, with_records
 from backoffice.sync.stage import Stage
 from backoffice.userbot.connections import client_for
 from backoffice.userbot.errors import ConnectFailed
@@ -319,9 +319,7 @@ def _prepare(bot: Bot, limit: int, worker: str, report: PushReport) -> list[_Gro
 
 def _items(kind: Any, entries: list[OutboxEntry]) -> tuple[list[PushItem], list[OutboxEntry]]:
     live_ids = [e.object_id for e in entries if not e.deleted]
-    found = kind.model.objects.filter(pk__in=db.any_of(live_ids))
-    if kind.push_fields is not None:
-        found = found.only(*kind.push_fields)
+    found = with_records(kind.model.objects.filter(pk__in=db.any_of(live_ids)), *(kind.push_fields or ()))
     objects = {obj.pk: obj for obj in found}
     docs = kind.local_docs(list(objects.values())) if objects else {}
     items, parked = [], []

@@ -21,7 +21,15 @@ from backoffice.audit import record, record_many
 from backoffice.sync import tasks
 from backoffice.sync.gone import DELETED_FIELD, object_delete_accepted
 from backoffice.sync.kinds import SyncKind, kind_for
-from backoffice.sync.models import BotSync, OutboxEntry, SyncConflict, SyncedModel, SyncState
+from backoffice.sync.models import (
+    BotSync,
+    OutboxEntry,
+    SyncConflict,
+    SyncedModel,
+    SyncState,
+    records,
+    with_records,
+)
 from backoffice.sync.outbox import mark_changed, wake_relay
 from backoffice.userbot.models import Bot
 
@@ -146,7 +154,7 @@ def _resolve(conflict: SyncConflict, actor: AbstractBaseUser, resolution: str) -
     if locked is None:
         raise ValidationError("This conflict is no longer open: someone or something resolved it already.")
     kind = kind_for(locked.object_type)
-    obj = kind.model.objects.select_for_update().filter(pk=locked.object_id).first()
+    obj = with_records(kind.model.objects.select_for_update(of=("self",)).filter(pk=locked.object_id)).first()
     if obj is None:
         # Deleted here since: nothing is left to keep or to take, only the trace to close.
         resolution = SyncConflict.Resolution.GONE
@@ -200,7 +208,7 @@ def _decide_deletion(
     if resolution == SyncConflict.Resolution.THEIRS:
         object_delete_accepted(obj=obj, bot_sync=BotSync.objects.get(bot_id=obj.bot_id), actor=actor)
         return conflict
-    type(obj).objects.filter(pk=obj.pk).update(
+    records(type(obj), [obj.pk]).update(
         remote_id=None, synced_snapshot=None, remote_updated_at=None, synced_at=None
     )
     obj.remote_id = obj.synced_snapshot = obj.remote_updated_at = obj.synced_at = None
@@ -249,7 +257,7 @@ def _settle(kind: SyncKind, obj: SyncedModel) -> None:
 
 
 def _set_state(obj: SyncedModel, state: str, *, error: str) -> None:
-    type(obj).objects.filter(pk=obj.pk).update(sync_state=state, sync_error=error)
+    records(type(obj), [obj.pk]).update(sync_state=state, sync_error=error)
     obj.sync_state, obj.sync_error = state, error
 
 
@@ -266,7 +274,7 @@ def _dead(entry: OutboxEntry) -> OutboxEntry:
 def _object_of(entry: OutboxEntry) -> SyncedModel | None:
     if entry.deleted:
         return None
-    return kind_for(entry.object_type).model.objects.filter(pk=entry.object_id).first()
+    return with_records(kind_for(entry.object_type).model.objects.filter(pk=entry.object_id)).first()
 
 
 @transaction.atomic
@@ -297,7 +305,7 @@ def outbox_entry_retry(*, entry: OutboxEntry, actor: AbstractBaseUser) -> Outbox
         pending = dead
     if obj is not None:
         # An errored object now has a push waiting; one in conflict stays in conflict.
-        type(obj).objects.filter(pk=obj.pk, sync_state=SyncState.ERROR).update(sync_state=SyncState.PENDING)
+        records(type(obj), [obj.pk]).filter(sync_state=SyncState.ERROR).update(sync_state=SyncState.PENDING)
     record(
         actor=actor,
         obj=obj if obj is not None else pending,
@@ -319,7 +327,7 @@ def outbox_entry_ignore(*, entry: OutboxEntry, actor: AbstractBaseUser) -> None:
     note = f"Ignored by {actor.get_username()} on {when}: {dead.last_error}"
     if obj is not None:
         # Only an object still in error: one pushed again since is past this error.
-        type(obj).objects.filter(pk=obj.pk, sync_state=SyncState.ERROR).update(sync_error=note)
+        records(type(obj), [obj.pk]).filter(sync_state=SyncState.ERROR).update(sync_error=note)
     record(
         actor=actor,
         obj=obj if obj is not None else dead,

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from backoffice.sync.models import SyncedModel, SyncState
+from backoffice.sync.models import SyncedModel, SyncState, records
 from backoffice.userbot import schema
 from backoffice.userbot.errors import PayloadInvalid
 from backoffice.userbot.schema import Checked, Rejected
@@ -143,7 +143,7 @@ def keep_ours(model: type[SyncedModel], refused: Iterable[tuple[int, Rejected]])
         by_message.setdefault(kept_message(rejected), []).append(pk)
     flagged = 0
     for message, pks in by_message.items():
-        objects = model.objects.filter(pk__in=pks)
+        objects = records(model, pks)
         flagged += objects.exclude(sync_state=SyncState.CONFLICT).update(
             sync_state=SyncState.ERROR, sync_error=message
         )

@@ -19,10 +19,11 @@ from django.http import HttpRequest
 
 from backoffice.admin_site.dates import moment_html
 from backoffice.admin_site.markup import markup, markup_join
+from backoffice.sync.models import SyncState
 from chatusers.admin.pagination import KeyedPageChangeList
 from chatusers.models import ChatUser, ChatUserTag
 
-SYNC_STATE_LABELS = dict(ChatUser._meta.get_field("sync_state").flatchoices)
+SYNC_STATE_LABELS = dict(SyncState.choices)
 
 
 class ChatUserChangeList(KeyedPageChangeList):

@@ -130,6 +130,10 @@ class ChatUserFormMixin:
     def updated_moment(self, obj: ChatUser) -> str:
         return moment_html(obj.updated_at, relative=True) or "-"
 
+    @admin.display(description="sync state")
+    def sync_state(self, obj: ChatUser) -> str:
+        return obj.get_sync_state_display()
+
     @admin.display(description="last synced")
     def synced_moment(self, obj: ChatUser) -> str:
         return moment_html(obj.synced_at, relative=True) or "-"

@@ -11,6 +11,8 @@ modules of their own beside this one.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from backoffice.admin_site.columns import ColumnChoiceMixin
 from backoffice.sync.admin.conflicts import ConflictNoticeMixin
@@ -71,8 +73,8 @@ class ChatUserAdmin(
     ]
     default_columns = ["channel", "language_code", "tag_names", "last_seen", "sync_badge"]
     list_display_links = ["display_name"]
-    # No column shows a related object: the bot is not a column, and the tags come in one
-    # query of their own (ChatUserChangeList).
+    # No column shows a related object but the sync record, which get_queryset joins: the
+    # bot is not a column, and the tags come in one query of their own (ChatUserChangeList).
     list_select_related = ()
     list_filter = [
         "bot",
@@ -80,7 +82,7 @@ class ChatUserAdmin(
         LanguageListFilter,
         TagListFilter,
         SegmentListFilter,
-        "sync_state",
+        ("sync__sync_state", admin.ChoicesFieldListFilter),
     ]
     # One generated column of name, surname, email and phone (see ChatUser.search_text).
     search_fields = ["search_text"]
@@ -106,3 +108,7 @@ class ChatUserAdmin(
     ]
     inlines = [ChatUserTagInline, VariableInline]
     actions = ["add_tag", "remove_tag", "push_now", "delete_chatusers", "export_csv"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ChatUser]:
+        # Every page of chat users shows their sync records: read with them, in one query.
+        return super().get_queryset(request).select_related("sync")

@@ -29,7 +29,7 @@ def existing_chatusers(bot_id: int, rows: Sequence[ParsedRow]) -> list[Existing]
     if refs:
         condition |= Q(client_ref__in=refs)
     if remote_ids:
-        condition |= Q(remote_id__isnull=False, remote_id__in=remote_ids)
+        condition |= Q(sync__remote_id__isnull=False, sync__remote_id__in=remote_ids)
     if not condition:
         return []
     if connection.vendor == "postgresql":
@@ -38,7 +38,7 @@ def existing_chatusers(bot_id: int, rows: Sequence[ParsedRow]) -> list[Existing]
         ChatUser.objects.filter(bot_id=bot_id)
         .annotate(email_lower=Lower("email"))
         .filter(condition)
-        .values_list("id", "remote_id", "client_ref", *FIELDS)
+        .values_list("id", "sync__remote_id", "client_ref", *FIELDS)
     )
     return [
         Existing(id=pk, remote_id=remote_id, client_ref=ref, values=dict(zip(FIELDS, values, strict=True)))
@@ -51,20 +51,25 @@ def _existing_postgres(
 ) -> list[Existing]:
     """The same query as a UNION of one index lookup per key, with each key set as one
     array parameter (thousands of IN parameters cost more to send than to look up)."""
-    columns = ", ".join(f"c.{name}" for name in ("id", "remote_id", "client_ref", *FIELDS))
+    columns = ", ".join(["c.id", "s.remote_id", *(f"c.{name}" for name in ("client_ref", *FIELDS))])
+    chatuser = (
+        "chatusers_chatuser c ON {} AND c.bot_id = %s JOIN chatusers_chatusersync s ON s.chatuser_id = c.id"
+    )
     parts, params = [], []
-    # The IS NOT NULL conditions match the partial unique indexes' own, so they serve.
-    for condition, values in (
-        ("lower(c.email) = k.value AND c.email IS NOT NULL", emails),
-        ("c.phone = k.value AND c.phone IS NOT NULL", phones),
-        ("c.client_ref = k.value", refs),
-        ("c.remote_id = k.value AND c.remote_id IS NOT NULL", remote_ids),
+    # The IS NOT NULL conditions match the partial unique indexes' own, so they serve. A
+    # Userbot id is looked up in the sync records, beside the chat users.
+    for joined, values in (
+        (chatuser.format("lower(c.email) = k.value AND c.email IS NOT NULL"), emails),
+        (chatuser.format("c.phone = k.value AND c.phone IS NOT NULL"), phones),
+        (chatuser.format("c.client_ref = k.value"), refs),
+        (
+            "chatusers_chatusersync s ON s.remote_id = k.value AND s.remote_id IS NOT NULL AND s.bot_id = %s"
+            " JOIN chatusers_chatuser c ON c.id = s.chatuser_id",
+            remote_ids,
+        ),
     ):
         if values:
-            parts.append(
-                f"SELECT {columns} FROM unnest(%s::text[]) AS k(value) JOIN chatusers_chatuser c"  # noqa: S608
-                f" ON {condition} AND c.bot_id = %s"
-            )
+            parts.append(f"SELECT {columns} FROM unnest(%s::text[]) AS k(value) JOIN {joined}")  # noqa: S608
             params += [list(values), bot_id]
     with connection.cursor() as cursor:
         cursor.execute(" UNION ".join(parts), params)

@@ -19,7 +19,7 @@ from backoffice.sync.models import SyncState
 from chatusers.import_models import ImportChange
 from chatusers.imports.plan import FIELDS, Create, Options, Plan
 from chatusers.imports.writer import Writer
-from chatusers.models import ChatUser, ChatUserTag, Variable
+from chatusers.models import ChatUser, ChatUserSync, ChatUserTag, Variable
 
 
 class PostgresWriter(Writer):
@@ -81,13 +81,24 @@ class PostgresWriter(Writer):
         return [], list(ids)
 
     def _copy_chatusers(self, cursor: Any, plan: Plan, ids: list[int], now: Any) -> None:
-        bot_id, pending = self.options.bot_id, SyncState.PENDING
+        bot_id = self.options.bot_id
         with cursor.cursor.copy(
             f"COPY {ChatUser._meta.db_table} (id, bot_id, client_ref, name, surname, email, phone,"
-            " channel, language, sync_state, sync_error, created_at, updated_at) FROM STDIN"
+            " channel, language, created_at, updated_at) FROM STDIN"
         ) as copy:
             for pk, create in zip(ids, plan.creates, strict=True):
-                copy.write_row((pk, bot_id, *create.values, pending, "", now, now))
+                copy.write_row((pk, bot_id, *create.values, now, now))
+        self._add_records(cursor, ids, now)
+
+    def _add_records(self, cursor: Any, ids: list[int], now: Any) -> None:
+        """The new chat users' sync records: pending, until the relay has pushed them."""
+        bot_id, pending = self.options.bot_id, SyncState.PENDING
+        with cursor.cursor.copy(
+            f"COPY {ChatUserSync._meta.db_table} (chatuser_id, bot_id, created_at, sync_state, sync_error)"
+            " FROM STDIN"
+        ) as copy:
+            for pk in ids:
+                copy.write_row((pk, bot_id, now, pending, ""))
 
     def _insert_chatusers_skipping_taken(
         self, cursor: Any, plan: Plan, ids: list[int], now: Any
@@ -100,14 +111,15 @@ class PostgresWriter(Writer):
         )
         cursor.execute(
             "INSERT INTO chatusers_chatuser (id, bot_id, client_ref, name, surname, email, phone, channel,"
-            " language, sync_state, sync_error, created_at, updated_at)"
-            " SELECT id, %s, client_ref, name, surname, email, phone, channel, language, %s, '', %s, %s"
+            " language, created_at, updated_at)"
+            " SELECT id, %s, client_ref, name, surname, email, phone, channel, language, %s, %s"
             " FROM import_new_chatusers ON CONFLICT DO NOTHING RETURNING id",
-            [self.options.bot_id, SyncState.PENDING, now, now],
+            [self.options.bot_id, now, now],
         )
         inserted = {pk for (pk,) in cursor.fetchall()}
         created = [pk for pk in ids if pk in inserted]
         if created:
+            self._add_records(cursor, created, now)
             self.record([(pk, True, None) for pk in created])
         lost = [create for pk, create in zip(ids, plan.creates, strict=True) if pk not in inserted]
         return lost, [pk if pk in inserted else None for pk in ids]

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from backoffice.sync.models import OutboxEntry
 from chatusers.import_models import ImportChange, ImportJob
-from chatusers.models import ChatUser
+from chatusers.models import ChatUserSync
 
 
 def import_progress(*, job: ImportJob) -> dict[str, Any]:
@@ -42,7 +42,7 @@ def import_push_progress(*, job: ImportJob) -> dict[str, Any]:
     outbox entries ``in_flight`` and ``dead``, and ``done`` once none waits any more."""
     touched = ImportChange.objects.filter(job=job).values("chatuser_id")
     states = dict(
-        ChatUser.objects.filter(pk__in=touched)
+        ChatUserSync.objects.filter(pk__in=touched)
         .order_by()
         .values("sync_state")
         .annotate(n=Count("pk"))

@@ -56,10 +56,10 @@ class Upserter:
         self.analyzed_at = 0
 
     def _keep_statistics_fresh(self) -> None:
-        """ANALYZE the chat user table each time this import has doubled it since the last
-        time. Autovacuum lags behind a bulk load; without row counts the planner takes a
-        whole-bot index for a key lookup (see ``prepare_chunk``). Only the lookups need it,
-        and a fresh run makes none."""
+        """ANALYZE the chat user table and its sync records each time this import has doubled
+        them since the last time. Autovacuum lags behind a bulk load; without row counts the
+        planner takes a whole-bot index for a key lookup (see ``prepare_chunk``). Only the
+        lookups need it, and a fresh run makes none."""
         if not self.seen.postgres or self.options.dry_run or self.options.fresh:
             return
         grown = self.rows_applied
@@ -67,6 +67,7 @@ class Upserter:
             return
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE chatusers_chatuser")
+            cursor.execute("ANALYZE chatusers_chatusersync")
         self.analyzed_at = grown
 
     def register(self, rows: Sequence[ParsedRow]) -> None:

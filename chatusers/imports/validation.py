@@ -20,7 +20,7 @@ from django.core.validators import validate_email
 
 from chatusers.export import FORMULA_PREFIXES
 from chatusers.imports.mapping import SKIP, VARIABLE_PREFIX
-from chatusers.models import LANGUAGE_CHOICES, Channel, ChatUser, Tag
+from chatusers.models import LANGUAGE_CHOICES, Channel, ChatUser, ChatUserSync, Tag
 from chatusers.validators import phone_validator
 
 # The validator's own pattern, unwrapped from its lazy object (which costs a call per use).
@@ -31,7 +31,7 @@ _MAX_LENGTH = {
     name: ChatUser._meta.get_field(name).max_length for name in ("name", "surname", "email", "phone")
 }
 _MAX_LENGTH["client_ref"] = ChatUser._meta.get_field("client_ref").max_length
-_MAX_LENGTH["remote_id"] = ChatUser._meta.get_field("remote_id").max_length
+_MAX_LENGTH["remote_id"] = ChatUserSync._meta.get_field("remote_id").max_length
 _TAG_MAX = Tag._meta.get_field("name").max_length
 TAG_SEPARATOR = "|"
 

@@ -39,15 +39,7 @@ class ChatUserKind(SyncKind):
     model = ChatUser
     pull_order = 10  # after the tags, before segments: both refer to tag ids
     topic, event = "chatusers", "chatusers.changed"
-    push_fields = (
-        "bot",
-        *FIELDS,
-        "remote_id",
-        "client_ref",
-        "sync_state",
-        "remote_updated_at",
-        "synced_snapshot",
-    )
+    push_fields = ("bot", *FIELDS, "client_ref")  # and the sync record
 
     def local_docs(self, objects: Sequence[Any]) -> dict[int, Doc]:
         return local_docs(objects)

@@ -14,7 +14,7 @@ from backoffice.sync.kinds import Failure, PullContext, PushItem, SyncKind, fail
 from backoffice.sync.reading import read_list, read_pages
 from backoffice.userbot import api
 from backoffice.userbot.client import UserbotClient
-from chatusers.models import BotVariable, ChatUser, Feedback
+from chatusers.models import BotVariable, ChatUserSync, Feedback
 
 READ_ONLY = "is read from Userbot and never sent to it"
 FEEDBACK_FIELDS = ("chatuser_id", "chatuser_remote_id", "session_id", "rating", "comment", "created_at")
@@ -71,7 +71,7 @@ class FeedbackKind(ReadOnlyKind):
         for rejected in listing.rejected:
             ctx.skip("feedback", rejected)
         chatusers = dict(
-            ChatUser.objects.filter(
+            ChatUserSync.objects.filter(
                 bot=ctx.bot, remote_id__in={f["chatuser_id"] for f in listing.objects}
             ).values_list("remote_id", "pk")
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import F
 from django.utils import timezone
 
 from backoffice.sync.kinds import PullContext, failure_of, parse_time
@@ -18,7 +19,7 @@ from backoffice.userbot import api
 from backoffice.userbot.client import UserbotClient
 from backoffice.userbot.connections import client_for
 from backoffice.userbot.models import Bot
-from chatusers.models import ChatUser
+from chatusers.models import ChatUserSync
 from chatusers.sync.pull import Scan
 from chatusers.sync.tags import TagBook
 
@@ -34,8 +35,8 @@ def refresh_chatusers(bot: Bot, events: list[dict[str, Any]]) -> dict[str, int]:
         latest[event["id"]] = event  # the last word on each chat user
     known = {
         row["remote_id"]: row
-        for row in ChatUser.objects.filter(bot=bot, remote_id__in=list(latest)).values(
-            "pk", "remote_id", "remote_updated_at", "email", "phone"
+        for row in ChatUserSync.objects.filter(bot=bot, remote_id__in=list(latest)).values(
+            "pk", "remote_id", "remote_updated_at", email=F("chatuser__email"), phone=F("chatuser__phone")
         )
     }
     gone = [rid for rid, e in latest.items() if e["op"] == "deleted" and rid in known]

@@ -24,8 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q
-from django.db.models.functions import Lower
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from backoffice.sync.actor import sync_actor
@@ -40,8 +39,9 @@ from backoffice.sync.untrusted import checked, is_kept, keep_ours
 from backoffice.userbot import api
 from backoffice.userbot.errors import TransportError
 from backoffice.userbot.schema import Rejected
-from chatusers.models import ChatUser
-from chatusers.sync.documents import FIELDS, TIMES, VAR, chatuser_problems, local_docs, remote_doc
+from chatusers.models import ChatUser, ChatUserSync
+from chatusers.sync.documents import TIMES, VAR, chatuser_problems, local_docs, remote_doc
+from chatusers.sync.matching import LABEL, deleted_here, has_unlinked, matches
 from chatusers.sync.tags import TagBook
 from chatusers.sync.writes import (
     commit_without_waiting,
@@ -51,7 +51,6 @@ from chatusers.sync.writes import (
 )
 
 logger = logging.getLogger(__name__)
-LABEL = "chatusers.chatuser"
 OPERATION = "chatusers.get"
 PAGE = 1000
 APPLY_BATCH = 5000
@@ -68,7 +67,7 @@ class Scan:
         self.started_at = ctx.started_at
         # Read once: a bot whose chat users all came from Userbot (a first load) needs no
         # adoption lookups, which would cost an OR of three index scans a batch.
-        self.has_unlinked = ChatUser.objects.filter(bot=self.bot, remote_id__isnull=True).exists()
+        self.has_unlinked = has_unlinked(self.bot)
         self.first_load = False  # set by ``run`` for a scan into an empty bot
         self._lock = threading.Lock()
 
@@ -202,7 +201,7 @@ class Scan:
             self.seen.extend(keys)
         if refused:
             self._refuse(refused)
-        for rid in self._deleted_here(remote):
+        for rid in deleted_here(self.bot, remote):
             # Deleted here, its deletion not sent yet: not to be brought back.
             del remote[rid]
         if self.first_load:
@@ -210,32 +209,7 @@ class Scan:
                 commit_without_waiting()
                 self._insert(list(remote.values()))
             return
-        in_flight = OutboxEntry.objects.filter(
-            object_type=LABEL, object_id=OuterRef("pk"), state=OutboxEntry.State.IN_FLIGHT
-        )
-        pending = OutboxEntry.objects.filter(
-            object_type=LABEL,
-            object_id=OuterRef("pk"),
-            state__in=[OutboxEntry.State.PENDING, OutboxEntry.State.DEAD],
-        )
-        locals_ = list(
-            ChatUser.objects.filter(bot=self.bot)
-            .alias(email_lower=Lower("email"))
-            .filter(self._match_query(remote))
-            .annotate(in_flight=Exists(in_flight), pending=Exists(pending))
-            # Every document field: a changed chat user's document is read from these.
-            .only(
-                "id",
-                "remote_id",
-                "client_ref",
-                "remote_updated_at",
-                "synced_snapshot",
-                "sync_state",
-                "sync_error",
-                *FIELDS,
-            )
-        )
-        matched = self._match(remote, locals_)
+        matched = matches(self.bot, remote, adopt=self.has_unlinked)
         new = [u for rid, u in remote.items() if rid not in matched]
         changed: list[tuple[ChatUser, dict[str, Any], Doc]] = []
         for rid, local in matched.items():
@@ -268,62 +242,11 @@ class Scan:
             object_type=LABEL, object_id=OuterRef("pk"), state=OutboxEntry.State.IN_FLIGHT
         )
         here = (
-            ChatUser.objects.filter(bot=self.bot, remote_id__in=list(by_id))
+            ChatUserSync.objects.filter(bot=self.bot, remote_id__in=list(by_id))
             .exclude(Exists(in_flight))  # a push on its way settles it
             .values_list("pk", "remote_id")
         )
         keep_ours(ChatUser, [(pk, by_id[rid]) for pk, rid in here])
-
-    def _deleted_here(self, remote: dict[str, dict[str, Any]]) -> set[str]:
-        """The chat users of ``remote`` whose local deletion waits in the outbox (in any
-        state: a dead deletion is still the operator's wish), by Userbot id or client_ref."""
-        deletions = OutboxEntry.objects.filter(bot=self.bot, object_type=LABEL, deleted=True)
-        if not deletions.exists():
-            return set()
-        refs = {u["client_ref"]: rid for rid, u in remote.items() if u.get("client_ref")}
-        found = deletions.filter(Q(remote_id__in=list(remote)) | Q(client_ref__in=list(refs)))
-        gone = set()
-        for remote_id, client_ref in found.values_list("remote_id", "client_ref"):
-            gone.add(remote_id if remote_id in remote else refs.get(client_ref, ""))
-        return gone - {""}
-
-    def _match_query(self, remote: dict[str, dict[str, Any]]) -> Q:
-        query = Q(remote_id__in=list(remote))
-        if not self.has_unlinked:
-            return query
-        # A chat user created here and not confirmed yet is adopted by the one Userbot has:
-        # through its client_ref (our create, its answer lost), or its email or phone.
-        refs = [u["client_ref"] for u in remote.values() if u.get("client_ref")]
-        emails = [u["email"].lower() for u in remote.values() if u.get("email")]
-        phones = [u["phone"] for u in remote.values() if u.get("phone")]
-        return query | (
-            Q(remote_id__isnull=True)
-            & (Q(client_ref__in=refs) | Q(email_lower__in=emails) | Q(phone__in=phones))
-        )
-
-    def _match(self, remote: dict[str, dict[str, Any]], locals_: list[ChatUser]) -> dict[str, ChatUser]:
-        by_remote = {c.remote_id: c for c in locals_ if c.remote_id}
-        unlinked = [c for c in locals_ if not c.remote_id]
-        by_ref = {c.client_ref: c for c in unlinked}
-        by_email = {c.email.lower(): c for c in unlinked if c.email}
-        by_phone = {c.phone: c for c in unlinked if c.phone}
-        matched: dict[str, ChatUser] = {}
-        taken: set[int] = set()
-        for rid, user in remote.items():
-            local = by_remote.get(rid)
-            if local is None:
-                for candidate in (
-                    by_ref.get(user.get("client_ref") or ""),
-                    by_email.get((user.get("email") or "").lower()),
-                    by_phone.get(user.get("phone") or ""),
-                ):
-                    if candidate is not None and candidate.pk not in taken:
-                        local = candidate
-                        break
-            if local is not None:
-                matched[rid] = local
-                taken.add(local.pk)
-        return matched
 
     def _insert(self, users: list[dict[str, Any]]) -> None:
         """Chat users Userbot has and we had not: inserted as they are, already synced."""
@@ -390,7 +313,9 @@ class Scan:
     def _remove_missing(self) -> None:
         seen = array("Q", sorted(self.seen))
         missing = []
-        known = ChatUser.objects.filter(bot=self.bot, remote_id__isnull=False, synced_at__lt=self.started_at)
+        known = ChatUserSync.objects.filter(
+            bot=self.bot, remote_id__isnull=False, synced_at__lt=self.started_at
+        )
         for pk, rid in known.values_list("pk", "remote_id").iterator(chunk_size=10_000):
             key = _key(rid)
             i = bisect_left(seen, key)

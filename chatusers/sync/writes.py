@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from backoffice.sync.kinds import parse_time
 from backoffice.sync.merge import Doc
-from backoffice.sync.models import SyncState, new_client_refs
-from chatusers.models import ChatUser, ChatUserTag, Variable
+from backoffice.sync.models import SyncState, new_client_refs, record_of
+from chatusers.models import ChatUser, ChatUserSync, ChatUserTag, Variable
 from chatusers.sync.documents import FIELDS, VAR
 from chatusers.sync.tags import TagBook
 
@@ -57,29 +57,44 @@ def insert_chatusers(bot_id: int, rows: list[tuple[dict[str, Any], Doc]], now: A
 
 def _insert_postgres(bot_id: int, rows: list[tuple[dict[str, Any], Doc]], now: Any) -> list[tuple[int, str]]:
     names = ("remote_id", "client_ref", *FIELDS, "created_at", "last_seen_at", "updated_at")
-    refs = new_client_refs(len(rows))
-    batch = orjson.dumps(
-        [
-            {**dict(zip(names, _row_values(user, doc, ref), strict=True)), "snapshot": doc}
-            for (user, doc), ref in zip(rows, refs, strict=True)
-        ]
-    )
+    batch, refs = [], set()
+    for (user, doc), ref in zip(rows, new_client_refs(len(rows)), strict=True):
+        row = {**dict(zip(names, _row_values(user, doc, ref), strict=True)), "snapshot": doc}
+        if row["client_ref"] not in refs:  # a repeat is left to the next pull, as a held key is
+            refs.add(row["client_ref"])
+            batch.append(row)
     with connection.cursor() as cursor:
-        # One JSON document for the batch, parsed by PostgreSQL in C; a key another chat
-        # user here still holds skips the row (ON CONFLICT), for the caller to count.
+        # One JSON document for the batch, parsed by PostgreSQL in C, and one statement for the
+        # chat users and their sync records, joined on the client_ref (unique in the bot). A key
+        # another chat user here still holds skips the row (ON CONFLICT), for the caller to count.
         cursor.execute(
-            "INSERT INTO chatusers_chatuser (bot_id, remote_id, client_ref, name, surname, email, phone,"
-            " channel, language, created_at, last_seen_at, remote_updated_at, updated_at, sync_state,"
-            " synced_at, sync_error, synced_snapshot)"
-            " SELECT %s, v.remote_id, v.client_ref, v.name, v.surname, v.email, v.phone, v.channel,"
-            " v.language, v.created_at, v.last_seen_at, v.updated_at, %s, %s, %s, '', v.snapshot"
-            " FROM jsonb_to_recordset(%s::jsonb) AS v(remote_id text, client_ref text, name text,"
+            "WITH v AS ("
+            " SELECT * FROM jsonb_to_recordset(%s::jsonb) AS v(remote_id text, client_ref text, name text,"
             " surname text, email text, phone text, channel text, language text, created_at timestamptz,"
             " last_seen_at timestamptz, updated_at timestamptz, snapshot jsonb)"
-            " ON CONFLICT DO NOTHING RETURNING id, remote_id",
-            [bot_id, now, SyncState.SYNCED, now, batch.decode()],
+            "), added AS ("
+            " INSERT INTO chatusers_chatuser (bot_id, client_ref, name, surname, email, phone, channel,"
+            " language, created_at, last_seen_at, updated_at)"
+            " SELECT %s, v.client_ref, v.name, v.surname, v.email, v.phone, v.channel, v.language,"
+            " v.created_at, v.last_seen_at, %s FROM v"
+            " ON CONFLICT DO NOTHING RETURNING id, client_ref, created_at"
+            "), recorded AS ("
+            " INSERT INTO chatusers_chatusersync (chatuser_id, bot_id, created_at, remote_id, sync_state,"
+            " synced_at, remote_updated_at, sync_error, synced_snapshot)"
+            " SELECT added.id, %s, added.created_at, v.remote_id, %s, %s, v.updated_at, '', v.snapshot"
+            " FROM added JOIN v ON v.client_ref = added.client_ref"
+            " ON CONFLICT DO NOTHING RETURNING chatuser_id, remote_id"
+            ") SELECT added.id, recorded.remote_id FROM added"
+            " LEFT JOIN recorded ON recorded.chatuser_id = added.id",
+            [orjson.dumps(batch).decode(), bot_id, now, bot_id, SyncState.SYNCED, now],
         )
-        return cursor.fetchall()
+        found = cursor.fetchall()
+        # A Userbot id another chat user here holds (met in a concurrent refresh) left its
+        # chat user without a record: it goes, and the next pull sees it again.
+        orphans = [pk for pk, rid in found if rid is None]
+        if orphans:
+            cursor.execute("DELETE FROM chatusers_chatuser WHERE id = ANY(%s)", [orphans])
+    return [(pk, rid) for pk, rid in found if rid is not None]
 
 
 def _insert_portable(bot_id: int, rows: list[tuple[dict[str, Any], Doc]], now: Any) -> list[tuple[int, str]]:
@@ -175,14 +190,19 @@ def write_changes(
 
 
 def _write_fields(writes: list[tuple[ChatUser, dict[str, Any], Doc, Doc]], now: Any) -> None:
-    objects = []
+    objects, moved = [], []
     for local, user, _, after in writes:
         for field in FIELDS:
             setattr(local, field, after[field])
-        local.created_at = parse_time(user.get("created_at")) or local.created_at
+        created = parse_time(user.get("created_at")) or local.created_at
+        if created != local.created_at:
+            local.created_at = record_of(local).created_at = created
+            moved.append(record_of(local))
         local.last_seen_at = parse_time(user.get("last_seen_at"))
         local.updated_at = now
         objects.append(local)
     ChatUser.objects.bulk_update(
         objects, [*FIELDS, "created_at", "last_seen_at", "updated_at"], batch_size=1000
     )
+    # The record's copy of the creation time, which its index orders the unsynced by.
+    ChatUserSync.objects.bulk_update(moved, ["created_at"], batch_size=1000)

@@ -17,7 +17,16 @@ from backoffice.sync.gone import objects_gone
 from backoffice.sync.models import BotSync
 from backoffice.sync.outbox import mark_changed
 from backoffice.userbot.models import Bot
-from chatusers.models import BotVariable, ChatUser, ChatUserTag, Segment, SegmentFilter, Tag, Variable
+from chatusers.models import (
+    BotVariable,
+    ChatUser,
+    ChatUserSync,
+    ChatUserTag,
+    Segment,
+    SegmentFilter,
+    Tag,
+    Variable,
+)
 from tests.factories import BotFactory, ChatUserFactory, SegmentFactory, TagFactory
 from tests.factories_content import InteractionFactory
 from tests.sync_helpers import LABEL, dead_entry, in_conflict
@@ -97,7 +106,7 @@ def operator_world() -> World:
     deleted = ChatUserFactory(
         bot=bot, name="Ugo", surname="Gallo", email="ugo@example.com", remote_id="r-ugo", synced_snapshot={}
     )
-    ChatUser.objects.filter(pk=deleted.pk).update(synced_snapshot={"name": "Ugo"})
+    ChatUserSync.objects.filter(pk=deleted.pk).update(synced_snapshot={"name": "Ugo"})
     deleted.refresh_from_db()
     mark_changed([deleted])
     objects_gone(label=LABEL, bot_sync=BotSync.objects.get(bot=bot), pks=[deleted.pk], actor=sync_actor())

@@ -19,7 +19,7 @@ from pytest_django.live_server_helper import LiveServer
 
 from backoffice.sync.models import OutboxEntry, SyncConflict
 from chatusers.import_models import ImportJob
-from chatusers.models import ChatUser, Tag
+from chatusers.models import ChatUser, ChatUserSync, Tag
 from tests.browser.csp import CspWatch
 from tests.browser.operator_world import operator_world
 from tests.factories import BotFactory, ChatUserFactory
@@ -351,7 +351,7 @@ def test_the_import_maps_to_catalogue_variables_and_follows_its_rows_to_userbot(
     assert dict(zoe.variables.values_list("name", "value")) == {"city": "Milan", "plan": "silver"}
     # The relay sends it: the page follows, without a reload.
     OutboxEntry.objects.filter(object_id=zoe.pk).delete()
-    ChatUser.objects.filter(pk=zoe.pk).update(sync_state="synced", remote_id="r-zoe")
+    ChatUserSync.objects.filter(pk=zoe.pk).update(sync_state="synced", remote_id="r-zoe")
     expect(push.locator("[data-push=headline]")).to_contain_text("Done", timeout=8000)
     expect(push.locator("[data-push=synced]")).to_have_text("1")
 
@@ -382,7 +382,7 @@ def test_a_change_page_follows_its_push_and_answers_a_deletion_on_userbot(
     world = operator_world()
     page = admin_page
     watch = CspWatch(page)
-    ChatUser.objects.filter(pk=world.alessandra.pk).update(sync_state="pending")
+    ChatUserSync.objects.filter(pk=world.alessandra.pk).update(sync_state="pending")
     OutboxEntry.objects.create(bot=world.bot, object_type="chatusers.chatuser", object_id=world.alessandra.pk)
 
     watch.visit(f"{live_server.url}{CHATUSERS}{world.alessandra.pk}/change/")
@@ -391,7 +391,7 @@ def test_a_change_page_follows_its_push_and_answers_a_deletion_on_userbot(
     OutboxEntry.objects.filter(object_id=world.alessandra.pk).update(state="in_flight")
     expect(page.locator(".sync-live-note")).to_contain_text("being sent to Userbot")
     OutboxEntry.objects.filter(object_id=world.alessandra.pk).delete()
-    ChatUser.objects.filter(pk=world.alessandra.pk).update(sync_state="synced")
+    ChatUserSync.objects.filter(pk=world.alessandra.pk).update(sync_state="synced")
     expect(page.locator(".field-sync_state .readonly")).to_have_text("Synced", timeout=8000)
     expect(page.locator(".field-synced_moment time")).to_be_visible()
 

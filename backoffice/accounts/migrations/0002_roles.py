@@ -40,7 +40,12 @@ def _grants(apps):
         return {(app_label, f"{action}_{model}") for model in models for action in actions}
 
     def models_of(app_label):
-        return [model._meta.model_name for model in apps.get_app_config(app_label).get_models()]
+        # A model without permissions of its own (a chat user's sync record) is no role's.
+        return [
+            model._meta.model_name
+            for model in apps.get_app_config(app_label).get_models()
+            if model._meta.default_permissions
+        ]
 
     chatusers = [name for name in models_of("chatusers") if name != "feedback"]
     view_knowledge = every("knowledge", models_of("knowledge"), ["view"])

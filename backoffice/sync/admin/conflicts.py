@@ -28,7 +28,7 @@ from backoffice.sync import services
 from backoffice.sync.admin.common import ObjectTypeFilter, object_admin_url, when
 from backoffice.sync.gone import DELETED_FIELD
 from backoffice.sync.kinds import kind_for
-from backoffice.sync.models import BotSync, SyncConflict, SyncState
+from backoffice.sync.models import BotSync, SyncConflict, SyncState, records
 from backoffice.sync.selectors import open_conflict_count
 
 Open = SyncConflict.Resolution.OPEN
@@ -279,13 +279,14 @@ def _current_value(conflict: SyncConflict, obj: Any) -> Any:
     return kind_for(conflict.object_type).local_docs([obj]).get(obj.pk, {}).get(conflict.field)
 
 
+def _state_of(conflict: SyncConflict) -> str | None:
+    """The sync state of the conflict's object, None if it is no longer here."""
+    model = kind_for(conflict.object_type).model
+    return records(model, [conflict.object_id]).values_list("sync_state", flat=True).first()
+
+
 def _deletion_outcome(conflict: SyncConflict) -> str:
-    state = (
-        kind_for(conflict.object_type)
-        .model.objects.filter(pk=conflict.object_id)
-        .values_list("sync_state", flat=True)
-        .first()
-    )
+    state = _state_of(conflict)
     if conflict.resolution == Ours:
         return f"{conflict.object_repr} is queued to be created on Userbot again, as it is here."
     if state is None:
@@ -301,12 +302,7 @@ def _outcome(conflict: SyncConflict) -> str:
         return _deletion_outcome(conflict)
     side = "Kept ours" if conflict.resolution == Ours else "Took Userbot's value"
     done = f"{side} for “{conflict.field}” of {conflict.object_repr}"
-    state = (
-        kind_for(conflict.object_type)
-        .model.objects.filter(pk=conflict.object_id)
-        .values_list("sync_state", flat=True)
-        .first()
-    )
+    state = _state_of(conflict)
     if state == SyncState.SYNCED:
         return f"{done}: it is in sync with Userbot."
     if state == SyncState.PENDING:

@@ -27,7 +27,7 @@ from backoffice.admin_site.dates import moment_html
 from backoffice.sync import services
 from backoffice.sync.admin.common import NamedObjectsChangeList, ObjectTypeFilter, object_admin_url, since
 from backoffice.sync.kinds import all_kinds
-from backoffice.sync.models import OutboxEntry, SyncConflict
+from backoffice.sync.models import OutboxEntry, SyncConflict, with_records
 
 Dead = OutboxEntry.State.DEAD
 DEAD_LETTERS_PAGE = "sync_outboxentry_dead"
@@ -151,11 +151,7 @@ class OutboxEntryAdmin(admin.ModelAdmin):
             request.user.has_perm(f"{model._meta.app_label}.change_{model._meta.model_name}")
         ):
             raise PermissionDenied
-        obj = (
-            model._default_manager.filter(pk=object_id)
-            .only("pk", "sync_state", "synced_at", "sync_error", "remote_id")
-            .first()
-        )
+        obj = with_records(model._default_manager.filter(pk=object_id), "pk").first()
         if obj is None:
             raise Http404("No such object: it may have been deleted.")
         entry = (

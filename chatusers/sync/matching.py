@@ -1,0 +1,99 @@
+"""Which chat user here each chat user of a page from Userbot is: the one with its Userbot id,
+or, for one created here whose create was never confirmed, the one it adopts (our client_ref,
+the same email or phone). Read with what the reconcile needs of them: their fields, their sync
+record, and whether a push of theirs waits or is on its way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Lower
+
+from backoffice.sync.models import OutboxEntry, with_records
+from chatusers.models import ChatUser, ChatUserSync
+from chatusers.sync.documents import FIELDS
+
+LABEL = "chatusers.chatuser"
+
+
+def has_unlinked(bot: Any) -> bool:
+    """Whether any chat user of ``bot`` has no Userbot id yet: a bot whose chat users all came
+    from Userbot (a first load) needs no adoption lookups."""
+    return ChatUserSync.objects.filter(bot=bot, remote_id__isnull=True).exists()
+
+
+def matches(bot: Any, remote: dict[str, dict[str, Any]], *, adopt: bool) -> dict[str, ChatUser]:
+    """The chat users here of ``remote`` (by Userbot id), each annotated ``in_flight`` and
+    ``pending``; with ``adopt``, unlinked ones are matched too."""
+    found = list(_locals(bot).filter(sync__remote_id__in=list(remote)))
+    if adopt:
+        # Two queries, not an OR: each arm here is a range of an index of the chat user's
+        # table, which an OR with the record's Userbot id would turn into a scan of it.
+        refs = [u["client_ref"] for u in remote.values() if u.get("client_ref")]
+        emails = [u["email"].lower() for u in remote.values() if u.get("email")]
+        phones = [u["phone"] for u in remote.values() if u.get("phone")]
+        found.extend(
+            _locals(bot)
+            .alias(email_lower=Lower("email"))
+            .filter(Q(client_ref__in=refs) | Q(email_lower__in=emails) | Q(phone__in=phones))
+            .filter(sync__remote_id__isnull=True)
+        )
+    return _match(remote, found)
+
+
+def _locals(bot: Any) -> QuerySet[ChatUser]:
+    in_flight = OutboxEntry.objects.filter(
+        object_type=LABEL, object_id=OuterRef("pk"), state=OutboxEntry.State.IN_FLIGHT
+    )
+    pending = OutboxEntry.objects.filter(
+        object_type=LABEL,
+        object_id=OuterRef("pk"),
+        state__in=[OutboxEntry.State.PENDING, OutboxEntry.State.DEAD],
+    )
+    # Every document field: a changed chat user's document is read from these.
+    return with_records(
+        ChatUser.objects.filter(bot=bot).annotate(in_flight=Exists(in_flight), pending=Exists(pending)),
+        "id",
+        "client_ref",
+        *FIELDS,
+    )
+
+
+def _match(remote: dict[str, dict[str, Any]], locals_: list[ChatUser]) -> dict[str, ChatUser]:
+    by_remote = {c.remote_id: c for c in locals_ if c.remote_id}
+    unlinked = [c for c in locals_ if not c.remote_id]
+    by_ref = {c.client_ref: c for c in unlinked}
+    by_email = {c.email.lower(): c for c in unlinked if c.email}
+    by_phone = {c.phone: c for c in unlinked if c.phone}
+    matched: dict[str, ChatUser] = {}
+    taken: set[int] = set()
+    for rid, user in remote.items():
+        local = by_remote.get(rid)
+        if local is None:
+            for candidate in (
+                by_ref.get(user.get("client_ref") or ""),
+                by_email.get((user.get("email") or "").lower()),
+                by_phone.get(user.get("phone") or ""),
+            ):
+                if candidate is not None and candidate.pk not in taken:
+                    local = candidate
+                    break
+        if local is not None:
+            matched[rid] = local
+            taken.add(local.pk)
+    return matched
+
+
+def deleted_here(bot: Any, remote: dict[str, dict[str, Any]]) -> set[str]:
+    """The chat users of ``remote`` whose local deletion waits in the outbox (in any state: a
+    dead deletion is still the operator's wish), by Userbot id or client_ref."""
+    deletions = OutboxEntry.objects.filter(bot=bot, object_type=LABEL, deleted=True)
+    if not deletions.exists():
+        return set()
+    refs = {u["client_ref"]: rid for rid, u in remote.items() if u.get("client_ref")}
+    found = deletions.filter(Q(remote_id__in=list(remote)) | Q(client_ref__in=list(refs)))
+    gone = set()
+    for remote_id, client_ref in found.values_list("remote_id", "client_ref"):
+        gone.add(remote_id if remote_id in remote else refs.get(client_ref, ""))
+    return gone - {""}
