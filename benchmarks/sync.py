@@ -234,7 +234,7 @@ def _record_in_process(bot_id: int) -> int:
     from django.utils import timezone
 
     from backoffice.sync import db
-    from backoffice.sync.relay import claim, worker_name
+    from backoffice.sync.claims import claim, worker_name
     from backoffice.userbot.models import Bot
     from chatusers.models import ChatUser
 

@@ -10,10 +10,11 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from backoffice.sync.claims import claim, release_stale, renew
 from backoffice.sync.kinds import PushItem
 from backoffice.sync.models import OutboxEntry
 from backoffice.sync.outbox import mark_changed
-from backoffice.sync.relay import PushReport, _complete, _give_back, claim, release_stale, renew
+from backoffice.sync.relay import PushReport, _complete, _give_back
 from chatusers.models import ChatUser
 from tests.factories import BotFactory, ChatUserFactory
 

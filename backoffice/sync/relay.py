@@ -1,11 +1,9 @@
 """The push half of the sync: claim outbox entries, send them in bulk, record what came back.
 
-Any number of workers may run ``push_pending`` for one bot at once. An entry is claimed
-by one statement that only takes pending entries whose object has nothing in flight, so
-no change is sent by two workers, and per object one operation is in flight at a time.
-A claim is a lease: a worker that dies leaves its entries in flight until the lease ends
-and the next run takes them back (every operation the kinds send is safe to repeat, so
-the send that may have happened before the crash does no harm when it is repeated).
+Any number of workers may run ``push_pending`` for one bot at once: each takes its entries
+by a claim (``claims.py``), a lease that a dead worker's entries come back from (every
+operation the kinds send is safe to repeat, so the send that may have happened before the
+crash does no harm when it is repeated).
 
 Outcomes: success records the new remote id, snapshot and ``updated_at`` on the object's
 sync record and deletes the entry; a transient failure puts the entry back with a jittered backoff;
@@ -16,21 +14,19 @@ it go on.
 from __future__ import annotations
 
 import logging
-import os
 import random
-import socket
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from backoffice.sync import db
+from backoffice.sync.claims import claim, release_stale, renew, still_held, worker_name
 from backoffice.sync.kinds import PushItem, kind_for
 from backoffice.sync.models import BotSync, OutboxEntry, SyncedModel, SyncState, with_records
 from backoffice.sync.stage import Stage
@@ -65,143 +61,6 @@ class PushReport:
             f"pushed {self.sent} ({kinds}); {self.retrying} to retry, {self.dead} dead, "
             f"{self.parked} waiting on a conflict{lost}"
         )
-
-
-def worker_name() -> str:
-    """Who holds a claim: host, process and a per-run token."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def due_entries(bot: Bot) -> Any:
-    """The bot's entries a relay may claim now."""
-    in_flight = OutboxEntry.objects.filter(
-        object_type=OuterRef("object_type"), object_id=OuterRef("object_id"), state=InFlight
-    )
-    return OutboxEntry.objects.filter(bot=bot, state=Pending).filter(
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now()), ~Exists(in_flight)
-    )
-
-
-def claim(bot: Bot, *, limit: int, worker: str) -> list[OutboxEntry]:
-    """Take up to ``limit`` due entries of the bot for ``worker``, oldest first."""
-    now = timezone.now()
-    if connection.vendor == "postgresql":
-        return _claim_postgres(bot, limit=limit, worker=worker, now=now)
-    chosen = list(due_entries(bot).order_by("id").values_list("id", flat=True)[:limit])
-    with transaction.atomic():
-        OutboxEntry.objects.filter(id__in=chosen, state=Pending).update(
-            state=InFlight, claimed_by=worker, claimed_at=now, attempts=F("attempts") + 1
-        )
-    # The worker's earlier batches may still be in flight: only this claim's rows.
-    return list(
-        OutboxEntry.objects.filter(id__in=chosen, claimed_by=worker, claimed_at=now, state=InFlight).order_by(
-            "id"
-        )
-    )
-
-
-def _claim_postgres(bot: Bot, *, limit: int, worker: str, now: datetime) -> list[OutboxEntry]:
-    # Written out rather than left to the planner, so its cost follows the batch and not
-    # the queue: the bot's pending entries are walked in id order on their own index
-    # (``outbox_pending``) until the batch is full; the objects in flight are read once
-    # into a hash (``NOT IN`` of a subquery), never joined row by row; and the rows are
-    # updated by primary key. Workers skip each other's rows instead of queueing behind
-    # them; a row is locked only once its ``state = pending`` holds on its latest version,
-    # and the lock holds until the update, so no row is taken twice.
-    table = OutboxEntry._meta.db_table
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            UPDATE {table} SET state = %s, claimed_by = %s, claimed_at = %s, attempts = attempts + 1
-            WHERE id = ANY(ARRAY(
-                SELECT e.id FROM {table} e
-                WHERE e.bot_id = %s AND e.state = %s
-                  AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= %s)
-                  AND (e.object_type, e.object_id) NOT IN (
-                      SELECT f.object_type, f.object_id FROM {table} f WHERE f.bot_id = %s AND f.state = %s
-                  )
-                ORDER BY e.id LIMIT %s FOR UPDATE SKIP LOCKED
-            ))
-            RETURNING {", ".join(_CLAIMED_COLUMNS)}
-            """,  # noqa: S608 (the table name comes from the model's meta)
-            [InFlight, worker, now, bot.pk, Pending, now, bot.pk, InFlight, limit],
-        )
-        rows = cursor.fetchall()
-    # The claim's own values are known here: read back, each timestamp would be parsed
-    # in Python, which costs more per entry than the rest of the claim.
-    entries = []
-    for row in sorted(rows):
-        entry = OutboxEntry.from_db(connection.alias, _CLAIMED_FIELDS, row)
-        entry.claimed_at = now
-        entries.append(entry)
-    return entries
-
-
-# What a claim reads back of its entries: all but the timestamps (``claimed_at`` is the
-# claim's own; the others are not used by the relay, and are read if something asks).
-_CLAIMED = [
-    f
-    for f in OutboxEntry._meta.concrete_fields
-    if f.name not in ("next_attempt_at", "claimed_at", "created_at", "updated_at")
-]
-_CLAIMED_FIELDS = [f.attname for f in _CLAIMED]
-_CLAIMED_COLUMNS = [f.column for f in _CLAIMED]
-
-
-def renew(entries: list[OutboxEntry], worker: str) -> list[OutboxEntry]:
-    """Extend the lease of a claim still being worked on, once a good part of it has gone;
-    returns the entries ``worker`` still holds.
-
-    A claim younger than a quarter of its lease cannot have been taken over (a lease must
-    run out first), so it is not read; an older one is renewed by a compare-and-set that
-    only moves what the worker still holds, and the entries it lost are left out.
-    """
-    now = timezone.now()
-    claimed = min((e.claimed_at for e in entries if e.claimed_at), default=None)
-    if claimed is not None and now - claimed < timedelta(seconds=settings.SYNC_CLAIM_LEASE_S / 4):
-        return entries
-    with transaction.atomic():
-        held = db.hold([e.id for e in entries], worker, now=now)
-    for entry in entries:
-        entry.claimed_at = now
-    return _still_held(entries, held, worker, "renew")
-
-
-def _still_held(entries: list[OutboxEntry], held: set[int], worker: str, when: str) -> list[OutboxEntry]:
-    kept = [e for e in entries if e.id in held]
-    if len(kept) < len(entries):
-        logger.warning(
-            "Relay %s no longer holds %d of its %d entries at %s (its lease ran out and another "
-            "relay took them): it leaves them alone",
-            worker,
-            len(entries) - len(kept),
-            len(entries),
-            when,
-        )
-    return kept
-
-
-def release_stale(*, lease_s: float | None = None) -> int:
-    """Give back entries whose claim outlived its lease (their worker died or hung)."""
-    lease = settings.SYNC_CLAIM_LEASE_S if lease_s is None else lease_s
-    stale = OutboxEntry.objects.filter(
-        state=InFlight, claimed_at__lt=timezone.now() - timedelta(seconds=lease)
-    )
-    pending_too = OutboxEntry.objects.filter(
-        object_type=OuterRef("object_type"), object_id=OuterRef("object_id"), state=Pending
-    )
-    released = 0
-    for _ in range(3):
-        try:
-            with transaction.atomic():
-                # A newer pending entry of the object already covers it: the relay diffs
-                # the object's current state, so the stale one adds nothing.
-                released += stale.filter(Exists(pending_too)).delete()[0]
-                released += stale.update(state=Pending, claimed_by="", claimed_at=None, next_attempt_at=None)
-            return released
-        except IntegrityError:
-            continue  # an edit made a pending entry between the two statements: look again
-    return released
 
 
 def push_pending(bot: Bot, *, batch: int | None = None, max_batches: int | None = None) -> PushReport:
@@ -356,7 +215,7 @@ def _complete(
         held = db.complete_held([i.entry.id for i in items if not i.error], worker)
         held |= db.hold([i.entry.id for i in items if i.error], worker, now=now)
         if len(held) < len(items):
-            kept = _still_held([i.entry for i in items], held, worker, "completion")
+            kept = still_held([i.entry for i in items], held, worker, "completion")
             report.lost += len(items) - len(kept)
             items = [i for i in items if i.entry.id in held]
         done = [i for i in items if not i.error]
@@ -419,7 +278,7 @@ def _give_back(entries: list[OutboxEntry], error: str, worker: str, *, at_once: 
     """Put back the entries ``worker`` still holds, unsent; returns how many."""
     now = timezone.now()
     with transaction.atomic():
-        held = _still_held(entries, db.hold([e.id for e in entries], worker, now=now), worker, "give-back")
+        held = still_held(entries, db.hold([e.id for e in entries], worker, now=now), worker, "give-back")
         _retry_later(held, dict.fromkeys((e.id for e in held), error), now, at_once=at_once)
     return len(held)
 

@@ -16,9 +16,10 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
+from backoffice.sync.claims import due_entries, release_stale
 from backoffice.sync.kinds import kind_for
 from backoffice.sync.pull import bot_sync, pull_bot
-from backoffice.sync.relay import due_entries, push_pending, release_stale
+from backoffice.sync.relay import push_pending
 from backoffice.userbot.errors import ConnectFailed, TransportError, UserbotError
 from backoffice.userbot.models import Bot
 
