@@ -198,8 +198,8 @@ def test_segment_add_saves_through_the_service_and_shows_its_count(admin_client:
     assert LogEntry.objects.count() == 1
     page = admin_client.get(f"/admin/chatusers/segment/{segment.pk}/change/")
     assert page.context["adminform"].form.instance == segment
-    assert "Chat users matching now" in page.content.decode()
-    assert '<div class="readonly">1</div>' in page.content.decode()
+    assert "Chat users matching" in page.content.decode()
+    assert '<span class="segment-count">1</span>' in page.content.decode()
 
 
 # --- saving a chat user through the services ---------------------------------------------

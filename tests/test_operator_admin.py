@@ -137,6 +137,27 @@ def test_the_segment_list_counts_every_segment_in_one_query_whatever_their_numbe
     }
 
 
+def test_a_segments_page_shows_its_count_from_the_list_and_counts_again_once_it_changes(
+    admin_client: Any,
+) -> None:
+    bot = BotFactory()
+    ChatUserFactory.create_batch(3, bot=bot, language="it")
+    segment = SegmentFactory(bot=bot, name="Italians")
+    SegmentFilter.objects.create(segment=segment, field="language", op="eq", value="it")
+    page = f"/admin/chatusers/segment/{segment.pk}/change/"
+    admin_client.get(SEGMENTS)  # the list counts it
+    ChatUserFactory(bot=bot, language="it")  # counted again within the minute, or once it changes
+
+    with CaptureQueriesContext(connection) as shown:
+        cached = admin_client.get(page).content.decode()
+    segment.save()  # a change of the segment: a new count
+    changed = admin_client.get(page).content.decode()
+
+    assert not [q for q in shown.captured_queries if '"chatusers_chatuser"' in q["sql"]]
+    assert '<span class="segment-count">3</span>' in cached and "at most a minute ago" in cached
+    assert '<span class="segment-count">4</span>' in changed
+
+
 def test_the_segment_count_view_counts_filters_not_saved_and_names_a_wrong_one(admin_client: Any) -> None:
     bot = BotFactory()
     TagFactory(bot=bot, name="vip")

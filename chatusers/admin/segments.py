@@ -14,8 +14,11 @@ from django.db.models import Count, Q
 from django.forms import ModelForm
 from django.http import HttpRequest, JsonResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from backoffice.admin_site.dates import moment_html
 from backoffice.sync.admin.conflicts import ConflictNoticeMixin
 from backoffice.synced_admin import (
     SYNC_COLUMNS,
@@ -31,8 +34,10 @@ from chatusers.admin.chatuser_filters import languages_in_use
 from chatusers.models import BotVariable, Channel, ChatUser, Segment, SegmentFilter, Tag
 from chatusers.selectors import segment_condition, segment_count, segment_queryset
 
-# A segment's count in the list is kept this long, keyed by the segment's last change: a
-# count is a pass over the bot's chat users, and a list shows up to a hundred segments.
+# A segment's count, in the list and on its page, is kept this long, keyed by the segment's
+# last change: a count is a pass over the bot's chat users, a list shows up to a hundred
+# segments, and a team of operators opens the same segments all day. The builder's live
+# count (``count_view``) is always counted afresh.
 LIST_COUNT_TTL_S = 60
 FILTER_KEYS = ("field", "op", "value", "name")
 
@@ -64,7 +69,7 @@ class SegmentChangeList(ChangeList):
     def get_results(self, request: HttpRequest) -> None:
         super().get_results(request)
         segments = list(self.result_list)
-        keys = {s.pk: f"chatusers:segment-count:{s.pk}:{s.updated_at.timestamp()}" for s in segments}
+        keys = {s.pk: count_key(s) for s in segments}
         counts = cache.get_many(list(keys.values()))
         missing = [s for s in segments if keys[s.pk] not in counts]
         if missing:
@@ -78,12 +83,18 @@ class SegmentChangeList(ChangeList):
                     for s in missing
                 }
             )
-            fresh = {keys[s.pk]: counted[f"s{s.pk}"] for s in missing}
+            now = timezone.now()
+            fresh = {keys[s.pk]: (counted[f"s{s.pk}"], now) for s in missing}
             cache.set_many(fresh, LIST_COUNT_TTL_S)
             counts.update(fresh)
         for segment in segments:
-            segment.matching = counts[keys[segment.pk]]
+            segment.matching = counts[keys[segment.pk]][0]
         self.result_list = segments
+
+
+def count_key(segment: Segment) -> str:
+    """The cache key of a segment's count as of its last change: (count, when counted)."""
+    return f"chatusers:segment-count:{segment.pk}:{segment.updated_at.timestamp()}"
 
 
 @admin.register(Segment)
@@ -114,9 +125,20 @@ class SegmentAdmin(
     def chatusers_matching(self, obj: Segment) -> int | str:
         return getattr(obj, "matching", "-")
 
-    @admin.display(description="chat users matching now")
-    def matching_now(self, obj: Segment) -> int:
-        return segment_count(segment=obj)
+    @admin.display(description="chat users matching")
+    def matching_now(self, obj: Segment) -> str:
+        key = count_key(obj)
+        counted = cache.get(key)
+        if counted is None:
+            counted = (segment_count(segment=obj), timezone.now())
+            cache.set(key, counted, LIST_COUNT_TTL_S)
+        count, when = counted
+        return format_html(
+            '<span class="segment-count">{}</span> <span class="quiet">counted {} (at most a minute ago;'
+            " the filters above count live as they change)</span>",
+            count,
+            moment_html(when, relative=True),
+        )
 
     # --- the builder's live count and the values it offers ------------------------------
 

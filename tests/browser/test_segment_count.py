@@ -25,7 +25,7 @@ def test_changing_a_filter_and_saving_changes_the_count_shown(
     segment = SegmentFactory(bot=bot, name="Speakers")
     SegmentFilter.objects.create(segment=segment, position=0, field="language", op="eq", value="it")
     page = admin_page
-    count_shown = page.locator(".field-matching_now .readonly")
+    count_shown = page.locator(".field-matching_now .segment-count")
 
     page.goto(f"{live_server.url}/admin/chatusers/segment/{segment.pk}/change/")
     expect(count_shown).to_have_text("3")
