@@ -134,8 +134,8 @@ class SegmentAdmin(
             cache.set(key, counted, LIST_COUNT_TTL_S)
         count, when = counted
         return format_html(
-            '<span class="segment-count">{}</span> <span class="quiet">counted {} (at most a minute ago;'
-            " the filters above count live as they change)</span>",
+            '<span class="segment-count">{}</span> <span class="quiet">counted {}, kept up to a minute'
+            " (the count below follows the filters as they change)</span>",
             count,
             moment_html(when, relative=True),
         )
