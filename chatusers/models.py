@@ -90,7 +90,7 @@ class ChatUserManager(models.Manager["ChatUser"]):
         with transaction.atomic(using=router.db_for_write(ChatUser)):
             created = super().bulk_create(objs, *args, **kwargs)
             for obj, record in zip(created, sync_records, strict=True):
-                record.chatuser_id, record.bot_id, record.created_at = obj.pk, obj.bot_id, obj.created_at
+                record.copy_keys(obj)
             ChatUserSync.objects.bulk_create(sync_records, batch_size=kwargs.get("batch_size"))
         return created
 
@@ -189,11 +189,7 @@ class ChatUser(SyncedObject):
             if update_fields is None:
                 super().save(*args, **kwargs)
                 if record is not None:
-                    record.chatuser_id, record.bot_id, record.created_at = (
-                        self.pk,
-                        self.bot_id,
-                        self.created_at,
-                    )
+                    record.copy_keys(self)
                     record.save(force_insert=adding, using=kwargs.get("using"))
                 return
             names = set(update_fields)
@@ -245,6 +241,10 @@ class ChatUserSync(SyncRecord):
 
     def __str__(self) -> str:
         return f"Sync of chat user #{self.pk}"
+
+    def copy_keys(self, chatuser: ChatUser) -> None:
+        """Take the saved chat user's key, and copies of its bot and creation time."""
+        self.chatuser_id, self.bot_id, self.created_at = chatuser.pk, chatuser.bot_id, chatuser.created_at
 
 
 class ChatUserTag(models.Model):

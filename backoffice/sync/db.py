@@ -39,7 +39,8 @@ def record_synced(model: type[SyncedModel], rows: Sequence[SyncedRow], *, now: d
         return
     label = model._meta.label_lower
     if connection.vendor == "postgresql":
-        table, pk = record_model(model)._meta.db_table, record_model(model)._meta.pk.column
+        meta = record_model(model)._meta
+        table, pk = meta.db_table, meta.pk.column
         outbox = OutboxEntry._meta.db_table
         rows_json = orjson.dumps(
             [

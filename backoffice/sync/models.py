@@ -149,19 +149,16 @@ def with_records(queryset: models.QuerySet, *fields: str) -> models.QuerySet:
 def record_of(obj: models.Model) -> Any:
     """Where ``obj``'s record fields are read and set: the object itself, or its record row
     (read once and kept with the object, or a new one for an object not saved yet)."""
-    relation = type(obj).record_relation  # type: ignore[attr-defined]
-    if relation is None:
-        return obj
-    rel = obj._meta.get_field(relation)
-    if rel.is_cached(obj):  # type: ignore[union-attr]
-        record = rel.get_cached_value(obj)  # type: ignore[union-attr]
-        if record is not None:
-            return record
-    if obj._state.adding:
-        record = rel.related_model(**{rel.field.name: obj})  # type: ignore[union-attr]
-        rel.set_cached_value(obj, record)  # type: ignore[union-attr]
+    record = loaded_record(obj)
+    if record is not None:
         return record
-    return getattr(obj, relation)
+    relation = type(obj).record_relation  # type: ignore[attr-defined]
+    if not obj._state.adding:
+        return getattr(obj, relation)
+    rel = obj._meta.get_field(relation)
+    record = rel.related_model(**{rel.field.name: obj})  # type: ignore[union-attr]
+    rel.set_cached_value(obj, record)  # type: ignore[union-attr]
+    return record
 
 
 def loaded_record(obj: models.Model) -> Any:
@@ -170,7 +167,7 @@ def loaded_record(obj: models.Model) -> Any:
     if relation is None:
         return obj
     rel = obj._meta.get_field(relation)
-    return rel.get_cached_value(obj) if rel.is_cached(obj) else None  # type: ignore[union-attr]
+    return rel.get_cached_value(obj, default=None)  # type: ignore[union-attr]
 
 
 def kept_on_record(name: str) -> property:

@@ -65,7 +65,8 @@ def mark_changed_ids(model: type[SyncedModel], bot_id: int, ids: Sequence[int]) 
     if not ids:
         return 0
     ids = list(ids)
-    table, pk = record_model(model)._meta.db_table, record_model(model)._meta.pk.column
+    meta = record_model(model)._meta
+    table, pk = meta.db_table, meta.pk.column
     if connection.vendor == "postgresql":
         # Ids as one array: thousands of parameters cost more to send than to look up.
         source, among, given = "unnest(%s::bigint[]) AS changed(id)", f"{pk} = ANY(%s)", ids

@@ -196,8 +196,9 @@ def _write_fields(writes: list[tuple[ChatUser, dict[str, Any], Doc, Doc]], now: 
             setattr(local, field, after[field])
         created = parse_time(user.get("created_at")) or local.created_at
         if created != local.created_at:
-            local.created_at = record_of(local).created_at = created
-            moved.append(record_of(local))
+            record = record_of(local)
+            local.created_at = record.created_at = created
+            moved.append(record)
         local.last_seen_at = parse_time(user.get("last_seen_at"))
         local.updated_at = now
         objects.append(local)
