@@ -21,7 +21,6 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from backoffice.audit import record, record_many
-from backoffice.sync.models import with_records
 from backoffice.sync.outbox import mark_changed, mark_deleted
 from backoffice.userbot.models import Bot
 from chatusers.models import (
@@ -36,8 +35,8 @@ from chatusers.models import (
 
 CHUNK_SIZE = 1000
 CHATUSER_FIELDS = ("name", "surname", "email", "phone", "channel", "language", "last_seen_at")
-# What a bulk service reads of each chat user, beside its sync record: enough for the outbox
-# and the audit's label.
+# What a bulk service reads of each chat user: enough for the outbox and the audit's label.
+# Not its sync record: marking and deleting read the records they need under their own lock.
 _LIGHT_FIELDS = ("id", "bot_id", "client_ref", "name", "surname", "email", "phone")
 
 
@@ -46,7 +45,8 @@ def _chunks(chatusers: QuerySet[ChatUser], size: int = CHUNK_SIZE) -> Iterator[l
     so a chunk that the caller changes or deletes does not shift the next one)."""
     last_pk = 0
     while True:
-        chunk = list(with_records(chatusers.filter(pk__gt=last_pk).order_by("pk"), *_LIGHT_FIELDS)[:size])
+        light = chatusers.select_related(None).filter(pk__gt=last_pk).order_by("pk").only(*_LIGHT_FIELDS)
+        chunk = list(light[:size])
         if not chunk:
             return
         yield chunk
@@ -263,7 +263,7 @@ def tag_delete(*, tag: Tag, actor: AbstractBaseUser) -> None:
         raise ValidationError("A tag on Userbot cannot be deleted.")
     if SegmentFilter.objects.filter(tag=tag).exists():
         raise ValidationError("A segment filters on this tag; change the segment first.")
-    carriers = list(with_records(ChatUser.objects.filter(tags=tag), *_LIGHT_FIELDS))
+    carriers = list(ChatUser.objects.filter(tags=tag).only(*_LIGHT_FIELDS))
     record(actor=actor, obj=tag, action="delete", message="Deleted")
     tag.delete()
     if carriers:

@@ -274,7 +274,7 @@ def _dead(entry: OutboxEntry) -> OutboxEntry:
 def _object_of(entry: OutboxEntry) -> SyncedModel | None:
     if entry.deleted:
         return None
-    return with_records(kind_for(entry.object_type).model.objects.filter(pk=entry.object_id)).first()
+    return kind_for(entry.object_type).model.objects.filter(pk=entry.object_id).first()
 
 
 @transaction.atomic

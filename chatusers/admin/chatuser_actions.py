@@ -15,7 +15,6 @@ from django.utils import timezone
 
 from backoffice.admin_site.bulk import confirm_bulk
 from backoffice.sync import services as sync_services
-from backoffice.sync.models import with_records
 from chatusers import services
 from chatusers.export import chatusers_export
 from chatusers.models import ChatUser, Tag
@@ -101,7 +100,7 @@ class ChatUserActionsMixin:
     @admin.action(description="Push the selected chat users to Userbot now", permissions=["change"])
     def push_now(self, request: HttpRequest, queryset: QuerySet[ChatUser]) -> None:
         # Whatever their state: an errored chat user is sent again as it is now.
-        chatusers = with_records(queryset, "id", "bot_id", "name", "surname", "email", "phone")
+        chatusers = queryset.select_related(None).only("id", "bot_id", "name", "surname", "email", "phone")
         pushed = sync_services.objects_push_now(objects=chatusers, actor=request.user)
         self.message_user(
             request,
