@@ -26,9 +26,13 @@ def free_port() -> int:
 
 @contextmanager
 def sandbox_process(*, apikey: str, sitekey: str, extra: list[str] | None = None) -> Iterator[str]:
-    """A sandbox on a free loopback port in a separate process; yields its URL once it listens."""
+    """A sandbox on a free loopback port in a separate process; yields its URL once it listens.
+    More bots (``--sitekey``) and their seeds (``--seed-chatusers-for``) may come in ``extra``."""
     port = free_port()
-    timeout = START_TIMEOUT_S + SEED_TIMEOUT_S_PER_MILLION * _seeded_chatusers(extra or []) / 1_000_000
+    extra = extra or []
+    bots = 1 + extra.count("--sitekey")
+    seeded = _seeded_chatusers(extra) * bots + sum(_seeded_for(extra).values())
+    timeout = START_TIMEOUT_S + SEED_TIMEOUT_S_PER_MILLION * seeded / 1_000_000
     process = subprocess.Popen(
         [
             sys.executable,
@@ -42,7 +46,7 @@ def sandbox_process(*, apikey: str, sitekey: str, extra: list[str] | None = None
             apikey,
             "--sitekey",
             sitekey,
-            *(extra or []),
+            *extra,
         ],
         cwd=ROOT,
         env={**os.environ, "LOG_LEVEL": "WARNING"},
@@ -73,3 +77,10 @@ def _seeded_chatusers(extra: list[str]) -> int:
         if argument.startswith("--seed-chatusers="):
             return int(argument.partition("=")[2])
     return 0
+
+
+def _seeded_for(extra: list[str]) -> dict[str, int]:
+    """How many chat users each ``--seed-chatusers-for SITEKEY=N`` of the arguments asks for."""
+    given = [extra[i + 1] for i, argument in enumerate(extra[:-1]) if argument == "--seed-chatusers-for"]
+    given += [a.partition("=")[2] for a in extra if a.startswith("--seed-chatusers-for=")]
+    return {sitekey: int(count) for sitekey, _, count in (item.rpartition("=") for item in given)}

@@ -35,7 +35,9 @@ DESCRIPTION = (
     "each answer N ms after it is ready, like a network in between; answers keep their order "
     "and requests keep being applied meanwhile. --seed-chatusers N fills every --sitekey bot that "
     "has no chat users with N synthetic ones before listening (for benchmarks; a million takes "
-    "seconds), so --seed-demo then leaves those bots alone. --visitors-every SECONDS has a "
+    "seconds), so --seed-demo then leaves those bots alone; --seed-chatusers-for SITEKEY=N (repeatable) "
+    "fills that bot with N first, which --seed-chatusers then leaves alone, for bots of different "
+    "sizes in one sandbox. --visitors-every SECONDS has a "
     "visitor write in a live chat (or open one, or ask for a person) that often; it defaults to "
     f"{DEFAULT_EVERY_S:g} with --seed-demo and to 0 (no visitors) without."
 )
@@ -60,6 +62,13 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--latency-ms", type=int, default=0, metavar="N")
     parser.add_argument("--seed-chatusers", type=int, default=0, metavar="N")
     parser.add_argument(
+        "--seed-chatusers-for",
+        action="append",
+        default=[],
+        metavar="SITEKEY=N",
+        help="N synthetic chat users for this bot alone (repeatable), before --seed-chatusers",
+    )
+    parser.add_argument(
         "--visitors-every",
         type=float,
         default=None,
@@ -78,6 +87,17 @@ def live_visitors_every(given: float | None, *, seed_demo: bool) -> float:
     return given
 
 
+def seed_counts(given: Sequence[str], *, sitekeys: Sequence[str]) -> dict[str, int]:
+    """How many chat users each ``--seed-chatusers-for SITEKEY=N`` asks for, by bot."""
+    counts: dict[str, int] = {}
+    for item in given:
+        sitekey, separator, count = item.rpartition("=")
+        if not separator or sitekey not in sitekeys or not count.isdigit():
+            raise ValueError(f"--seed-chatusers-for takes SITEKEY=N for a --sitekey bot, not {item!r}")
+        counts[sitekey] = int(count)
+    return counts
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Parse the arguments, load or build the store, seed it if asked, and serve."""
     cli = parser()
@@ -87,6 +107,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             cli.error(f"--{name.replace('_', '-')} must not be negative")
     try:
         visitors_every = live_visitors_every(options.visitors_every, seed_demo=options.seed_demo)
+    except ValueError as exc:
+        cli.error(str(exc))
+    try:
+        seed_for = seed_counts(options.seed_chatusers_for, sitekeys=options.sitekey)
     except ValueError as exc:
         cli.error(str(exc))
     apikeys = [*options.apikey, *env_list("USERBOT_SANDBOX_APIKEYS", [])]
@@ -102,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     # their reach (frozen), so a full collection walks only what requests made since.
     gc.disable()
     store = build_store(apikeys=apikeys, sitekeys=options.sitekey, state_path=options.state)
+    for sitekey, count in seed_for.items():
+        _seed_chatusers(store, [sitekey], count)
     if options.seed_chatusers:
         _seed_chatusers(store, options.sitekey, options.seed_chatusers)
     gc.freeze()
