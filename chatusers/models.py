@@ -220,6 +220,10 @@ class ChatUserSync(SyncRecord):
     )
     bot = models.ForeignKey("userbot.Bot", on_delete=models.CASCADE, related_name="+", db_index=False)
     created_at = models.DateTimeField(editable=False)
+    # A digest of Userbot's chat user as last read (every field, as sent), beside
+    # ``remote_updated_at``: a pull compares it in bulk and passes over the chat users it
+    # matches. Null when unknown: an answer that held no whole chat user, a record from before.
+    wire_digest = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = "chat user's sync record"

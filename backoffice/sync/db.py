@@ -30,6 +30,9 @@ class SyncedRow:
     remote_updated_at: datetime | None
     error: str = ""
     state: str | None = None
+    # A digest of Userbot's object as read (records that keep one: the chat users'); None
+    # when what was learnt held no whole object, which the next pull then looks at.
+    digest: int | None = None
 
 
 def record_synced(model: type[SyncedModel], rows: Sequence[SyncedRow], *, now: datetime) -> None:
@@ -38,6 +41,7 @@ def record_synced(model: type[SyncedModel], rows: Sequence[SyncedRow], *, now: d
     if not rows:
         return
     label = model._meta.label_lower
+    digested = keeps_digest(model)
     if connection.vendor == "postgresql":
         meta = record_model(model)._meta
         table, pk = meta.db_table, meta.pk.column
@@ -51,6 +55,7 @@ def record_synced(model: type[SyncedModel], rows: Sequence[SyncedRow], *, now: d
                     "updated_at": r.remote_updated_at,
                     "error": r.error,
                     "state": r.state,
+                    "digest": r.digest,
                 }
                 for r in rows
             ]
@@ -65,7 +70,7 @@ def record_synced(model: type[SyncedModel], rows: Sequence[SyncedRow], *, now: d
                     synced_snapshot = v.snapshot,
                     remote_updated_at = COALESCE(v.updated_at, t.remote_updated_at),
                     synced_at = %s,
-                    sync_error = v.error,
+                    sync_error = v.error,{" wire_digest = v.digest," if digested else ""}
                     sync_state = CASE
                         WHEN v.state IS NOT NULL THEN v.state
                         WHEN t.sync_state = %s THEN t.sync_state
@@ -79,7 +84,8 @@ def record_synced(model: type[SyncedModel], rows: Sequence[SyncedRow], *, now: d
                         ) THEN %s
                         ELSE %s END
                 FROM jsonb_to_recordset(%s::jsonb) AS v(
-                    id bigint, remote_id text, snapshot jsonb, updated_at timestamptz, error text, state text
+                    id bigint, remote_id text, snapshot jsonb, updated_at timestamptz, error text, state text,
+                    digest bigint
                 )
                 WHERE t.{pk} = v.id
                 """,  # noqa: S608
@@ -117,6 +123,8 @@ def record_synced(model: type[SyncedModel], rows: Sequence[SyncedRow], *, now: d
         obj.remote_updated_at = row.remote_updated_at or obj.remote_updated_at
         obj.synced_at = now
         obj.sync_error = row.error
+        if digested:
+            obj.wire_digest = row.digest
         if row.state is not None:
             obj.sync_state = row.state
         elif obj.sync_state != SyncState.CONFLICT:
@@ -125,7 +133,13 @@ def record_synced(model: type[SyncedModel], rows: Sequence[SyncedRow], *, now: d
                 OutboxEntry.State.DEAD: SyncState.ERROR,
             }.get(waiting.get(obj.pk), SyncState.SYNCED)
         changed.append(obj)
-    record_model(model)._default_manager.bulk_update(changed, RECORD_FIELDS, batch_size=500)
+    fields = [*RECORD_FIELDS, "wire_digest"] if digested else RECORD_FIELDS
+    record_model(model)._default_manager.bulk_update(changed, fields, batch_size=500)
+
+
+def keeps_digest(model: type[SyncedModel]) -> bool:
+    """Whether ``model``'s sync records keep a digest of Userbot's object (``wire_digest``)."""
+    return any(f.name == "wire_digest" for f in record_model(model)._meta.concrete_fields)
 
 
 def any_of(ids: Sequence[int]) -> Any:

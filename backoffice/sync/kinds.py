@@ -49,6 +49,9 @@ class PushItem:
     snapshot: Doc | None
     remote_id: str | None
     remote_updated_at: datetime | None = None
+    # A digest of the whole object Userbot answered with, when it showed one that is
+    # exactly ``snapshot`` (chat users: ``wire_digest``).
+    remote_digest: int | None = None
     error: str = ""
     transient: bool = False
     # Set when Userbot's copy changed under a pending change: a pull must merge it first.
@@ -74,12 +77,20 @@ class PushItem:
         self.needs_pull = True
 
     def confirm(
-        self, *, remote_id: str | None = None, snapshot: Doc | None = None, updated_at: Any = None
+        self,
+        *,
+        remote_id: str | None = None,
+        snapshot: Doc | None = None,
+        updated_at: Any = None,
+        digest: int | None = None,
     ) -> None:
         if remote_id:
             self.remote_id = remote_id
         if snapshot is not None:
             self.snapshot = snapshot
+            self.remote_digest = None  # of an object before this part, unless given again
+        if digest is not None:
+            self.remote_digest = digest
         if updated_at is not None:
             stamp = parse_time(updated_at) if isinstance(updated_at, str) else updated_at
             if self.remote_updated_at is None or stamp > self.remote_updated_at:

@@ -149,6 +149,7 @@ class Settled:
         snapshot: Doc,
         remote_updated_at: Any,
         before: Doc | None,
+        digest: int | None = None,
     ) -> None:
         if decision.conflicts:
             self.conflicts.append((obj.pk, str(obj), decision.conflicts))
@@ -163,6 +164,7 @@ class Settled:
                 snapshot=snapshot,
                 remote_updated_at=remote_updated_at,
                 state=decision.state,
+                digest=digest,
             )
         )
 

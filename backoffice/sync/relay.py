@@ -229,6 +229,7 @@ def _complete(
                 remote_updated_at=i.remote_updated_at,
                 error=i.error,
                 state=SyncState.ERROR if i.error and not i.transient else None,
+                digest=i.remote_digest,
             )
             for i in items
             if i.obj is not None

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from backoffice.sync.kinds import Failure, PushItem, fail_all, failure_of, push_deletions
-from backoffice.sync.merge import changed_keys, set_delta
+from backoffice.sync.merge import Doc, changed_keys, set_delta
 from backoffice.sync.reading import ReadFailed
 from backoffice.sync.reconcile import Outcome, decide_push
 from backoffice.sync.untrusted import checked
@@ -26,7 +26,7 @@ from backoffice.userbot import api, schema
 from backoffice.userbot.client import UserbotClient
 from backoffice.userbot.codec import Request
 from backoffice.userbot.errors import PayloadInvalid, TransportError
-from chatusers.sync.documents import FIELDS, TIMES, VAR, chatuser_problems, remote_doc
+from chatusers.sync.documents import FIELDS, TIMES, VAR, chatuser_problems, remote_doc, wire_digest
 from chatusers.sync.tags import TagBook
 
 PAGE = 1000
@@ -143,7 +143,11 @@ def _create(client: UserbotClient, items: list[PushItem], book: TagBook) -> None
                         # Made, and its id is sure; what it holds is read by the next push or pull.
                         item.fail("Created, but its answer names a tag Userbot does not list", transient=True)
                         continue
-                    item.confirm(snapshot=remote_doc(remote, names), updated_at=remote["updated_at"])
+                    item.confirm(
+                        snapshot=remote_doc(remote, names),
+                        updated_at=remote["updated_at"],
+                        digest=wire_digest(remote),
+                    )
                 continue
             named = {int(k): v for k, v in failure.fields.items() if str(k).isdigit() and int(k) < len(batch)}
             if failure.transient or not named:
@@ -273,7 +277,7 @@ def _update(client: UserbotClient, items: list[PushItem], book: TagBook) -> None
     # Responses that carry whole chat users tell their updated_at; it is recorded only if
     # the chat user they show is exactly what we now believe Userbot holds, otherwise a
     # change made there meanwhile would look already seen to the next pull.
-    observed: dict[int, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+    observed: dict[int, list[tuple[str, Doc, dict[str, Any]]]] = defaultdict(list)
     outcomes = client.iter_many(request for request, _, _ in parts)
     for (request, batch, (what, arg)), outcome in zip(parts, outcomes, strict=True):
         failure = failure_of(outcome)
@@ -301,11 +305,11 @@ def _update(client: UserbotClient, items: list[PushItem], book: TagBook) -> None
             item.confirm(snapshot=snapshot)
             if item.remote_id in shown:
                 user = shown[item.remote_id]
-                observed[id(item)].append((user["updated_at"], remote_doc(user, names)))
+                observed[id(item)].append((user["updated_at"], remote_doc(user, names), user))
     for item in items:
-        for stamp, doc in sorted(observed.get(id(item), ()), key=lambda seen: seen[0], reverse=True):
+        for stamp, doc, user in sorted(observed.get(id(item), ()), key=lambda seen: seen[0], reverse=True):
             if doc == item.snapshot:
-                item.confirm(updated_at=stamp)
+                item.confirm(updated_at=stamp, digest=wire_digest(user))
                 break
 
 

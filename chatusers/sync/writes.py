@@ -18,7 +18,7 @@ from backoffice.sync.kinds import parse_time
 from backoffice.sync.merge import Doc
 from backoffice.sync.models import SyncState, new_client_refs, record_of
 from chatusers.models import ChatUser, ChatUserSync, ChatUserTag, Variable
-from chatusers.sync.documents import FIELDS, VAR
+from chatusers.sync.documents import FIELDS, VAR, wire_digest
 from chatusers.sync.tags import TagBook
 
 
@@ -60,6 +60,7 @@ def _insert_postgres(bot_id: int, rows: list[tuple[dict[str, Any], Doc]], now: A
     batch, refs = [], set()
     for (user, doc), ref in zip(rows, new_client_refs(len(rows)), strict=True):
         row = {**dict(zip(names, _row_values(user, doc, ref), strict=True)), "snapshot": doc}
+        row["digest"] = wire_digest(user)
         if row["client_ref"] not in refs:  # a repeat is left to the next pull, as a held key is
             refs.add(row["client_ref"])
             batch.append(row)
@@ -71,7 +72,7 @@ def _insert_postgres(bot_id: int, rows: list[tuple[dict[str, Any], Doc]], now: A
             "WITH v AS ("
             " SELECT * FROM jsonb_to_recordset(%s::jsonb) AS v(remote_id text, client_ref text, name text,"
             " surname text, email text, phone text, channel text, language text, created_at timestamptz,"
-            " last_seen_at timestamptz, updated_at timestamptz, snapshot jsonb)"
+            " last_seen_at timestamptz, updated_at timestamptz, snapshot jsonb, digest bigint)"
             "), added AS ("
             " INSERT INTO chatusers_chatuser (bot_id, client_ref, name, surname, email, phone, channel,"
             " language, created_at, last_seen_at, updated_at)"
@@ -80,8 +81,9 @@ def _insert_postgres(bot_id: int, rows: list[tuple[dict[str, Any], Doc]], now: A
             " ON CONFLICT DO NOTHING RETURNING id, client_ref, created_at"
             "), recorded AS ("
             " INSERT INTO chatusers_chatusersync (chatuser_id, bot_id, created_at, remote_id, sync_state,"
-            " synced_at, remote_updated_at, sync_error, synced_snapshot)"
-            " SELECT added.id, %s, added.created_at, v.remote_id, %s, %s, v.updated_at, '', v.snapshot"
+            " synced_at, remote_updated_at, sync_error, synced_snapshot, wire_digest)"
+            " SELECT added.id, %s, added.created_at, v.remote_id, %s, %s, v.updated_at, '', v.snapshot,"
+            " v.digest"
             " FROM added JOIN v ON v.client_ref = added.client_ref"
             " ON CONFLICT DO NOTHING RETURNING chatuser_id, remote_id"
             ") SELECT added.id, recorded.remote_id FROM added"
@@ -105,7 +107,7 @@ def _insert_portable(bot_id: int, rows: list[tuple[dict[str, Any], Doc]], now: A
         )
         try:
             with transaction.atomic():
-                obj = ChatUser.objects.create(
+                obj = ChatUser(
                     bot_id=bot_id,
                     remote_id=rid,
                     client_ref=ref,
@@ -122,6 +124,8 @@ def _insert_portable(bot_id: int, rows: list[tuple[dict[str, Any], Doc]], now: A
                     synced_at=now,
                     synced_snapshot=doc,
                 )
+                record_of(obj).wire_digest = wire_digest(user)
+                obj.save(force_insert=True)
         except IntegrityError:
             continue
         inserted.append((obj.pk, rid))

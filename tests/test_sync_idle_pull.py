@@ -1,0 +1,193 @@
+"""A pull that finds nothing changed costs what reading costs: each chat user of Userbot is
+compared in bulk with its sync record's digest, and only one that differs goes further.
+
+The digest is the test that is exact: a change Userbot makes without moving ``updated_at``
+(which the contract promises it moves, and a peer may not) is found by it all the same, and
+the tests below change the sandbox's chat users behind the protocol's back to prove it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from backoffice.sync.kinds import parse_time
+from backoffice.sync.models import OutboxEntry
+from backoffice.sync.pull import pull_bot
+from backoffice.sync.relay import push_pending
+from backoffice.sync.stage import Workers
+from chatusers import services
+from chatusers.models import ChatUser, ChatUserSync
+from chatusers.sync import pull as pull_module
+from chatusers.sync.documents import wire_digest
+from tests.conftest import SITEKEY, RawWs
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# A statement that changes a chat user, its record, tags, variables, history or the outbox.
+WRITES = re.compile(
+    r"^\s*(INSERT|UPDATE|DELETE)\b.*\b(chatusers_\w+|sync_outboxentry|admin_log|\w*history\w*)",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def _seed(ws: RawWs) -> list[dict[str, Any]]:
+    ws.ok(
+        "chatusers.create",
+        [
+            {
+                "name": f"User {n}",
+                "surname": "Rossi",
+                "email": f"user{n}@example.com",
+                "tags": ["lead"] if n % 2 else ["vip", "lead"],
+                "variables": [{"name": "plan", "value": "gold"}, {"name": "city", "value": "Roma"}],
+            }
+            for n in range(12)
+        ],
+    )
+    return ws.ok("chatusers.get", {"offset": 0, "limit": 1000})["chatusers"]
+
+
+@pytest.fixture(autouse=True)
+def _batches_applied_inline(monkeypatch):
+    """Batches applied on this thread's connection, where the statements are captured (on
+    PostgreSQL a scan applies them on threads of their own, with the same statements)."""
+    monkeypatch.setattr(pull_module, "Workers", lambda size, threaded: Workers(size, threaded=False))
+
+
+def _writes_of_a_pull(bot: Any) -> tuple[dict[str, Any], list[str]]:
+    versions = _row_versions()
+    with CaptureQueriesContext(connection) as queries:
+        report = pull_bot(bot)
+    assert report is not None
+    writes = [q["sql"] for q in queries.captured_queries if WRITES.match(q["sql"])]
+    if not writes:
+        assert _row_versions() == versions  # and no other connection wrote one either
+    return report, writes
+
+
+def _row_versions() -> list[Any]:
+    """Each chat user's and record's row version where the database keeps one (PostgreSQL's
+    ``xmin`` moves with any write of the row, even of the same values)."""
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.id, c.xmin::text, s.xmin::text FROM chatusers_chatuser c"
+            " JOIN chatusers_chatusersync s ON s.chatuser_id = c.id ORDER BY c.id"
+        )
+        return cursor.fetchall()
+
+
+def _quietly(sandbox: Any, chatuser_id: str) -> dict[str, Any]:
+    """The sandbox's own copy of a chat user, to change behind the protocol's back: no event,
+    and ``updated_at`` left where it was."""
+    return sandbox.store.bots[SITEKEY].chatusers[chatuser_id]
+
+
+def test_a_pull_of_an_unchanged_bot_writes_nothing(bot, raw_ws):
+    _seed(raw_ws)
+    pull_bot(bot)
+    records = list(ChatUserSync.objects.order_by("pk").values_list("pk", "synced_at", "wire_digest"))
+    assert all(digest is not None for _, _, digest in records)
+
+    report, writes = _writes_of_a_pull(bot)
+
+    assert writes == []
+    assert report.get("chatusers", {}) == {}
+    assert list(ChatUserSync.objects.order_by("pk").values_list("pk", "synced_at", "wire_digest")) == records
+    assert not OutboxEntry.objects.exists()
+
+
+def test_chat_users_pushed_from_here_are_not_looked_at_again_by_the_next_pull(bot, operator, raw_ws):
+    for n in range(3):
+        services.chatuser_create(bot=bot, actor=operator, name=f"Local {n}", variables={"plan": "gold"})
+    push_pending(bot)
+    pull_bot(bot)  # the tags' and the other kinds' first read
+
+    # The create's answer held each whole chat user: its digest is the one the list shows.
+    report, writes = _writes_of_a_pull(bot)
+
+    assert writes == []
+    assert report.get("chatusers", {}) == {}
+
+
+QUIET_CHANGES = {
+    "name": lambda user, tags: user.update(name="Renamed"),
+    "surname": lambda user, tags: user.update(surname="Bianchi"),
+    "channel": lambda user, tags: user.update(channel="telegram"),
+    "language": lambda user, tags: user.update(language="fr"),
+    "a tag more": lambda user, tags: user["tags"].append(tags["vip"]),
+    "a tag less": lambda user, tags: user.update(tags=[]),
+    "a variable's value": lambda user, tags: user["variables"][0].update(value="platinum"),
+    "a variable more": lambda user, tags: user["variables"].append(
+        {"id": "v-new", "name": "vat", "value": "IT1"}
+    ),
+    "last seen": lambda user, tags: user.update(last_seen_at="2031-01-02T03:04:05.678Z"),
+}
+
+
+@pytest.mark.parametrize("change", list(QUIET_CHANGES))
+def test_a_change_userbot_made_without_moving_updated_at_is_found_by_the_digest(bot, raw_ws, sandbox, change):
+    users = _seed(raw_ws)
+    pull_bot(bot)
+    tags = {t["name"]: t["id"] for t in raw_ws.ok("chatusers.get-bot-tags")["tags"]}
+    target = next(u for u in users if tags["vip"] not in u["tags"])
+    quiet = _quietly(sandbox, target["id"])
+    stamp = quiet["updated_at"]
+    QUIET_CHANGES[change](quiet, tags)
+    assert quiet["updated_at"] == stamp
+
+    report = pull_bot(bot)
+
+    here = ChatUser.objects.get(sync__remote_id=target["id"])
+    after = raw_ws.ok("chatusers.get", {"offset": 0, "limit": 1000})["chatusers"]
+    [theirs] = [u for u in after if u["id"] == target["id"]]
+    assert (here.name, here.surname, here.channel, here.language) == (
+        theirs["name"],
+        theirs["surname"],
+        theirs["channel"],
+        theirs["language"],
+    )
+    assert sorted(t.remote_id for t in here.tags.all()) == sorted(theirs["tags"])
+    assert {v.name: v.value for v in here.variables.all()} == {
+        v["name"]: v["value"] for v in theirs["variables"]
+    }
+    assert here.last_seen_at == parse_time(theirs["last_seen_at"])
+    assert here.sync.wire_digest == wire_digest(theirs)
+    # Only that one was looked at, and the next pull is idle again.
+    assert report.get("chatusers", {}).get("created", 0) == 0
+    assert _writes_of_a_pull(bot)[1] == []
+
+
+def test_a_chat_user_deleted_and_one_created_on_userbot_are_found(bot, raw_ws):
+    users = _seed(raw_ws)
+    pull_bot(bot)
+    raw_ws.ok("chatusers.delete", {"ids": [users[0]["id"]]})
+    raw_ws.ok("chatusers.create", [{"name": "Newcomer", "email": "new@example.com"}])
+
+    report = pull_bot(bot)
+
+    assert report["chatusers"] == {"created": 1, "deleted": 1}
+    assert not ChatUser.objects.filter(sync__remote_id=users[0]["id"]).exists()
+    assert ChatUser.objects.get(email="new@example.com").sync.wire_digest is not None
+    assert _writes_of_a_pull(bot)[1] == []
+
+
+def test_records_without_a_digest_learn_it_once_without_touching_the_chat_users(bot, raw_ws):
+    """Records from before digests (or a push whose answer held no whole chat user): a pull
+    trusts an unchanged ``updated_at`` as it always did and keeps the digest for the next."""
+    _seed(raw_ws)
+    pull_bot(bot)
+    ChatUserSync.objects.update(wire_digest=None)
+
+    report, writes = _writes_of_a_pull(bot)
+
+    assert report.get("chatusers", {}) == {}
+    assert writes and all("chatusers_chatusersync" in sql and "wire_digest" in sql for sql in writes)
+    assert not ChatUserSync.objects.filter(wire_digest__isnull=True).exists()
+    assert _writes_of_a_pull(bot)[1] == []
