@@ -477,3 +477,41 @@ def test_schemas_are_self_contained_and_callers_get_their_own_copy():
 def test_every_operation_has_a_compiled_response_schema():
     for operation in OPERATIONS:
         assert asyncapi.response_schema(operation)["$schema"] == "http://json-schema.org/draft-07/schema#"
+
+
+# Chat users the list's item schema refuses, each for one reason: what a page of a million
+# is first checked against, in one call of compiled code, must refuse every one of them as
+# the checks that name the fields do (an end anchor read as Python's ``$`` would let the
+# newline through).
+REFUSED_CHATUSERS: list[dict[str, Any]] = [
+    {**CHATUSER, "phone": "+393471234567\n"},
+    {**CHATUSER, "email": "marco@example.com\n"},
+    {**CHATUSER, "email": "no-at-sign"},
+    {**CHATUSER, "created_at": "2026-11-24T09:30:00.000Z\n"},
+    {**CHATUSER, "updated_at": "2026-13-24T09:30:00.000Z"},
+    {**CHATUSER, "last_seen_at": "yesterday"},
+    {**CHATUSER, "channel": "fax"},
+    {**CHATUSER, "language": "xx"},
+    {**CHATUSER, "name": "n" * 201},
+    {**CHATUSER, "name": None},
+    {**CHATUSER, "id": ""},
+    {**CHATUSER, "id": 7},
+    {**CHATUSER, "client_ref": "r" * 65},
+    {**CHATUSER, "tags": "vip"},
+    {**CHATUSER, "tags": [1]},
+    {**CHATUSER, "variables": [{"name": "plan"}]},
+    {**CHATUSER, "variables": [{"id": "v", "name": "plan", "value": 3}]},
+    {key: value for key, value in CHATUSER.items() if key != "updated_at"},
+    [CHATUSER],
+    None,
+]
+
+
+@pytest.mark.parametrize("bad", REFUSED_CHATUSERS, ids=range(len(REFUSED_CHATUSERS)))
+def test_the_page_check_in_compiled_code_refuses_what_the_item_check_refuses(bad):
+    checked = schema.check_items("chatusers.get", "chatusers", [CHATUSER, bad])
+
+    assert checked.items == [CHATUSER]
+    assert len(checked.rejected) == 1
+    assert schema._all_items_valid("chatusers.get", "chatusers")([CHATUSER]) is True
+    assert schema._all_items_valid("chatusers.get", "chatusers")([CHATUSER, bad]) is False

