@@ -37,21 +37,26 @@ def to_look_at(bot: Any, digests: dict[str, int]) -> list[str]:
         source, rid, digest = "jsonb_array_elements(%s::jsonb) AS e", "e->>0", "(e->>1)::bigint"
     else:
         source, rid, digest = "json_each(%s) AS e", "e.value->>0", "e.value->>1"
-    # The table comes from the model's meta and the rest are constants, never input.
+    # One probe of the (bot, Userbot id) index per chat user, as a subquery: a join would
+    # let the planner hash the bot's every record for each batch, a cost that grows with the
+    # bot. The table comes from the model's meta and the rest are constants, never input.
     query = (
         f"SELECT u.rid FROM (SELECT {rid} AS rid, {digest} AS digest FROM {source}) AS u"  # noqa: S608
-        f" LEFT JOIN {ChatUserSync._meta.db_table} AS s ON s.bot_id = %s AND s.remote_id = u.rid"
-        " WHERE s.wire_digest IS NULL OR s.wire_digest <> u.digest OR s.sync_error LIKE %s"
+        " WHERE NOT COALESCE((SELECT s.wire_digest = u.digest AND s.sync_error NOT LIKE %s"
+        f" FROM {ChatUserSync._meta.db_table} AS s WHERE s.bot_id = %s AND s.remote_id = u.rid), FALSE)"
     )
     with connection.cursor() as cursor:
-        cursor.execute(query, [orjson.dumps(list(digests.items())).decode(), bot.pk, KEPT_PREFIX + "%"])
+        cursor.execute(query, [orjson.dumps(list(digests.items())).decode(), KEPT_PREFIX + "%", bot.pk])
         return [row[0] for row in cursor.fetchall()]
 
 
 def matches(bot: Any, remote: dict[str, dict[str, Any]], *, adopt: bool) -> dict[str, ChatUser]:
     """The chat users here of ``remote`` (by Userbot id), each annotated ``in_flight`` and
     ``pending``; with ``adopt``, unlinked ones are matched too."""
-    found = list(_locals(bot).filter(sync__remote_id__in=list(remote)))
+    # By the records' (bot, Userbot id) index first: a join from the chat users' side may
+    # walk every chat user of the bot to probe its record.
+    linked = ChatUserSync.objects.filter(bot=bot, remote_id__in=list(remote)).values_list("pk", flat=True)
+    found = list(_locals(bot).filter(pk__in=list(linked)))
     if adopt:
         # Two queries, not an OR: each arm here is a range of an index of the chat user's
         # table, which an OR with the record's Userbot id would turn into a scan of it.
@@ -76,12 +81,16 @@ def _locals(bot: Any) -> QuerySet[ChatUser]:
         object_id=OuterRef("pk"),
         state__in=[OutboxEntry.State.PENDING, OutboxEntry.State.DEAD],
     )
-    # Every document field: a changed chat user's document is read from these.
+    # Every document field (a changed chat user's document is read from these), and the
+    # times a write of Userbot's version compares.
     return with_records(
         ChatUser.objects.filter(bot=bot).annotate(in_flight=Exists(in_flight), pending=Exists(pending)),
         "id",
         "client_ref",
+        "created_at",
+        "last_seen_at",
         *FIELDS,
+        "sync__wire_digest",
     )
 
 

@@ -34,7 +34,7 @@ from backoffice.sync.merge import Doc
 from backoffice.sync.models import BotSync, OutboxEntry, record_of
 from backoffice.sync.reading import ReadFailed, list_answer, read
 from backoffice.sync.reconcile import Here, Settled, decide
-from backoffice.sync.stage import Workers
+from backoffice.sync.stage import Workers, collector_paused
 from backoffice.sync.untrusted import checked, is_kept, keep_ours
 from backoffice.userbot import api
 from backoffice.userbot.errors import TransportError
@@ -44,6 +44,7 @@ from chatusers.sync.documents import TIMES, VAR, chatuser_problems, local_docs, 
 from chatusers.sync.matching import LABEL, deleted_here, has_unlinked, matches, to_look_at
 from chatusers.sync.tags import TagBook
 from chatusers.sync.writes import (
+    analyze_loaded,
     commit_without_waiting,
     insert_chatusers,
     insert_links,
@@ -74,6 +75,10 @@ class Scan:
     # reading ---------------------------------------------------------------------------
 
     def run(self) -> None:
+        with collector_paused():
+            self._run()
+
+    def _run(self) -> None:
         checkpoint = self.ctx.settings.pull_checkpoint or {}
         start = int(checkpoint.get("chatusers_offset", 0))
         # A first load into a bot with nothing here yet has nothing to look up: every
@@ -100,6 +105,8 @@ class Scan:
                 appliers.submit(self.apply_checked, *self.check(batch))
         finally:
             appliers.close()
+        if self.first_load:
+            analyze_loaded()
         if start == 0:
             self._remove_missing()
         else:
