@@ -49,10 +49,19 @@ def checked(
     a model here can hold; the others rejected, naming their fields. ``times`` are the
     object's time fields, ``more`` a kind's own checks of an object the schema passed."""
     first = schema.check_items(operation, key, items)
+    held = storable(first.items, times=times, more=more)
+    return Checked(held.items, [*first.rejected, *held.rejected])
+
+
+def storable(items: list[Any], *, times: Sequence[str], more: Problems | None = None) -> Checked:
+    """Of objects the schema has passed, those a model here can hold; the others rejected,
+    naming their fields. A kind that compares what it reads with what it holds first (the
+    chat users' digests) asks this only of the objects that differ: one as last synced was
+    held already."""
     valid: list[Any] = []
-    refused = list(first.rejected)
-    with_nul = _holding_nul(first.items)
-    for index, item in enumerate(first.items):
+    refused: list[Rejected] = []
+    with_nul = _holding_nul(items)
+    for index, item in enumerate(items):
         problems = nul_fields(item) if index in with_nul else {}
         for name in times:
             value = item.get(name)

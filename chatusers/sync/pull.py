@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef, Sum
 from django.utils import timezone
 
 from backoffice.sync.actor import sync_actor
@@ -35,13 +35,13 @@ from backoffice.sync.models import BotSync, OutboxEntry, record_of
 from backoffice.sync.reading import ReadFailed, list_answer, read
 from backoffice.sync.reconcile import Here, Settled, decide
 from backoffice.sync.stage import Workers, collector_paused
-from backoffice.sync.untrusted import checked, is_kept, keep_ours
-from backoffice.userbot import api
+from backoffice.sync.untrusted import is_kept, keep_ours, storable
+from backoffice.userbot import api, schema
 from backoffice.userbot.errors import TransportError
 from backoffice.userbot.schema import Rejected
 from chatusers.models import ChatUser, ChatUserSync
 from chatusers.sync.documents import TIMES, VAR, chatuser_problems, local_docs, remote_doc, wire_digest
-from chatusers.sync.matching import LABEL, deleted_here, has_unlinked, matches, to_look_at
+from chatusers.sync.matching import LABEL, Met, deleted_here, has_unlinked, matches, to_look_at
 from chatusers.sync.tags import TagBook
 from chatusers.sync.writes import (
     analyze_loaded,
@@ -70,6 +70,7 @@ class Scan:
         # adoption lookups, which would cost an OR of three index scans a batch.
         self.has_unlinked = has_unlinked(self.bot)
         self.first_load = False  # set by ``run`` for a scan into an empty bot
+        self.met = Met()  # the records synced before the scan that its batches met
         self._lock = threading.Lock()
 
     # reading ---------------------------------------------------------------------------
@@ -128,11 +129,11 @@ class Scan:
                 self._checkpoint(offset)
 
     def check(self, users: list[Any]) -> tuple[list[dict[str, Any]], list[Rejected]]:
-        """The chat users of a batch that can be taken, and the others with why: the schema,
-        what the model can hold (``untrusted``), and every tag each names known to Userbot
-        (its tags read again for one not known here yet). Runs where the tags are learnt,
-        never in an applier."""
-        found = checked(OPERATION, "chatusers", users, times=TIMES, more=chatuser_problems)
+        """The chat users of a batch that pass the schema (in compiled code, a page at a time)
+        and name only tags Userbot lists (its tags read again for one not known here yet),
+        and the others with why. Runs where the tags are learnt, never in an applier; what
+        a model here can hold is asked in the applier, of those not as last synced."""
+        found = schema.check_items(OPERATION, "chatusers", users)
         refused = list(found.rejected)
         names = self._learn_tags(found.items)
         valid = []
@@ -206,12 +207,19 @@ class Scan:
         keys.extend(_key(r.id) for r in refused if r.id)
         with self._lock:
             self.seen.extend(keys)
-        if refused:
-            self._refuse(refused)
         if not self.first_load:
             # Only those not as last synced go further; the rest cost one statement a batch.
             digests = {rid: wire_digest(user) for rid, user in remote.items()}
-            remote = {rid: remote[rid] for rid in to_look_at(self.bot, digests)}
+            look, met = to_look_at(self.bot, digests, before=self.started_at)
+            remote = {rid: remote[rid] for rid in look}
+            with self._lock:
+                self.met.add(met)
+        held = storable(list(remote.values()), times=TIMES, more=chatuser_problems)
+        if held.rejected:
+            remote = {u["id"]: u for u in held.items}
+            refused = [*refused, *held.rejected]
+        if refused:
+            self._refuse(refused)
         for rid in deleted_here(self.bot, remote):
             # Deleted here, its deletion not sent yet: not to be brought back.
             del remote[rid]
@@ -335,11 +343,18 @@ class Scan:
     # deletions -------------------------------------------------------------------------
 
     def _remove_missing(self) -> None:
-        seen = array("Q", sorted(self.seen))
-        missing = []
         known = ChatUserSync.objects.filter(
             bot=self.bot, remote_id__isnull=False, synced_at__lt=self.started_at
         )
+        there = known.aggregate(count=Count("pk"), keys=Sum("pk"))
+        all_met = (there["count"], there["keys"] or 0) == (self.met.count, self.met.keys)
+        if all_met and len(set(self.seen)) == len(self.seen):
+            # Every record synced before the scan was met, once each (the count and the sum
+            # of keys of those met agree with those there, and no chat user came twice): the
+            # common case costs an aggregate, not a walk of the bot's every record.
+            return
+        seen = array("Q", sorted(self.seen))
+        missing = []
         for pk, rid in known.values_list("pk", "remote_id").iterator(chunk_size=10_000):
             key = _key(rid)
             i = bisect_left(seen, key)
