@@ -274,22 +274,22 @@ def test_a_first_load_that_dies_resumes_at_its_checkpoint(bot, raw_ws, monkeypat
     for start in range(0, 2500, 500):
         raw_ws.ok("chatusers.create", [{"name": f"U{n}"} for n in range(start, start + 500)])
     monkeypatch.setattr(pull_module, "APPLY_BATCH", 1000)
-    real_apply = pull_module.Scan.apply_checked
+    real_settle = pull_module.Scan._settle
     applied: list[int] = []
 
-    def dies_on_the_second_batch(self: Any, users: list[dict[str, Any]], refused: list[Any]) -> None:
+    def dies_on_the_second_batch(self: Any, remote: dict[str, Any]) -> None:
         if applied:
             raise ConnectionLost("the worker died")
-        applied.append(len(users))
-        real_apply(self, users, refused)
+        applied.append(len(remote))
+        real_settle(self, remote)
 
-    monkeypatch.setattr(pull_module.Scan, "apply_checked", dies_on_the_second_batch)
+    monkeypatch.setattr(pull_module.Scan, "_settle", dies_on_the_second_batch)
     with pytest.raises(ConnectionLost):
         pull_module.Scan(_context(bot), TagBook(bot)).run()
     assert BotSync.objects.get(bot=bot).pull_checkpoint == {"chatusers_offset": 1000}
     assert ChatUser.objects.count() == 1000
 
-    monkeypatch.setattr(pull_module.Scan, "apply_checked", real_apply)
+    monkeypatch.setattr(pull_module.Scan, "_settle", real_settle)
     resumed = pull_bot(bot)
     complete = pull_bot(bot)
 

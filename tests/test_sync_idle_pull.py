@@ -16,10 +16,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from backoffice.sync.kinds import parse_time
-from backoffice.sync.models import OutboxEntry
+from backoffice.sync.models import BotSync, OutboxEntry
 from backoffice.sync.pull import pull_bot
 from backoffice.sync.relay import push_pending
 from backoffice.sync.stage import Workers
+from backoffice.userbot.errors import ConnectionLost
 from chatusers import services
 from chatusers.models import ChatUser, ChatUserSync
 from chatusers.sync import pull as pull_module
@@ -28,9 +29,10 @@ from tests.conftest import SITEKEY, RawWs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# A statement that changes a chat user, its record, tags, variables, history or the outbox.
+# A statement that changes a chat user, its record, tags, variables, history (the admin's log)
+# or the outbox.
 WRITES = re.compile(
-    r"^\s*(INSERT|UPDATE|DELETE)\b.*\b(chatusers_\w+|sync_outboxentry|admin_log|\w*history\w*)",
+    r'^\s*(WITH\b.*?)?\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(chatusers_\w+|sync_outboxentry|django_admin_log)\b',
     re.IGNORECASE | re.DOTALL,
 )
 
@@ -190,4 +192,41 @@ def test_records_without_a_digest_learn_it_once_without_touching_the_chat_users(
     assert report.get("chatusers", {}) == {}
     assert writes and all("chatusers_chatusersync" in sql and "wire_digest" in sql for sql in writes)
     assert not ChatUserSync.objects.filter(wire_digest__isnull=True).exists()
+    assert _writes_of_a_pull(bot)[1] == []
+
+
+def test_a_re_pull_that_dies_resumes_after_the_chat_users_it_settled_and_not_before(
+    bot, raw_ws, sandbox, monkeypatch
+):
+    """Chat users that differ are gathered across batches and settled together; the
+    checkpoint moves past a batch only once its chat users are settled."""
+    for start in range(0, 2500, 500):
+        raw_ws.ok("chatusers.create", [{"name": f"U{n}"} for n in range(start, start + 500)])
+    pull_bot(bot)
+    for user in sandbox.store.bots[SITEKEY].chatusers.values():
+        user["surname"] = "Changed"  # behind the protocol's back: only the digests tell
+    monkeypatch.setattr(pull_module, "APPLY_BATCH", 1000)
+    monkeypatch.setattr(pull_module, "SETTLE_BATCH", 1500)
+    real_settle = pull_module.Scan._settle
+    settled: list[int] = []
+
+    def dies_on_the_second_settling(self: Any, remote: dict[str, Any]) -> None:
+        if settled:
+            raise ConnectionLost("the worker died")
+        settled.append(len(remote))
+        real_settle(self, remote)
+
+    monkeypatch.setattr(pull_module.Scan, "_settle", dies_on_the_second_settling)
+    died = pull_bot(bot)
+
+    assert "the worker died" in BotSync.objects.get(bot=bot).pull_error and died["errors"]
+    assert settled == [2000]  # the first two batches, together
+    assert BotSync.objects.get(bot=bot).pull_checkpoint == {"chatusers_offset": 2000}
+    assert ChatUser.objects.filter(surname="Changed").count() == 2000
+
+    monkeypatch.setattr(pull_module.Scan, "_settle", real_settle)
+    resumed = pull_bot(bot)
+
+    assert resumed["chatusers"] == {"updated": 500, "resumed_at": 2000}
+    assert ChatUser.objects.filter(surname="Changed").count() == 2500
     assert _writes_of_a_pull(bot)[1] == []

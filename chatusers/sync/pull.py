@@ -55,6 +55,10 @@ logger = logging.getLogger(__name__)
 OPERATION = "chatusers.get"
 PAGE = 1000
 APPLY_BATCH = 5000
+# Chat users that differ are settled this many at a time, gathered across batches: settling
+# costs a dozen statements whatever their number, and a re-pull where 1% changed would pay
+# them for every batch of 50.
+SETTLE_BATCH = 2000
 APPLIERS = 2  # batches applied at once on PostgreSQL: one per core of a small database host
 PAGE_ATTEMPTS = 8
 
@@ -93,6 +97,8 @@ class Scan:
         batch: list[dict[str, Any]] = []
         self._sequence: dict[int, int] = {}  # batch number -> offset after it, until applied
         self._applied = 0
+        self._waiting: dict[str, dict[str, Any]] = {}  # chat users to settle, gathered
+        self._waiting_batches: list[int] = []  # the batches they came from
         try:
             number = 0
             for offset, users in self._pages(start):
@@ -106,6 +112,8 @@ class Scan:
                 appliers.submit(self.apply_checked, *self.check(batch))
         finally:
             appliers.close()
+        self._settle(self._waiting)
+        self._batches_done(self._waiting_batches)
         if self.first_load:
             analyze_loaded()
         if start == 0:
@@ -117,10 +125,22 @@ class Scan:
     def _apply_and_checkpoint(
         self, users: list[dict[str, Any]], refused: list[Rejected], number: int
     ) -> None:
-        self.apply_checked(users, refused)
+        remote = self._sift(users, refused)
         with self._lock:
-            done = self._sequence.pop(number)
-            self._sequence[number] = -done  # applied, waiting for the batches before it
+            self._waiting.update(remote)
+            self._waiting_batches.append(number)
+            if not self.first_load and len(self._waiting) < SETTLE_BATCH:
+                return  # settled with the next ones (the checkpoint stays before this batch)
+            remote, numbers = self._waiting, self._waiting_batches
+            self._waiting, self._waiting_batches = {}, []
+        self._settle(remote)
+        self._batches_done(numbers)
+
+    def _batches_done(self, numbers: list[int]) -> None:
+        with self._lock:
+            for number in numbers:
+                done = self._sequence.pop(number)
+                self._sequence[number] = -done  # applied, waiting for the batches before it
             offset = None
             while self._sequence.get(self._applied + 1, 0) < 0:
                 self._applied += 1
@@ -201,6 +221,12 @@ class Scan:
     def apply_checked(self, users: list[dict[str, Any]], refused: list[Rejected]) -> None:
         """Apply a checked batch: the chat users that passed, and the refused ones recorded
         (an object here that one would have changed keeps its values, flagged)."""
+        self._settle(self._sift(users, refused))
+
+    def _sift(self, users: list[dict[str, Any]], refused: list[Rejected]) -> dict[str, dict[str, Any]]:
+        """The chat users of a checked batch that need settling, by Userbot id: all of them in
+        a first load, else those not as last synced that a model here can hold. Every one is
+        noted as met, and the refused are recorded."""
         remote = {u["id"]: u for u in users}
         keys = [_key(rid) for rid in remote]
         # A refused chat user is still on Userbot: not to be taken for deleted.
@@ -220,6 +246,13 @@ class Scan:
             refused = [*refused, *held.rejected]
         if refused:
             self._refuse(refused)
+        return remote
+
+    def _settle(self, remote: dict[str, dict[str, Any]]) -> None:
+        """Make each of these chat users of Userbot what it becomes here: new, unchanged (its
+        digest learnt), or decided by ``reconcile`` and written."""
+        if not remote:
+            return
         for rid in deleted_here(self.bot, remote):
             # Deleted here, its deletion not sent yet: not to be brought back.
             del remote[rid]
@@ -247,7 +280,7 @@ class Scan:
                 # No digest yet (a record from before digests, a push whose answer held no
                 # whole chat user) and Userbot's updated_at the one last synced: as today's
                 # rule has it, nothing changed; the digest is learnt for the next pull.
-                record.wire_digest = digests[rid]
+                record.wire_digest = wire_digest(user)
                 learnt.append(record)
                 continue
             changed.append((local, user, remote_doc(user, self.book.names)))
