@@ -205,6 +205,9 @@ SYNC_PUSH_BATCH = env_int("SYNC_PUSH_BATCH", 5000, minimum=1)
 SYNC_RETRY_BASE_S = env_float("SYNC_RETRY_BASE_S", 2.0, minimum=0.0)
 SYNC_RETRY_MAX_S = env_float("SYNC_RETRY_MAX_S", 300.0, minimum=0.0)
 SYNC_PULL_LEASE_S = env_float("SYNC_PULL_LEASE_S", 120.0, minimum=1.0)
+# A bot's scheduled pulls start at least this many times its last reconciliation apart (a
+# quarter of its time at 4), within the bounds set on its sync page.
+SYNC_PULL_DUTY = env_float("SYNC_PULL_DUTY", 4.0, minimum=1.0)
 SYNC_WAKE_ON_COMMIT = env_bool("SYNC_WAKE_ON_COMMIT", True)
 SYNC_WAKE_SHARED_CACHE = bool(REDIS_URL)  # wakes are deduplicated through the shared cache
 SYNC_SWEEP_S = env_float("SYNC_SWEEP_S", 10.0, minimum=0.5)

@@ -127,7 +127,12 @@ def test_the_bot_sync_page_saves_the_policies_through_the_service(admin_client: 
     page = admin_client.get(f"{BOT_SYNCS}{bot_sync.pk}/change/")
     response = admin_client.post(
         f"{BOT_SYNCS}{bot_sync.pk}/change/",
-        {"conflict_policy": "remote", "on_remote_delete": "keep", "pull_interval_s": "120"},
+        {
+            "conflict_policy": "remote",
+            "on_remote_delete": "keep",
+            "pull_interval_s": "120",
+            "pull_interval_max_s": "300",
+        },
     )
 
     assert page.status_code == 200

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 def queued(monkeypatch: Any) -> dict[str, list[int]]:
     sent: dict[str, list[int]] = {"push": [], "pull": []}
     monkeypatch.setattr(tasks.push, "delay", sent["push"].append)
-    monkeypatch.setattr(tasks.pull, "delay", sent["pull"].append)
+    monkeypatch.setattr(tasks.pull, "delay", lambda bot_id, **options: sent["pull"].append(bot_id))
     return sent
 
 

@@ -13,9 +13,11 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 
@@ -272,11 +274,23 @@ class BotSync(models.Model):
         choices=RemoteDeletePolicy.choices,
         default=RemoteDeletePolicy.DELETE,
     )
+    # The operator's bounds of the pull's schedule; between them the bot's own pace decides
+    # (``pull_interval``): a bot whose reconciliation takes long is pulled less often.
     pull_interval_s = models.PositiveIntegerField(
-        "pull every (seconds)", default=60, help_text="How often everything is read back from Userbot."
+        "pull every (seconds)",
+        default=60,
+        help_text="How often everything is read back from Userbot, at the most: a bot whose "
+        "reconciliation takes long is pulled less often.",
+    )
+    pull_interval_max_s = models.PositiveIntegerField(
+        "reconciled at least every (seconds)",
+        default=300,
+        help_text="However long its reconciliation takes, the bot is pulled at least this often.",
     )
     pull_started_at = models.DateTimeField("last pull started", null=True, blank=True, editable=False)
+    # The last pull that finished without an error: when, and how long it took.
     pull_finished_at = models.DateTimeField("last pull finished", null=True, blank=True, editable=False)
+    pull_duration_s = models.FloatField("last pull took (seconds)", null=True, blank=True, editable=False)
     # A running pull holds this lease and renews it as it goes, so runs never overlap and a
     # pull whose worker died is taken over once its lease ends.
     pull_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
@@ -294,6 +308,40 @@ class BotSync(models.Model):
 
     def __str__(self) -> str:
         return f"Sync of {self.bot}"
+
+    def clean(self) -> None:
+        if self.pull_interval_max_s < self.pull_interval_s:
+            raise ValidationError(
+                {"pull_interval_max_s": f'At least the {self.pull_interval_s} seconds of "pull every".'}
+            )
+
+    @property
+    def pull_interval(self) -> timedelta:
+        """How long from one scheduled pull's start to the next: ``SYNC_PULL_DUTY`` times the
+        last complete reconciliation, so that pulling takes at most that share of the bot's
+        time, within the operator's bounds (never more often than ``pull_interval_s``, never
+        less often than ``pull_interval_max_s``)."""
+        floor = self.pull_interval_s
+        ceiling = max(floor, self.pull_interval_max_s)  # rows written past clean() included
+        paced = settings.SYNC_PULL_DUTY * (self.pull_duration_s or 0.0)
+        return timedelta(seconds=min(max(floor, paced), ceiling))
+
+    @property
+    def next_pull_due(self) -> datetime | None:
+        """When the next scheduled pull is due (the last one's start plus ``pull_interval``);
+        None for a bot never pulled, which is due at once."""
+        if self.pull_started_at is None:
+            return None
+        return self.pull_started_at + self.pull_interval
+
+    def pull_due(self, now: datetime) -> bool:
+        """Whether a scheduled pull of the bot is due at ``now`` (a running one aside)."""
+        due = self.next_pull_due
+        return due is None or due <= now
+
+    def pull_running(self, now: datetime) -> bool:
+        """Whether a pull holds the bot's lease at ``now``."""
+        return self.pull_lease_until is not None and self.pull_lease_until >= now
 
 
 class SyncConflict(models.Model):

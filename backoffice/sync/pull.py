@@ -4,12 +4,16 @@ A run holds a lease on the bot's ``BotSync`` row, taken by a conditional update 
 must change one row, and renewed as the run goes; a second run finds it held and leaves.
 A run whose worker died is taken over once its lease ends, and resumes where its
 checkpoint says.
+
+Scheduled pulls come at each bot's own pace (``BotSync.pull_interval``): a bot whose
+reconciliation takes long is pulled less often, within the bounds an operator sets.
+``due_pulls`` is what the sweep queues, most overdue first.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -34,19 +38,36 @@ def bot_sync(bot: Bot) -> BotSync:
     return BotSync.objects.get_or_create(bot=bot)[0]
 
 
-def _take_lease(bot: Bot) -> bool:
+def due_pulls(now: datetime) -> list[BotSync]:
+    """The bots a scheduled pull is due for at ``now`` and that no run holds, most overdue
+    first (a bot never pulled before all), so that a queue of them is served fairly."""
+    free = BotSync.objects.filter(Q(pull_lease_until__isnull=True) | Q(pull_lease_until__lt=now)).only(
+        "bot_id", "pull_interval_s", "pull_interval_max_s", "pull_duration_s", "pull_started_at"
+    )
+    due = [state for state in free if state.pull_due(now)]
+    due.sort(key=lambda state: (state.next_pull_due is not None, state.next_pull_due or now, state.bot_id))
+    return due
+
+
+def _take_lease(bot: Bot, *, due: BotSync | None) -> bool:
     now = timezone.now()
+    free = BotSync.objects.filter(bot=bot).filter(
+        Q(pull_lease_until__isnull=True) | Q(pull_lease_until__lt=now)
+    )
+    if due is not None:
+        # Only while no pull has started since the bot was found due: a second scheduled run
+        # of one turn, however late it comes, finds another start and leaves.
+        free = free.filter(pull_started_at=due.pull_started_at)  # None: IS NULL
     return bool(
-        BotSync.objects.filter(bot=bot)
-        .filter(Q(pull_lease_until__isnull=True) | Q(pull_lease_until__lt=now))
-        .update(pull_lease_until=now + timedelta(seconds=settings.SYNC_PULL_LEASE_S), pull_started_at=now)
+        free.update(pull_lease_until=now + timedelta(seconds=settings.SYNC_PULL_LEASE_S), pull_started_at=now)
     )
 
 
-def pull_bot(bot: Bot) -> dict[str, Any] | None:
-    """Reconcile every kind of the bot with Userbot; None if another run holds the bot."""
+def pull_bot(bot: Bot, *, due: BotSync | None = None) -> dict[str, Any] | None:
+    """Reconcile every kind of the bot with Userbot; None if another run holds the bot, or if
+    a pull has started since ``due`` (the bot's sync row, as a scheduled run found it due)."""
     state = bot_sync(bot)
-    if not _take_lease(bot):
+    if not _take_lease(bot, due=due):
         return None
     state.refresh_from_db()
 
@@ -85,9 +106,13 @@ def pull_bot(bot: Bot) -> dict[str, Any] | None:
         if errors:
             ctx.report["errors"] = {"kinds": len(errors)}
         client.close()
+        finished = timezone.now()
+        # A failed run keeps the last complete reconciliation's figures: the bot's pace is what
+        # reading everything costs, not how soon an outage cut a run short.
         BotSync.objects.filter(bot=bot).update(
             pull_lease_until=None,
-            pull_finished_at=timezone.now() if not error else F("pull_finished_at"),
+            pull_finished_at=F("pull_finished_at") if error else finished,
+            pull_duration_s=F("pull_duration_s") if error else (finished - ctx.started_at).total_seconds(),
             pull_error=error,
             pull_report=ctx.report,
             reconnects=F("reconnects") + client.reconnects,

@@ -35,7 +35,7 @@ from backoffice.userbot.models import Bot
 
 Open = SyncConflict.Resolution.OPEN
 CHUNK_SIZE = 1000
-BOT_SYNC_FIELDS = ("conflict_policy", "on_remote_delete", "pull_interval_s")
+BOT_SYNC_FIELDS = ("conflict_policy", "on_remote_delete", "pull_interval_s", "pull_interval_max_s")
 
 
 # --- the sync page of a bot -------------------------------------------------------------

@@ -2,13 +2,16 @@
 
 The list is over ``BotSync`` rows, which the list makes first for bots that have none (in
 two statements), so it costs a fixed number of queries whatever the number of bots: the
-queue, dead-letter and conflict figures are subqueries of the one list query.
+queue, dead-letter and conflict figures are subqueries of the one list query. The pull's
+schedule (its pace, when the next is due) is read off the row itself (``BotSync.pull_interval``,
+``next_pull_due``), the rule the sweep follows.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -17,10 +20,12 @@ from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
+from backoffice.admin_site.dates import moment_html
 from backoffice.audit import record
 from backoffice.sync import services
 from backoffice.sync.admin.common import since, when
@@ -29,15 +34,19 @@ from backoffice.sync.models import BotSync, SyncConflict
 from backoffice.sync.selectors import bot_syncs_with_status
 from backoffice.synced_admin import ServiceWritesMixin
 
-STATUS_FIELDS = (
+PULL_STATUS_FIELDS = (
+    "pull_pace",
+    "next_pull",
+    "last_reconciliation",
+    "pull_started",
+    "pull_error",
+    "last_pull_report",
+)
+PUSH_STATUS_FIELDS = (
     "queue",
     "oldest_pending",
     "dead_letters",
     "conflicts",
-    "pull_started",
-    "pull_finished",
-    "pull_error",
-    "last_pull_report",
     "push_finished",
     "push_error",
     "reconnects",
@@ -60,12 +69,27 @@ class BotSyncAdmin(ServiceWritesMixin, admin.ModelAdmin):
     list_select_related = ["bot"]
     # No filters or search: a handful of bots, and the list's width goes to the figures.
     ordering = ["bot__name", "bot_id"]
-    fieldsets = [
-        (None, {"fields": ["bot", "conflict_policy", "on_remote_delete", "pull_interval_s"]}),
-        ("Status", {"fields": list(STATUS_FIELDS)}),
-    ]
-    readonly_fields = ["bot", *STATUS_FIELDS]
+    readonly_fields = ["bot", *PULL_STATUS_FIELDS, *PUSH_STATUS_FIELDS]
     actions = ["push_now", "pull_now"]
+
+    def get_fieldsets(self, request: HttpRequest, obj: BotSync | None = None) -> list[tuple[str | None, Any]]:
+        duty = f"{settings.SYNC_PULL_DUTY:g}"
+        pulls = (
+            f"Everything is read back from Userbot at the bot's own pace: {duty} times as long as its "
+            "last full reconciliation took, so that pulling takes at most a "
+            f"{_share(settings.SYNC_PULL_DUTY)} of its time, within the two bounds below."
+        )
+        return [
+            (None, {"fields": ["bot", "conflict_policy", "on_remote_delete"]}),
+            (
+                "Pulls",
+                {
+                    "fields": ["pull_interval_s", "pull_interval_max_s", *PULL_STATUS_FIELDS],
+                    "description": pulls,
+                },
+            ),
+            ("Pushes", {"fields": list(PUSH_STATUS_FIELDS)}),
+        ]
 
     # --- rows: one per bot, with their status -------------------------------------------
 
@@ -115,23 +139,60 @@ class BotSyncAdmin(ServiceWritesMixin, admin.ModelAdmin):
     def pull_started(self, obj: BotSync) -> str:
         return when(obj.pull_started_at) or self.get_empty_value_display()
 
-    @admin.display(description="last pull finished")
-    def pull_finished(self, obj: BotSync) -> str:
-        return when(obj.pull_finished_at) or self.get_empty_value_display()
+    @admin.display(description="last full reconciliation")
+    def last_reconciliation(self, obj: BotSync) -> str:
+        if obj.pull_finished_at is None:
+            return "None yet"
+        took = "" if obj.pull_duration_s is None else format_html(", took {}", duration(obj.pull_duration_s))
+        return format_html("finished {}{}", when(obj.pull_finished_at), took)
+
+    @admin.display(description="pulled every")
+    def pull_pace(self, obj: BotSync) -> str:
+        interval = obj.pull_interval.total_seconds()
+        took = obj.pull_duration_s
+        if took is None:
+            why = "No full reconciliation yet: the shortest allowed."
+        else:
+            paced = settings.SYNC_PULL_DUTY * took
+            times = f"{settings.SYNC_PULL_DUTY:g} times the last full reconciliation ({duration(took)})"
+            if paced < interval:
+                why = f"The shortest allowed: {times} would be {duration(paced)}."
+            elif paced > interval:
+                why = f"The longest allowed: {times} would be {duration(paced)}."
+            else:
+                why = f"{times}."
+        return format_html('{}<div class="sync-note">{}</div>', duration(interval), why)
+
+    @admin.display(description="next pull")
+    def next_pull(self, obj: BotSync) -> str:
+        now = timezone.now()
+        if obj.pull_running(now) and obj.pull_started_at is not None:
+            return format_html(
+                "running since {} ({} so far)",
+                moment_html(obj.pull_started_at),
+                duration((now - obj.pull_started_at).total_seconds()),
+            )
+        return _due(obj)
 
     @admin.display(description="last push")
     def push_finished(self, obj: BotSync) -> str:
         return when(obj.push_finished_at) or self.get_empty_value_display()
 
-    @admin.display(description="last pull", ordering="pull_started_at")
-    def last_pull(self, obj: BotSync) -> str | None:
+    @admin.display(description="pull", ordering="pull_started_at")
+    def last_pull(self, obj: BotSync) -> str:
+        now = timezone.now()
+        if obj.pull_running(now) and obj.pull_started_at is not None:
+            state = format_html("running for {}", duration((now - obj.pull_started_at).total_seconds()))
+        else:
+            state = _due(obj)
         if obj.pull_started_at is None:
-            return None
+            return state
         return format_html(
-            "started {}<br>finished {}{}",
+            "started {}<br>finished {}{}<br>{}",
             when(obj.pull_started_at),
             when(obj.pull_finished_at) or "-",
             _error(obj.pull_error),
+            state,
         )
 
     @admin.display(description="last push", ordering="push_finished_at")
@@ -223,6 +284,31 @@ class BotSyncAdmin(ServiceWritesMixin, admin.ModelAdmin):
     @admin.action(description="Pull the selected bots now", permissions=["change"])
     def pull_now(self, request: HttpRequest, queryset: QuerySet[BotSync]) -> None:
         self._queue(request, list(queryset.select_related("bot")), "pull")
+
+
+def duration(seconds: float) -> str:
+    """A duration as the sync page writes it: "0.4 s", "30 s", "2 min 10 s", "1 h 5 min"."""
+    if seconds < 10:
+        return f"{seconds:.1f} s".replace(".0 s", " s")
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, rest = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def _due(obj: BotSync) -> str:
+    due = obj.next_pull_due
+    return "due now" if due is None else format_html("due {}", when(due))
+
+
+def _share(duty: float) -> str:
+    """1 / duty in words where it has a common name ("quarter"), else as a fraction."""
+    named = {2.0: "half", 3.0: "third", 4.0: "quarter", 5.0: "fifth", 10.0: "tenth"}
+    return named.get(duty, f"1/{duty:g} share")
 
 
 def _error(message: str) -> str:
