@@ -230,3 +230,34 @@ def test_a_re_pull_that_dies_resumes_after_the_chat_users_it_settled_and_not_bef
     assert resumed["chatusers"] == {"updated": 500, "resumed_at": 2000}
     assert ChatUser.objects.filter(surname="Changed").count() == 2500
     assert _writes_of_a_pull(bot)[1] == []
+
+
+def test_a_complete_scan_that_met_every_record_does_not_walk_them_for_deletions(
+    bot, raw_ws, sandbox, monkeypatch
+):
+    users = _seed(raw_ws)
+    pull_bot(bot)
+    _quietly(sandbox, users[3]["id"])["name"] = "Changed"
+
+    def no_walk(*args: Any) -> int:
+        raise AssertionError("the scan walked the bot's records")
+
+    monkeypatch.setattr(pull_module, "bisect_left", no_walk)
+    report = pull_bot(bot)
+
+    assert report["chatusers"] == {"updated": 1}
+    assert "errors" not in report and BotSync.objects.get(bot=bot).pull_error == ""
+    assert ChatUser.objects.get(sync__remote_id=users[3]["id"]).name == "Changed"
+
+
+def test_a_deletion_is_found_beside_changes_the_same_scan_settles(bot, raw_ws, sandbox):
+    users = _seed(raw_ws)
+    pull_bot(bot)
+    _quietly(sandbox, users[3]["id"])["name"] = "Changed"
+    _quietly(sandbox, users[4]["id"])["surname"] = "Changed"
+    raw_ws.ok("chatusers.delete", {"ids": [users[5]["id"]]})
+
+    report = pull_bot(bot)
+
+    assert report["chatusers"] == {"updated": 2, "deleted": 1}
+    assert not ChatUser.objects.filter(sync__remote_id=users[5]["id"]).exists()

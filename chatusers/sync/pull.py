@@ -75,6 +75,7 @@ class Scan:
         self.has_unlinked = has_unlinked(self.bot)
         self.first_load = False  # set by ``run`` for a scan into an empty bot
         self.met = Met()  # the records synced before the scan that its batches met
+        self.resynced = Met()  # of those, the ones it synced again
         self._lock = threading.Lock()
 
     # reading ---------------------------------------------------------------------------
@@ -358,10 +359,13 @@ class Scan:
             # Without a new document only Userbot's own fields (created_at, last_seen_at) move.
             writes.append((local, user, current, decision.doc if decision.doc is not None else current))
         failed = write_changes(writes, self.book, timezone.now())
+        resynced = Met()
         for local, user, remote, here, decision in decided:
             if local.pk in failed:
                 settled.refuse(local.pk, Rejected(user["id"], {"email": failed[local.pk]}))
                 continue
+            if local.synced_at is not None and local.synced_at < self.started_at:
+                resynced.add(Met(1, local.pk))  # met as synced before the scan, no longer
             settled.record(
                 local,
                 decision,
@@ -372,6 +376,8 @@ class Scan:
                 digest=wire_digest(user),
             )
         settled.write()
+        with self._lock:
+            self.resynced.add(resynced)
 
     # deletions -------------------------------------------------------------------------
 
@@ -380,7 +386,8 @@ class Scan:
             bot=self.bot, remote_id__isnull=False, synced_at__lt=self.started_at
         )
         there = known.aggregate(count=Count("pk"), keys=Sum("pk"))
-        all_met = (there["count"], there["keys"] or 0) == (self.met.count, self.met.keys)
+        met = (self.met.count - self.resynced.count, self.met.keys - self.resynced.keys)
+        all_met = (there["count"], there["keys"] or 0) == met
         if all_met and len(set(self.seen)) == len(self.seen):
             # Every record synced before the scan was met, once each (the count and the sum
             # of keys of those met agree with those there, and no chat user came twice): the
