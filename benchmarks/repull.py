@@ -21,7 +21,11 @@ taken around the call:
 - ``changed_repull_s``: the pull after 1% of the chat users (``--changed``) were changed on
   Userbot through the protocol (a ``chatusers.import`` of a new surname and a new ``plan``
   variable, and an ``add-tag`` of a new tag, pipelined), with no listener, so no event
-  applies them; then every changed chat user here is checked for the three new values.
+  applies them; then every changed chat user here is checked for the three new values;
+- ``changed_writes_floor_s``: the database's part of settling those chat users alone (each
+  row and sync record written again, the variable and the tag links deleted and inserted
+  again, a history entry, set-based, 2,000 a transaction), and what it puts under the ratio
+  on this machine: ``changed_vs_idle_floor`` = (idle + that) / idle.
 
 Targets: ``repull_vs_wire`` (idle pull over the wire alone) at most 1.5,
 ``repull_cpu_s_per_million`` (the idle pull's CPU per million chat users) at most 10,
@@ -222,6 +226,57 @@ def _change_on_userbot(bot_id: int, ids: list[str]) -> int:
     return updated
 
 
+def _writes_floor(bot_id: int, ids: list[str]) -> int:
+    """The database's part of settling the changed chat users alone: for each, its row and its
+    sync record written again, its variable and its tag links deleted and inserted again, and
+    a history entry, in set-based statements of 2,000 chat users (as a re-pull settles them),
+    each batch a transaction; no decision, no Python object per chat user. Returns how many."""
+    from django.db import connection, transaction
+
+    written = 0
+    for start in range(0, len(ids), 2000):
+        chunk = ids[start : start + 2000]
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT chatuser_id FROM chatusers_chatusersync WHERE bot_id = %s AND remote_id = ANY(%s)",
+                [bot_id, chunk],
+            )
+            pks = [row[0] for row in cursor.fetchall()]
+            cursor.execute(
+                "UPDATE chatusers_chatuser SET surname = surname, last_seen_at = last_seen_at,"
+                " updated_at = now() WHERE id = ANY(%s)",
+                [pks],
+            )
+            cursor.execute(
+                "UPDATE chatusers_chatusersync SET synced_at = now(), synced_snapshot = synced_snapshot,"
+                " remote_updated_at = remote_updated_at, wire_digest = wire_digest"
+                " WHERE chatuser_id = ANY(%s)",
+                [pks],
+            )
+            cursor.execute(
+                "WITH gone AS (DELETE FROM chatusers_variable WHERE chatuser_id = ANY(%s) AND name = %s"
+                " RETURNING chatuser_id, name, value)"
+                " INSERT INTO chatusers_variable (chatuser_id, name, value) SELECT * FROM gone",
+                [pks, VARIABLE],
+            )
+            cursor.execute(
+                "WITH gone AS (DELETE FROM chatusers_chatusertag WHERE chatuser_id = ANY(%s)"
+                " RETURNING chatuser_id, tag_id)"
+                " INSERT INTO chatusers_chatusertag (chatuser_id, tag_id) SELECT * FROM gone",
+                [pks],
+            )
+            cursor.execute(
+                "INSERT INTO django_admin_log (action_time, user_id, content_type_id, object_id,"
+                " object_repr, action_flag, change_message)"
+                " SELECT now(), (SELECT min(id) FROM auth_user), (SELECT min(id) FROM django_content_type),"
+                " c.id::text, c.name || ' ' || c.surname, 2, 'Changed on Userbot: surname, tags, var:plan'"
+                " FROM chatusers_chatuser c WHERE c.id = ANY(%s)",
+                [pks],
+            )
+            written += len(pks)
+    return written
+
+
 def _new_values(remote_id: str) -> tuple[str, str]:
     """The surname and variable value a changed chat user gets: its own, to be checked."""
     return f"Repull {remote_id[-6:]}", f"repull-{remote_id[-6:]}"
@@ -336,6 +391,13 @@ def measure_repull(count: int, share: float, seed: int) -> None:
         print(f"changed repull: {report} in {changed_s:.2f} s (CPU {changed_cpu:.2f} s)")
         print(f"changed repull wrote: {words}")
         print(f"changed repull applied {applied} of {len(changed)} changes", flush=True)
+        floored, floor_s, _ = in_child(_writes_floor, bot.pk, changed)
+        print(
+            f"the database's part of settling them alone: {floored} chat users written in"
+            f" {floor_s:.2f} s; so a re-pull with them cannot take less than"
+            f" {(idle_s + floor_s) / idle_s:.2f} times the idle one on this machine",
+            flush=True,
+        )
     print(f"load average after: {_load()}")
     per_million = 1_000_000 / count
     print(
@@ -343,6 +405,7 @@ def measure_repull(count: int, share: float, seed: int) -> None:
         f" changed_vs_idle={changed_s / idle_s:.2f} idle_repull_s={idle_s:.2f} wire_read_s={wire_s:.2f}"
         f" changed_repull_s={changed_s:.2f} mirror_s={mirror_s:.1f} wire_cpu_s={wire_cpu:.2f}"
         f" idle_cpu_s={idle_cpu:.2f} idle_writes={idle_writes} applied={applied} expected={len(changed)}"
+        f" changed_writes_floor_s={floor_s:.2f} changed_vs_idle_floor={(idle_s + floor_s) / idle_s:.2f}"
         f" chatusers={count}"
     )
 
