@@ -9,10 +9,12 @@ way, so what they measure and check is what is deployed.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -58,6 +60,21 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
             if time.monotonic() > deadline:
                 raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s") from None
             time.sleep(0.1)
+
+
+def bench_environment(prefix: str, **values: str) -> str:
+    """A data folder of this run, and the configuration that the benchmark and every process
+    it starts share: embedded (plain HTTP on loopback), a key of this run, warnings only, and
+    ``values``. Returns the folder."""
+    data_dir = tempfile.mkdtemp(prefix=prefix)
+    os.environ.update(
+        BACKOFFICE_DATA_DIR=data_dir,
+        DJANGO_ENV="embedded",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        LOG_LEVEL="WARNING",
+        **values,
+    )
+    return data_dir
 
 
 def server_environment(base: Mapping[str, str], **values: str) -> dict[str, str]:

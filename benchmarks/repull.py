@@ -60,8 +60,6 @@ The last line holds the figures as ``key=value`` words.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import itertools
 import multiprocessing
 import os
@@ -69,7 +67,6 @@ import random
 import resource
 import secrets
 import statistics
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -83,7 +80,7 @@ import redis
 
 from benchmarks._db import bench_database, setup_django
 from benchmarks._sandbox import sandbox_process
-from benchmarks._servers import procfile_commands, server_environment, shell_process
+from benchmarks._servers import bench_environment, procfile_commands, server_environment, shell_process
 
 APIKEY = "bench-key"
 SITEKEY = "repull-bot"
@@ -125,14 +122,6 @@ def _answer(outcome: Any) -> Any:
     if isinstance(outcome, BaseException):
         raise outcome
     return outcome.result()
-
-
-def _import_csv(header: list[str], rows: list[list[str]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue()
 
 
 def _load() -> str:
@@ -206,12 +195,13 @@ def _change_on_userbot(bot_id: int, ids: list[str]) -> int:
     from backoffice.userbot import api
     from backoffice.userbot.connections import client_for
     from backoffice.userbot.models import Bot
+    from chatusers.sync.push import import_csv
 
     requests = []
     for start in range(0, len(ids), 1000):
         chunk = ids[start : start + 1000]
         rows = [[rid, *_new_values(rid)] for rid in chunk]
-        text = _import_csv(["id", "surname", f"var:{VARIABLE}"], rows)
+        text = import_csv(["id", "surname", f"var:{VARIABLE}"], rows)
         requests.append(api.chatusers_import(filename="repull-bench.csv", csv=text))
         requests.append(api.chatusers_add_tag(chatuser_ids=chunk, tag_name=TAG, color="#1e88e5"))
     updated = 0
@@ -540,6 +530,7 @@ class Changer:
     def change(self, watch: Watch, *, events: bool) -> Change:
         from backoffice.userbot import api
         from backoffice.userbot.connections import client_for
+        from chatusers.sync.push import import_csv
 
         bot = self.rng.choice(self.bots)
         client = self.clients.get(bot.pk)
@@ -558,7 +549,7 @@ class Changer:
         sent_at = time.time()
         answer = client.call(
             api.chatusers_import(
-                filename="repull-live.csv", csv=_import_csv(["id", "surname"], [[remote_id, surname]])
+                filename="repull-live.csv", csv=import_csv(["id", "surname"], [[remote_id, surname]])
             )
         )
         if answer["updated"] != 1:
@@ -755,15 +746,7 @@ def main() -> None:
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
         raise SystemExit("set DATABASE_URL (PostgreSQL) and REDIS_URL")
-    # The benchmark and every process it starts share one configuration: embedded, with the
-    # bench database, Redis, and a key of this run.
-    data_dir = tempfile.mkdtemp(prefix="repull-bench-")
-    os.environ.update(
-        BACKOFFICE_DATA_DIR=data_dir,
-        DJANGO_ENV="embedded",
-        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
-        LOG_LEVEL="WARNING",
-    )
+    data_dir = bench_environment("repull-bench-")
     setup_django(bench_database(os.environ["DATABASE_URL"], "_repull"), migrate=True)
     if args.fleet:
         measure_fleet(args, data_dir)

@@ -43,7 +43,6 @@ import os
 import random
 import secrets
 import statistics
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -56,6 +55,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from benchmarks._db import bench_database, setup_django
 from benchmarks._sandbox import sandbox_process
 from benchmarks._servers import (
+    bench_environment,
     procfile_commands,
     procfile_web_commands,
     server_environment,
@@ -603,16 +603,7 @@ def main() -> None:
     if not os.environ.get("REDIS_URL"):
         raise SystemExit("REDIS_URL must name a Redis database (the broker and the channel layer)")
 
-    # The benchmark and every process it starts share one configuration: embedded (plain
-    # HTTP on loopback), with the bench database, Redis, and a key of this run.
-    data_dir = tempfile.mkdtemp(prefix="web-bench-")
-    os.environ.update(
-        BACKOFFICE_DATA_DIR=data_dir,
-        DJANGO_ENV="embedded",
-        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
-        LOG_LEVEL="WARNING",
-        WEB_BIND="127.0.0.1",
-    )
+    data_dir = bench_environment("web-bench-", WEB_BIND="127.0.0.1")
     setup_django(bench_database(os.environ.get("DATABASE_URL", ""), "_web_bench", fresh=not args.keep))
     from django.core.management import call_command
 

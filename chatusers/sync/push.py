@@ -94,7 +94,8 @@ def _draft(item: PushItem, book: TagBook) -> dict[str, Any]:
     return draft
 
 
-def _csv(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+def import_csv(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """The text of a ``chatusers.import`` CSV: a header and rows, CRLF, as the contract reads it."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(header)
@@ -249,7 +250,9 @@ def _update(client: UserbotClient, items: list[PushItem], book: TagBook) -> None
     for columns, group in groups.items():
         for batch in _import_batches(group, columns):
             rows = [[i.remote_id, *(_cell(i.local.get(c)) for c in columns)] for i in batch]  # type: ignore[union-attr]
-            request = api.chatusers_import(filename="backoffice-sync.csv", csv=_csv(["id", *columns], rows))
+            request = api.chatusers_import(
+                filename="backoffice-sync.csv", csv=import_csv(["id", *columns], rows)
+            )
             parts.append((request, batch, ("import", columns)))
     for name, group in adds.items():
         tag = book.by_name[name]
