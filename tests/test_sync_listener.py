@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
 from django.db import connection
 
-from backoffice.sync.listener import Listener
+from backoffice.sync.listener import Listener, Refresher
 from backoffice.sync.models import OutboxEntry
 from backoffice.sync.relay import push_pending
 from backoffice.userbot.codec import Event
@@ -122,3 +123,36 @@ def test_a_refresh_whose_reads_are_no_pages_leaves_the_chat_users_to_the_pull(bo
 
     assert counts == {"echoes": 0, "applied": 0, "deleted": 0, "unresolved": 1}
     assert ChatUser.objects.get(pk=ada.pk).name == "Ada"
+
+
+def test_events_that_come_together_go_as_one_batch_as_soon_as_they_stop_coming():
+    dispatched: list[tuple[int, str, list[Any]]] = []
+    listener = Listener(lambda bot_id, label, events: dispatched.append((bot_id, label, events)))
+    for n in range(3):
+        listener.events.put((7, "chatusers.chatuser", {"n": n}))
+
+    started = time.monotonic()
+    listener._flush(started + 5)
+
+    # Not the whole window: the gathering ends a moment after the last of them.
+    assert time.monotonic() - started < 1
+    assert dispatched == [(7, "chatusers.chatuser", [{"n": 0}, {"n": 1}, {"n": 2}])]
+
+
+def test_the_refresher_runs_refreshes_in_this_process_and_leaves_a_failed_one_to_a_pull(caplog):
+    done: list[tuple[int, str, list[Any]]] = []
+    pulls: list[int] = []
+
+    def refresh(bot_id: int, label: str, events: list[Any]) -> None:
+        if events == ["broken"]:
+            raise RuntimeError("the refresh broke")
+        done.append((bot_id, label, events))
+
+    refresher = Refresher(refresh, pulls.append, threads=1)
+    refresher(1, "chatusers.chatuser", ["fine"])
+    refresher(2, "chatusers.chatuser", ["broken"])
+    refresher.close()
+
+    assert done == [(1, "chatusers.chatuser", ["fine"])]
+    assert pulls == [2]
+    assert "Refreshing 1 chatusers.chatuser of bot 2 failed" in caplog.text

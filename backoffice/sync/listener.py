@@ -3,7 +3,8 @@
 One long-running process (``manage.py sync_listen``) subscribes, for every bot, to the
 topics the registered kinds name (``SyncKind.topic``), checks each event against the
 AsyncAPI contract, and hands them, a batch per bot and kind, to the ``sync.refresh`` task,
-which calls the kind's ``refresh``. What a refresh cannot settle, and everything missed
+which calls the kind's ``refresh``: run in this process (``Refresher``), not queued for
+the workers, where a fleet's pulls kept it waiting. What a refresh cannot settle, and everything missed
 while the socket was down, is left to the periodic pull: events are a shortcut, the scan
 is the guarantee.
 """
@@ -16,9 +17,10 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from django.db import connection
+from django.db import close_old_connections, connection
 from django.db.models import F, Q
 
 from backoffice.sync.kinds import SyncKind, event_kinds
@@ -35,12 +37,41 @@ logger = logging.getLogger(__name__)
 Dispatch = Callable[[int, str, list[dict[str, Any]]], None]
 
 
-class Listener:
-    """Subscribes to every bot's change events and dispatches them in batches."""
+class Refresher:
+    """Runs the listener's batches through ``sync.refresh`` in this process, on ``threads``
+    of its own: queued for the workers, a refresh waited behind the pulls there (seconds,
+    on a fleet of bots). A refresh that fails is logged and left to a pull."""
 
-    def __init__(self, dispatch: Dispatch, *, flush_s: float = 0.3) -> None:
+    def __init__(self, refresh: Dispatch, on_failure: Callable[[int], None], *, threads: int = 2) -> None:
+        self.refresh, self.on_failure = refresh, on_failure
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="refresh")
+
+    def __call__(self, bot_id: int, label: str, events: list[dict[str, Any]]) -> None:
+        self.pool.submit(self._run, bot_id, label, events)
+
+    def _run(self, bot_id: int, label: str, events: list[dict[str, Any]]) -> None:
+        close_old_connections()  # this thread's, which may have outlived the server's patience
+        try:
+            self.refresh(bot_id, label, events)
+        except Exception:
+            logger.exception(
+                "Refreshing %d %s of bot %s failed; a pull brings them", len(events), label, bot_id
+            )
+            self.on_failure(bot_id)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+
+class Listener:
+    """Subscribes to every bot's change events and dispatches them in batches: the events
+    that come within ``gather_s`` of the first (a bulk change on Userbot sends hundreds at
+    once), dispatched then, and at least every ``flush_s`` the sockets are looked after."""
+
+    def __init__(self, dispatch: Dispatch, *, flush_s: float = 0.3, gather_s: float = 0.05) -> None:
         self.dispatch = dispatch
         self.flush_s = flush_s
+        self.gather_s = gather_s
         self.events: queue.Queue[tuple[int, str, dict[str, Any]]] = queue.Queue()
         self.clients: dict[int, UserbotClient] = {}
         self.reconnects: dict[int, int] = defaultdict(int)
@@ -107,6 +138,8 @@ class Listener:
                 bot_id, label, payload = self.events.get(timeout=timeout)
             except queue.Empty:
                 break
+            if not batch:  # the first event waits for its fellows this long, no longer
+                until = min(until, time.monotonic() + self.gather_s)
             batch[(bot_id, label)].append(payload)
         for (bot_id, label), events in batch.items():
             self.dispatch(bot_id, label, events)

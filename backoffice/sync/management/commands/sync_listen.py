@@ -8,17 +8,18 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from backoffice.sync import tasks
-from backoffice.sync.listener import Listener
+from backoffice.sync.listener import Listener, Refresher
 
 
 class Command(BaseCommand):
     help = (
-        "Subscribe to the change events of every bot and queue their refresh; after a dropped "
-        "socket, queue a pull, which brings back whatever was missed. Runs until stopped."
+        "Subscribe to the change events of every bot and refresh what they name, here and now; "
+        "after a dropped socket, queue a pull, which brings back whatever was missed. Runs until stopped."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        listener = Listener(lambda bot_id, label, events: tasks.refresh.delay(bot_id, label, events))
+        refresher = Refresher(tasks.refresh, tasks.pull_now)
+        listener = Listener(refresher)
 
         def stop(signum: int, frame: object) -> None:
             listener.stop()
@@ -26,4 +27,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         self.stdout.write("Listening to Userbot change events (Ctrl-C stops).")
-        listener.run(on_gap=lambda bot_id: tasks.pull.delay(bot_id))
+        try:
+            listener.run(on_gap=lambda bot_id: tasks.pull.delay(bot_id))
+        finally:
+            refresher.close()
