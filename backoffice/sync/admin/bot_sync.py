@@ -165,12 +165,10 @@ class BotSyncAdmin(ServiceWritesMixin, admin.ModelAdmin):
 
     @admin.display(description="next pull")
     def next_pull(self, obj: BotSync) -> str:
-        now = timezone.now()
-        if obj.pull_running(now) and obj.pull_started_at is not None:
+        running = _running_for(obj)
+        if running is not None:
             return format_html(
-                "running since {} ({} so far)",
-                moment_html(obj.pull_started_at),
-                duration((now - obj.pull_started_at).total_seconds()),
+                "running since {} ({} so far)", moment_html(obj.pull_started_at), duration(running)
             )
         return _due(obj)
 
@@ -180,11 +178,8 @@ class BotSyncAdmin(ServiceWritesMixin, admin.ModelAdmin):
 
     @admin.display(description="pull", ordering="pull_started_at")
     def last_pull(self, obj: BotSync) -> str:
-        now = timezone.now()
-        if obj.pull_running(now) and obj.pull_started_at is not None:
-            state = format_html("running for {}", duration((now - obj.pull_started_at).total_seconds()))
-        else:
-            state = _due(obj)
+        running = _running_for(obj)
+        state = _due(obj) if running is None else format_html("running for {}", duration(running))
         if obj.pull_started_at is None:
             return state
         return format_html(
@@ -298,6 +293,14 @@ def duration(seconds: float) -> str:
         return f"{minutes} min {rest} s" if rest else f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def _running_for(obj: BotSync) -> float | None:
+    """How many seconds the pull holding the bot's lease has run, or None if none does."""
+    now = timezone.now()
+    if not obj.pull_running(now) or obj.pull_started_at is None:
+        return None
+    return (now - obj.pull_started_at).total_seconds()
 
 
 def _due(obj: BotSync) -> str:
