@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "backoffice.accounts.apps.RecoveryCodesConfig",  # django_otp.plugins.otp_static
     "backoffice.userbot",
     "backoffice.sync",
+    "backoffice.operations",
     "chatusers",
     "knowledge",
     "automation",
@@ -340,6 +341,9 @@ CHATUSER_IMPORT_MAX_NEW_TAGS = env_int("CHATUSER_IMPORT_MAX_NEW_TAGS", 1000, min
 # after they were made or finished, by a periodic clean-up.
 CHATUSER_IMPORT_KEEP_UPLOADS_H = env_float("CHATUSER_IMPORT_KEEP_UPLOADS_H", 24.0, minimum=1.0)
 CELERY_BEAT_SCHEDULE["chatusers.import_cleanup"] = {"task": "chatusers.import_cleanup", "schedule": 3600.0}
+# The files long operations write (a CSV export) are deleted this many hours after they end.
+OPERATIONS_KEEP_FILES_H = env_float("OPERATIONS_KEEP_FILES_H", 24.0, minimum=1.0)
+CELERY_BEAT_SCHEDULE["operations.cleanup"] = {"task": "operations.cleanup", "schedule": 3600.0}
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"

@@ -21,6 +21,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from backoffice.audit import record, record_many
+from backoffice.operations.progress import Progress
 from backoffice.sync.outbox import mark_changed, mark_deleted
 from backoffice.userbot.models import Bot
 from chatusers.models import (
@@ -51,6 +52,16 @@ def _chunks(chatusers: QuerySet[ChatUser], size: int = CHUNK_SIZE) -> Iterator[l
             return
         yield chunk
         last_pk = chunk[-1].pk
+
+
+def _total(progress: Progress | None, chatusers: QuerySet[ChatUser]) -> None:
+    if progress is not None:
+        progress.total(chatusers.count())
+
+
+def _advance(progress: Progress | None, done: int) -> None:
+    if progress is not None:
+        progress.advance(done)
 
 
 def _touch(pks: Sequence[int]) -> None:
@@ -129,15 +140,20 @@ def chatuser_delete(*, chatuser: ChatUser, actor: AbstractBaseUser) -> None:
     chatuser.delete()
 
 
-def chatusers_delete(*, chatusers: QuerySet[ChatUser], actor: AbstractBaseUser) -> int:
-    """Delete every chat user of the queryset, a chunk per transaction; returns how many."""
+def chatusers_delete(
+    *, chatusers: QuerySet[ChatUser], actor: AbstractBaseUser, progress: Progress | None = None
+) -> int:
+    """Delete every chat user of the queryset, a chunk per transaction; returns how many.
+    A ``progress`` hears of each chunk once it has committed (and may stop the run there)."""
     deleted = 0
+    _total(progress, chatusers)
     for chunk in _chunks(chatusers):
         with transaction.atomic():
             record_many(actor=actor, objects=chunk, action="delete", message="Deleted")
             mark_deleted(chunk)
             ChatUser.objects.filter(pk__in=[c.pk for c in chunk]).delete()
         deleted += len(chunk)
+        _advance(progress, len(chunk))
     return deleted
 
 
@@ -153,6 +169,7 @@ def chatuser_add_tag(
     actor: AbstractBaseUser,
     chatuser: ChatUser | None = None,
     chatusers: QuerySet[ChatUser] | None = None,
+    progress: Progress | None = None,
 ) -> int:
     """Give ``tag`` to a chat user or to every chat user of a queryset (of the tag's bot);
     returns how many did not have it. One outbox entry and one audit entry per change."""
@@ -162,6 +179,7 @@ def chatuser_add_tag(
         .filter(~Exists(ChatUserTag.objects.filter(chatuser=OuterRef("pk"), tag=tag)))
     )
     changed = 0
+    _total(progress, lacking)
     for chunk in _chunks(lacking):
         with transaction.atomic():
             ChatUserTag.objects.bulk_create(
@@ -171,6 +189,7 @@ def chatuser_add_tag(
             mark_changed(chunk)
             record_many(actor=actor, objects=chunk, action="change", message=f"Added tag {tag.name}")
         changed += len(chunk)
+        _advance(progress, len(chunk))
     return changed
 
 
@@ -180,12 +199,14 @@ def chatuser_remove_tag(
     actor: AbstractBaseUser,
     chatuser: ChatUser | None = None,
     chatusers: QuerySet[ChatUser] | None = None,
+    progress: Progress | None = None,
 ) -> int:
     """Take ``tag`` off a chat user or every chat user of a queryset; returns how many had it."""
     having = _as_queryset(chatuser, chatusers).filter(
         Exists(ChatUserTag.objects.filter(chatuser=OuterRef("pk"), tag=tag))
     )
     changed = 0
+    _total(progress, having)
     for chunk in _chunks(having):
         pks = [c.pk for c in chunk]
         with transaction.atomic():
@@ -194,6 +215,7 @@ def chatuser_remove_tag(
             mark_changed(chunk)
             record_many(actor=actor, objects=chunk, action="change", message=f"Removed tag {tag.name}")
         changed += len(chunk)
+        _advance(progress, len(chunk))
     return changed
 
 

@@ -20,6 +20,7 @@ from backoffice.sync.models import OutboxEntry
 from chatusers.admin.chatuser_filters import languages_in_use
 from chatusers.models import ChatUser, ChatUserSync, ChatUserTag, Segment, Tag, Variable
 from tests.factories import BotFactory, ChatUserFactory, SegmentFactory, TagFactory
+from tests.operations import run_started
 
 pytestmark = pytest.mark.django_db
 
@@ -332,12 +333,18 @@ def test_add_tag_on_all_matching_follows_the_search_and_filters(admin_client: An
     one_on_the_page = [crowd["rossi"][0].pk]
 
     confirm = admin_client.post(url, _action("add_tag", one_on_the_page, across=True))
-    admin_client.post(url, _action("add_tag", one_on_the_page, across=True, post=True, tag=crowd["tag"].pk))
+    operation = run_started(
+        admin_client.post(
+            url, _action("add_tag", one_on_the_page, across=True, post=True, tag=crowd["tag"].pk)
+        )
+    )
 
     assert (
         "This applies to 3 chat users (every chat user matching the current filters and search)."
         in confirm.content.decode()
     )
+    assert (operation.status, operation.done, operation.total) == ("done", 3, 3)
+    assert operation.result == "Tag “vip” added to 3 chat users."
     expected = sorted(c.pk for c in crowd["rossi"])
     assert sorted(ChatUserTag.objects.values_list("chatuser_id", flat=True)) == expected
     assert sorted(OutboxEntry.objects.values_list("object_id", flat=True)) == expected
@@ -351,8 +358,10 @@ def test_remove_tag_on_all_matching(admin_client: Any, crowd: dict) -> None:
         ChatUserTag.objects.create(chatuser=chatuser, tag=crowd["tag"])
     url = f"{CHANGELIST}?q=bianchi"
 
-    admin_client.post(
-        url, _action("remove_tag", [crowd["bianchi"][0].pk], across=True, post=True, tag=crowd["tag"].pk)
+    run_started(
+        admin_client.post(
+            url, _action("remove_tag", [crowd["bianchi"][0].pk], across=True, post=True, tag=crowd["tag"].pk)
+        )
     )
 
     assert sorted(ChatUserTag.objects.values_list("chatuser_id", flat=True)) == sorted(
@@ -375,9 +384,11 @@ def test_delete_on_the_selection_and_on_all_matching(admin_client: Any, crowd: d
     assert "This applies to 1 chat user (the selected)." in confirm.content.decode()
     assert not ChatUser.objects.filter(pk=first).exists()
 
-    admin_client.post(
-        f"{CHANGELIST}?channel__exact=whatsapp",
-        _action("delete_chatusers", [crowd["whatsapp"].pk], across=True, post=True),
+    run_started(
+        admin_client.post(
+            f"{CHANGELIST}?channel__exact=whatsapp",
+            _action("delete_chatusers", [crowd["whatsapp"].pk], across=True, post=True),
+        )
     )
 
     remaining = sorted(ChatUser.objects.values_list("pk", flat=True))

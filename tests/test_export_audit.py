@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from django.test import Client
 from chatusers.export import chatusers_export
 from chatusers.models import ChatUser
 from tests.factories import BotFactory
+from tests.operations import run_started
 
 pytestmark = pytest.mark.django_db
 
@@ -71,16 +73,21 @@ def test_exporting_the_selection_records_who_how_many_and_which(client: Client, 
 
 
 def test_exporting_everything_matching_records_the_filter_and_the_count(
-    client: Client, exporter: Any
+    client: Client, exporter: Any, settings: Any, tmp_path: Path
 ) -> None:
+    settings.MEDIA_ROOT = tmp_path
     bot, other = BotFactory(), BotFactory()
     mine = _chatusers(bot, 4, channel="api")
     _chatusers(other, 2, channel="api")
 
-    response = _export(client, f"?bot__id__exact={bot.pk}&q=&o=1", [mine[0].pk], across=True)
-    rows = b"".join(response.streaming_content).decode().splitlines()
+    # Everything the list matches is written by a worker; its starter downloads the file.
+    operation = run_started(_export(client, f"?bot__id__exact={bot.pk}&q=&o=1", [mine[0].pk], across=True))
+    download = client.get(f"/admin/operations/operation/{operation.pk}/download/")
+    rows = b"".join(download.streaming_content).decode().splitlines()
 
     (entry,) = _exports()
+    assert (operation.status, operation.done, operation.total) == ("done", 4, 4)
+    assert operation.result == "Exported 4 chat users as CSV."
     assert len(rows) == 5
     assert entry.change_message == (
         f"Exported 4 chat users as CSV: filter bot__id__exact={bot.pk}, q=; every chat user matching it"

@@ -15,6 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils.html import escape
 
+from backoffice.operations.models import Operation
 from backoffice.sync.actor import sync_actor
 from backoffice.sync.admin.conflicts import conflicts_url
 from backoffice.sync.gone import objects_gone
@@ -22,6 +23,7 @@ from backoffice.sync.models import BotSync, OutboxEntry, SyncConflict
 from backoffice.sync.outbox import mark_changed
 from chatusers.models import ChatUser
 from tests.factories import BotFactory, ChatUserFactory
+from tests.operations import started
 from tests.sync_helpers import LABEL, dead_entry, entries_of, history, in_conflict
 
 pytestmark = pytest.mark.django_db
@@ -58,9 +60,10 @@ def viewer_client(client: Any) -> Any:
 @pytest.fixture
 def queued(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[int]]:
     """The sync tasks queued, by name, instead of sent to a broker."""
-    sent: dict[str, list[int]] = {"push": [], "pull": []}
+    sent: dict[str, list[int]] = {"push": [], "pull": [], "operation": []}
     monkeypatch.setattr("backoffice.sync.tasks.push.delay", sent["push"].append)
     monkeypatch.setattr("backoffice.sync.tasks.pull.delay", sent["pull"].append)
+    monkeypatch.setattr("backoffice.operations.tasks.run.delay", sent["operation"].append)
     return sent
 
 
@@ -157,10 +160,18 @@ def test_push_now_and_pull_now_queue_the_run_after_commit(
     with django_capture_on_commit_callbacks(execute=True):
         pulled = admin_client.post(f"{BOT_SYNCS}{bot_sync.pk}/pull/")
 
-    assert pushed.status_code == pulled.status_code == 302
+    # A pull is a long operation, followed on its own page.
+    operation = started(pulled)
+    assert pushed.status_code == 302
     assert pushed["Location"] == f"{BOT_SYNCS}{bot_sync.pk}/change/"
-    assert queued == {"push": [bot_sync.pk], "pull": [bot_sync.pk]}
-    assert messages_of(pulled) == ["A push of Shop (shop) is queued.", "A pull of Shop (shop) is queued."]
+    assert (operation.kind, operation.bot_id, operation.title) == (
+        "sync.pull",
+        bot_sync.bot_id,
+        "Pull Shop (shop) from Userbot",
+    )
+    assert operation.params == {"back_url": f"{BOT_SYNCS}{bot_sync.pk}/change/"}
+    assert queued == {"push": [bot_sync.pk], "pull": [], "operation": [operation.pk]}
+    assert messages_of(pulled) == ["A push of Shop (shop) is queued."]
     assert history(bot_sync) == ["Push requested", "Pull requested"]
     assert admin_client.get(f"{BOT_SYNCS}{bot_sync.pk}/push/").status_code == 405
 
@@ -175,7 +186,24 @@ def test_push_now_action_queues_each_selected_bot(
 
     assert response.status_code == 302
     assert sorted(queued["push"]) == sorted([first.pk, second.pk])
-    assert queued["pull"] == []
+    assert queued["pull"] == queued["operation"] == []
+
+
+def test_pull_now_action_starts_an_operation_per_selected_bot(
+    admin_client: Any, queued: dict[str, list[int]], django_capture_on_commit_callbacks: Any
+) -> None:
+    first, second, _unselected = (BotSync.objects.create(bot=BotFactory()) for _ in range(3))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(BOT_SYNCS, action("pull_now", first, second), follow=True)
+
+    operations = list(Operation.objects.order_by("pk"))
+    assert [o.bot_id for o in operations] == [first.bot_id, second.bot_id]
+    assert queued["operation"] == [o.pk for o in operations]
+    (message,) = messages_of(response)
+    assert message.startswith("Pulls started, each on its page:")
+    for operation in operations:
+        assert f'href="/admin/operations/operation/{operation.pk}/progress/"' in message
 
 
 def test_a_viewer_sees_the_sync_page_but_cannot_push_pull_or_change_policies(
@@ -186,12 +214,14 @@ def test_a_viewer_sees_the_sync_page_but_cannot_push_pull_or_change_policies(
     page = viewer_client.get(f"{BOT_SYNCS}{bot_sync.pk}/change/")
     with django_capture_on_commit_callbacks(execute=True):
         push = viewer_client.post(f"{BOT_SYNCS}{bot_sync.pk}/push/")
+        pull = viewer_client.post(f"{BOT_SYNCS}{bot_sync.pk}/pull/")
         change = viewer_client.post(f"{BOT_SYNCS}{bot_sync.pk}/change/", {"conflict_policy": "remote"})
 
     assert page.status_code == 200
     assert b"Push now" not in page.content
-    assert (push.status_code, change.status_code) == (403, 403)
-    assert queued == {"push": [], "pull": []}
+    assert (push.status_code, pull.status_code, change.status_code) == (403, 403, 403)
+    assert queued == {"push": [], "pull": [], "operation": []}
+    assert not Operation.objects.exists()
     assert BotSync.objects.get().conflict_policy == "manual"
     assert viewer_client.get(BOT_SYNCS).status_code == 200
 

@@ -1,6 +1,7 @@
 """The confirmation page of a bulk action: how many rows it will change, on the selection or
 on everything the filters and search match, and the form it asks for, then the action once
-confirmed."""
+confirmed: inside the request for a selection, which is at most a page, and as a long
+operation in a worker for everything the list matches, which may be a million rows."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from django import forms
 from django.contrib import messages
 from django.contrib.admin import ModelAdmin, helpers
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+
+from backoffice.operations.admin import progress_url
+from backoffice.operations.models import Operation
 
 TEMPLATE = "admin/chatusers/bulk_confirmation.html"
 
@@ -28,19 +32,22 @@ def confirm_bulk(
     counted: Callable[[int], str],
     form_class: type[forms.Form] | None = None,
     destructive: bool = False,
+    start: Callable[[QuerySet[Any], dict[str, Any]], Operation] | None = None,
 ) -> HttpResponse | None:
     """Show ``counted(n)`` rows and the form; once posted and valid, ``apply`` the action to
-    the queryset with the form's data and tell the operator what it says. Only a
+    the queryset with the form's data and tell the operator what it says, or, on everything
+    the list matches, ``start`` it as a long operation and show its progress. Only a
     ``destructive`` action gets the admin's red delete styling."""
     form = None
     if form_class is not None:
         form = form_class(request.POST if request.POST.get("post") else None)
-    if request.POST.get("post") and (form is None or form.is_valid()):
-        model_admin.message_user(
-            request, apply(queryset, form.cleaned_data if form else {}), messages.SUCCESS
-        )
-        return None
     select_across = request.POST.get("select_across") == "1"
+    if request.POST.get("post") and (form is None or form.is_valid()):
+        data = form.cleaned_data if form else {}
+        if select_across and start is not None:
+            return HttpResponseRedirect(progress_url(start(queryset, data)))
+        model_admin.message_user(request, apply(queryset, data), messages.SUCCESS)
+        return None
     noun = model_admin.model._meta.verbose_name
     scope = f"every {noun} matching the current filters and search" if select_across else "the selected"
     context = {

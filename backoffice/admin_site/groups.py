@@ -54,7 +54,11 @@ GROUPS: tuple[Group, ...] = (
             ("userbot.bot", "Bots"),
         ),
     ),
-    Group("imports", "Imports", (("chatusers.importjob", "Import history"),)),
+    Group(
+        "imports",
+        "Imports",
+        (("chatusers.importjob", "Import history"), ("operations.operation", "Operations")),
+    ),
     Group(
         "access",
         "Access",

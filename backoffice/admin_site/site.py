@@ -20,6 +20,7 @@ from backoffice.admin_site import dashboard, services
 from backoffice.admin_site.columns import COOKIE_PREFIX
 from backoffice.admin_site.groups import GROUPS, grouped
 from backoffice.admin_site.models import SavedView
+from backoffice.operations.selectors import operations_running
 from livechat.access import can_view_chats
 
 PRODUCT = "Userbot back office"
@@ -98,10 +99,10 @@ class OperatorAdminSite(BackofficeAdminSite):
         return response
 
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        context: dict[str, Any] = {}
+        context: dict[str, Any] = {"operations": operations_running(user=request.user)}
         if any(request.user.has_perm(p) for p in DASHBOARD_PERMISSIONS):
             rows, counted_at = dashboard.dashboard_rows(with_chats=can_view_chats(request.user))
-            context = {"dashboard": rows, "chatusers_counted_at": counted_at}
+            context.update(dashboard=rows, chatusers_counted_at=counted_at)
         return super().index(request, {**context, **(extra_context or {})})
 
     def group_index(self, request: HttpRequest, slug: str) -> HttpResponse:

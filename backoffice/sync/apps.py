@@ -5,3 +5,8 @@ class SyncConfig(AppConfig):
     name = "backoffice.sync"
     label = "sync"
     verbose_name = "Synchronisation"
+
+    def ready(self) -> None:
+        from backoffice.sync.operations import register
+
+        register()

@@ -21,6 +21,7 @@ from backoffice.userbot.errors import TransportError
 from backoffice.userbot.schema import Rejected
 
 if TYPE_CHECKING:
+    from backoffice.operations.progress import Progress
     from backoffice.sync.models import BotSync, OutboxEntry, SyncedModel
     from backoffice.userbot.client import UserbotClient
     from backoffice.userbot.models import Bot
@@ -107,6 +108,8 @@ class PullContext:
     started_at: datetime
     renew_lease: Callable[[], None]
     report: dict[str, Any] = field(default_factory=dict)
+    # Told how far the run has read (an operator's re-pull follows it); may stop the run.
+    progress: Progress | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count(self, kind: str, what: str, n: int = 1) -> None:

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
+from backoffice.operations.progress import Cancelled, Progress
 from backoffice.sync.kinds import PullContext, all_kinds
 from backoffice.sync.models import BotSync
 from backoffice.sync.reading import ReadFailed
@@ -63,9 +64,13 @@ def _take_lease(bot: Bot, *, due: BotSync | None) -> bool:
     )
 
 
-def pull_bot(bot: Bot, *, due: BotSync | None = None) -> dict[str, Any] | None:
+def pull_bot(
+    bot: Bot, *, due: BotSync | None = None, progress: Progress | None = None
+) -> dict[str, Any] | None:
     """Reconcile every kind of the bot with Userbot; None if another run holds the bot, or if
-    a pull has started since ``due`` (the bot's sync row, as a scheduled run found it due)."""
+    a pull has started since ``due`` (the bot's sync row, as a scheduled run found it due).
+    ``progress`` hears how far the run has read, and may cancel it (``Cancelled`` then
+    leaves here, the run recorded as stopped, its checkpoint kept for the next)."""
     state = bot_sync(bot)
     if not _take_lease(bot, due=due):
         return None
@@ -78,7 +83,12 @@ def pull_bot(bot: Bot, *, due: BotSync | None = None) -> dict[str, Any] | None:
 
     client = client_for(bot)
     ctx = PullContext(
-        bot=bot, settings=state, client=client, started_at=state.pull_started_at, renew_lease=renew
+        bot=bot,
+        settings=state,
+        client=client,
+        started_at=state.pull_started_at,
+        renew_lease=renew,
+        progress=progress,
     )
     errors: list[str] = []
     try:
@@ -90,6 +100,9 @@ def pull_bot(bot: Bot, *, due: BotSync | None = None) -> dict[str, Any] | None:
             # and recorded like the rest, so a bug in one mapping stops only that mapping.
             try:
                 kind.pull(ctx)
+            except Cancelled:
+                errors.append("stopped: an operator cancelled the pull")
+                raise
             except LIST_FAILURES as exc:
                 errors.append(f"{kind.label}: {exc}")
                 logger.warning("Pull of %s from %s failed: %s", kind.label, bot.sitekey, exc)
@@ -97,6 +110,9 @@ def pull_bot(bot: Bot, *, due: BotSync | None = None) -> dict[str, Any] | None:
                 errors.append(f"{kind.label}: {type(exc).__name__}: {exc}")
                 logger.exception("Pull of %s from %s failed", kind.label, bot.sitekey)
             renew()
+    except Cancelled:
+        logger.info("Pull of %s cancelled by an operator", bot.sitekey)
+        raise
     except Exception as exc:
         errors.append(f"{type(exc).__name__}: {exc}")
         logger.warning("Pull of %s failed: %s", bot.sitekey, exc)

@@ -18,6 +18,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from backoffice.audit import record, record_many
+from backoffice.operations.progress import Progress
 from backoffice.sync import tasks
 from backoffice.sync.gone import DELETED_FIELD, object_delete_accepted
 from backoffice.sync.kinds import SyncKind, kind_for
@@ -81,7 +82,9 @@ def sync_pull_now(*, bot: Bot) -> None:
     transaction.on_commit(lambda: tasks.pull.delay(bot.pk))
 
 
-def objects_push_now(*, objects: QuerySet[Any], actor: AbstractBaseUser) -> int:
+def objects_push_now(
+    *, objects: QuerySet[Any], actor: AbstractBaseUser, progress: Progress | None = None
+) -> int:
     """Queue the objects for a push whatever their state (an errored one included); returns how many.
 
     Their dead entries go: the new pending entry pushes the object as it is now, which is
@@ -89,6 +92,8 @@ def objects_push_now(*, objects: QuerySet[Any], actor: AbstractBaseUser) -> int:
     """
     label = objects.model._meta.label_lower
     pushed, last_pk = 0, 0
+    if progress is not None:
+        progress.total(objects.count())
     # Keyset paging: a million selected objects never sit in memory at once.
     while chunk := list(objects.filter(pk__gt=last_pk).order_by("pk")[:CHUNK_SIZE]):
         last_pk = chunk[-1].pk
@@ -96,6 +101,8 @@ def objects_push_now(*, objects: QuerySet[Any], actor: AbstractBaseUser) -> int:
             _drop_dead(label, [obj.pk for obj in chunk])
             pushed += mark_changed(chunk)
             record_many(actor=actor, objects=chunk, action="change", message="Push to Userbot requested")
+        if progress is not None:
+            progress.advance(len(chunk))
     return pushed
 
 

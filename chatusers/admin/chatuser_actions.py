@@ -1,5 +1,7 @@
 """The chat user list's actions: on the selection, or on everything the filters and search
-match, each confirmed with its count, then applied through a service."""
+match, each confirmed with its count, then applied through a service. On a selection (a
+page at most) an action runs inside the request; on everything the list matches it runs as
+a long operation in a worker, whose page shows its progress and can cancel it."""
 
 from __future__ import annotations
 
@@ -10,12 +12,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.utils import timezone
 
 from backoffice.admin_site.bulk import confirm_bulk
-from backoffice.sync import services as sync_services
-from chatusers import services
+from backoffice.operations import services as operations
+from backoffice.operations.admin import progress_url
+from backoffice.operations.models import Operation
+from chatusers import operations as bulk
 from chatusers.export import chatusers_export
 from chatusers.models import ChatUser, Tag
 
@@ -50,11 +54,22 @@ class ChatUserActionsMixin:
         *,
         title: str,
         submit_label: str,
-        apply: Callable[[QuerySet[ChatUser], dict[str, Any]], str],
+        kind: str,
+        action: Callable[..., str],
         form_class: type[forms.Form] | None = None,
         destructive: bool = False,
     ) -> HttpResponse | None:
         """Show how many chat users the action will change, then apply it once confirmed."""
+
+        def apply(chatusers: QuerySet[ChatUser], data: dict[str, Any]) -> str:
+            return action(chatusers=chatusers, actor=request.user, **data)
+
+        def start(chatusers: QuerySet[ChatUser], data: dict[str, Any]) -> Operation:
+            named = f"{title} “{data['tag']}”" if "tag" in data else title
+            return _start(
+                request, chatusers, kind=kind, title=named, params={k: v.pk for k, v in data.items()}
+            )
+
         return confirm_bulk(
             self,  # type: ignore[arg-type]
             request,
@@ -62,85 +77,108 @@ class ChatUserActionsMixin:
             title=title,
             submit_label=submit_label,
             apply=apply,
-            counted=lambda count: f"{count} chat user{'s' if count != 1 else ''}",
+            counted=bulk.counted,
             form_class=form_class,
             destructive=destructive,
+            start=start,
         )
 
     @admin.action(description="Add a tag to the selected chat users", permissions=["change"])
     def add_tag(self, request: HttpRequest, queryset: QuerySet[ChatUser]) -> HttpResponse | None:
-        def apply(chatusers: QuerySet[ChatUser], data: dict[str, Any]) -> str:
-            changed = services.chatuser_add_tag(chatusers=chatusers, tag=data["tag"], actor=request.user)
-            return f"Tag “{data['tag']}” added to {changed} chat user{'s' if changed != 1 else ''}."
-
         return self._confirm(
             request,
             queryset,
             title="Add a tag",
             submit_label="Add the tag",
-            apply=apply,
+            kind="chatusers.add_tag",
+            action=bulk.add_tag,
             form_class=BulkActionForm,
         )
 
     @admin.action(description="Remove a tag from the selected chat users", permissions=["change"])
     def remove_tag(self, request: HttpRequest, queryset: QuerySet[ChatUser]) -> HttpResponse | None:
-        def apply(chatusers: QuerySet[ChatUser], data: dict[str, Any]) -> str:
-            changed = services.chatuser_remove_tag(chatusers=chatusers, tag=data["tag"], actor=request.user)
-            return f"Tag “{data['tag']}” removed from {changed} chat user{'s' if changed != 1 else ''}."
-
         return self._confirm(
             request,
             queryset,
             title="Remove a tag",
             submit_label="Remove the tag",
-            apply=apply,
+            kind="chatusers.remove_tag",
+            action=bulk.remove_tag,
             form_class=BulkActionForm,
         )
 
     @admin.action(description="Push the selected chat users to Userbot now", permissions=["change"])
-    def push_now(self, request: HttpRequest, queryset: QuerySet[ChatUser]) -> None:
-        # Whatever their state: an errored chat user is sent again as it is now.
-        chatusers = queryset.select_related(None).only("id", "bot_id", "name", "surname", "email", "phone")
-        pushed = sync_services.objects_push_now(objects=chatusers, actor=request.user)
-        self.message_user(
-            request,
-            f"{pushed} chat user{'s' if pushed != 1 else ''} queued for a push to Userbot.",
-            messages.SUCCESS,
-        )
+    def push_now(self, request: HttpRequest, queryset: QuerySet[ChatUser]) -> HttpResponse | None:
+        if _on_everything(request):
+            operation = _start(request, queryset, kind="chatusers.push_now", title="Push to Userbot now")
+            return HttpResponseRedirect(progress_url(operation))
+        self.message_user(request, bulk.push_now(chatusers=queryset, actor=request.user), messages.SUCCESS)
+        return None
 
     @admin.action(description="Delete the selected chat users", permissions=["delete"])
     def delete_chatusers(self, request: HttpRequest, queryset: QuerySet[ChatUser]) -> HttpResponse | None:
-        def apply(chatusers: QuerySet[ChatUser], data: dict[str, Any]) -> str:
-            deleted = services.chatusers_delete(chatusers=chatusers, actor=request.user)
-            return f"Deleted {deleted} chat user{'s' if deleted != 1 else ''}."
-
         return self._confirm(
             request,
             queryset,
             title="Delete chat users",
             submit_label="Yes, delete them",
-            apply=apply,
+            kind="chatusers.delete",
+            action=bulk.delete,
             destructive=True,
         )
 
     @admin.action(description="Export the selected chat users as CSV", permissions=["view"])
-    def export_csv(self, request: HttpRequest, queryset: QuerySet[ChatUser]) -> StreamingHttpResponse:
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[ChatUser]) -> HttpResponse:
         # Nothing changes, so no confirmation: the file is the answer, and the history
-        # records who took it.
-        lines = chatusers_export(chatusers=queryset, actor=request.user, scope=_export_scope(request))
+        # records who took it. Everything the list matches is written by a worker, for the
+        # operator to download from the operation's page.
+        if _on_everything(request):
+            operation = _start(request, queryset, kind="chatusers.export", title="Export as CSV")
+            return HttpResponseRedirect(progress_url(operation))
+        lines = chatusers_export(chatusers=queryset, actor=request.user, scope=_scope(request))
         response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
         response["Content-Disposition"] = f'attachment; filename="chatusers-{stamp}.csv"'
         return response
 
 
-def _export_scope(request: HttpRequest) -> str:
-    """Which chat users an export took, in words for the history: the list's filter and
+def _on_everything(request: HttpRequest) -> bool:
+    return request.POST.get("select_across") == "1"
+
+
+def _start(
+    request: HttpRequest,
+    chatusers: QuerySet[ChatUser],
+    *,
+    kind: str,
+    title: str,
+    params: dict[str, Any] | None = None,
+) -> Operation:
+    """Start ``kind`` on every chat user the list matches, named ``title`` and its scope."""
+    filters = [chosen for chosen in _filters(request) if not chosen.endswith("=")]
+    return operations.operation_start(
+        kind=kind,
+        title=f"{title}: chat users matching {', '.join(filters)}" if filters else f"{title}: all chat users",
+        noun="chat users",
+        actor=request.user,
+        queryset=chatusers,
+        scope=_scope(request),
+        params={**(params or {}), "back_url": request.get_full_path()},
+    )
+
+
+def _scope(request: HttpRequest) -> str:
+    """Which chat users an action took, in words for the history: the list's filter and
     search, and either everything they match or the selected ids."""
-    filters = [f"{key}={value}" for key, value in request.GET.items() if key not in _NOT_A_FILTER]
+    filters = _filters(request)
     described = f"filter {', '.join(filters)}" if filters else "no filter"
-    if request.POST.get("select_across") == "1":
+    if _on_everything(request):
         return f"{described}; every chat user matching it"
     selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
     shown = ", ".join(selected[:50]) + (f" and {len(selected) - 50} more" if len(selected) > 50 else "")
     return f"{described}; selected ids {shown}"
+
+
+def _filters(request: HttpRequest) -> list[str]:
+    """The list's filters and search, as ``key=value``."""
+    return [f"{key}={value}" for key, value in request.GET.items() if key not in _NOT_A_FILTER]

@@ -77,6 +77,7 @@ class Scan:
         self.met = Met()  # the records synced before the scan that its batches met
         self.resynced = Met()  # of those, the ones it synced again
         self._lock = threading.Lock()
+        self.total = 0  # Userbot's count of the bot's chat users, as the pages say
 
     # reading ---------------------------------------------------------------------------
 
@@ -109,6 +110,9 @@ class Scan:
                     self._sequence[number] = offset + PAGE
                     appliers.submit(self._apply_and_checkpoint, *self.check(batch), number)
                     batch = []
+                    if self.ctx.progress is not None:
+                        # Between two batches: a cancel leaves the ones submitted to finish.
+                        self.ctx.progress.at(offset + len(users), self.total)
             if batch:
                 appliers.submit(self.apply_checked, *self.check(batch))
         finally:
@@ -122,6 +126,8 @@ class Scan:
         else:
             self.ctx.count("chatusers", "resumed_at", start)
         self._checkpoint(None)
+        if self.ctx.progress is not None:
+            self.ctx.progress.at(self.total, self.total, stoppable=False)  # all read
 
     def _apply_and_checkpoint(
         self, users: list[dict[str, Any]], refused: list[Rejected], number: int
@@ -184,6 +190,7 @@ class Scan:
         total = list_answer(OPERATION, read(client, api.chatusers_get(offset=0, limit=1)), "chatusers")[
             "total"
         ]
+        self.total = total
         while offset <= total:
             # One page past the total read at the start catches chat users created meanwhile.
             offsets = range(offset, total + PAGE, PAGE)
@@ -201,7 +208,7 @@ class Scan:
                         raise RuntimeError(f"reading chat users at offset {o} failed: {failure.message}")
                     break
                 failures = 0
-                total = max(total, page["total"])
+                total = self.total = max(total, page["total"])
                 offset = o + PAGE
                 yield o, page["chatusers"]
                 if len(page["chatusers"]) < PAGE:

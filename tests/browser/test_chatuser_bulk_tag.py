@@ -1,4 +1,5 @@
-"""The chat user list in a browser: search, then tag everyone the search matches, past the first page."""
+"""The chat user list in a browser: search, then tag everyone the search matches, past the
+first page, as a long operation the page follows until a worker has done it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from chatusers.models import ChatUserTag
+from tests.browser.operations import run_as_a_worker
 from tests.factories import BotFactory, ChatUserFactory, TagFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -19,8 +21,13 @@ MATCHING = 102
 
 
 def test_add_tag_to_every_chat_user_the_search_matches(
-    admin_page: Page, live_server: LiveServer, screenshot: Callable[..., Path]
+    admin_page: Page,
+    live_server: LiveServer,
+    screenshot: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    queued: list[int] = []
+    monkeypatch.setattr("backoffice.operations.tasks.run.delay", queued.append)
     bot = BotFactory()
     vip = TagFactory(bot=bot, name="vip")
     TagFactory(bot=bot, name="churned")
@@ -45,7 +52,11 @@ def test_add_tag_to_every_chat_user_the_search_matches(
     screenshot("confirmation")
     page.get_by_role("button", name="Add the tag").click()
 
-    expect(page.locator(".messagelist .success")).to_have_text(f"Tag “vip” added to {MATCHING} chat users.")
+    expect(page.locator("h1")).to_have_text("Add a tag “vip”: chat users matching q=giulia")
+    expect(page.locator('[data-field="status_label"]')).to_have_text("Queued")
+    run_as_a_worker(queued)
+    expect(page.locator(".operation-result")).to_have_text(f"Tag “vip” added to {MATCHING} chat users.")
+    expect(page.locator('[data-field="done"]')).to_have_text(f"{MATCHING}")
     screenshot(full_page=False)
     assert set(ChatUserTag.objects.values_list("chatuser_id", "tag_id")) == {(c.pk, vip.pk) for c in matching}
     assert not ChatUserTag.objects.filter(chatuser__in=others).exists()

@@ -27,10 +27,12 @@ from django.views.decorators.http import require_POST
 
 from backoffice.admin_site.dates import moment_html
 from backoffice.audit import record
+from backoffice.operations.admin import progress_url
 from backoffice.sync import services
 from backoffice.sync.admin.common import since, when
 from backoffice.sync.kinds import SKIPPED
 from backoffice.sync.models import BotSync, SyncConflict
+from backoffice.sync.operations import pull_start
 from backoffice.sync.selectors import bot_syncs_with_status
 from backoffice.synced_admin import ServiceWritesMixin
 
@@ -261,24 +263,45 @@ class BotSyncAdmin(ServiceWritesMixin, admin.ModelAdmin):
         bot_sync = get_object_or_404(BotSync.objects.select_related("bot"), pk=unquote(object_id))
         if not self.has_change_permission(request, bot_sync):
             raise PermissionDenied
-        self._queue(request, [bot_sync], run)
-        return HttpResponseRedirect(reverse("admin:sync_botsync_change", args=[bot_sync.pk]))
+        return self._queue(request, [bot_sync], run) or HttpResponseRedirect(
+            reverse("admin:sync_botsync_change", args=[bot_sync.pk])
+        )
 
-    def _queue(self, request: HttpRequest, bot_syncs: list[BotSync], run: str) -> None:
-        start = services.sync_push_now if run == "push" else services.sync_pull_now
+    def _queue(self, request: HttpRequest, bot_syncs: list[BotSync], run: str) -> HttpResponse | None:
+        """A push is queued; a pull is started as an operation the operator follows on its
+        page (the only one's page, for one bot)."""
+        if run == "pull":
+            return self._pull(request, bot_syncs)
         for bot_sync in bot_syncs:
-            start(bot=bot_sync.bot)
-            record(actor=request.user, obj=bot_sync, action="change", message=f"{run.capitalize()} requested")
+            services.sync_push_now(bot=bot_sync.bot)
+            record(actor=request.user, obj=bot_sync, action="change", message="Push requested")
         names = ", ".join(str(b.bot) for b in bot_syncs)
-        self.message_user(request, f"A {run} of {names} is queued.", messages.SUCCESS)
+        self.message_user(request, f"A push of {names} is queued.", messages.SUCCESS)
+        return None
+
+    def _pull(self, request: HttpRequest, bot_syncs: list[BotSync]) -> HttpResponse | None:
+        back = reverse("admin:sync_botsync_change", args=[bot_syncs[0].pk]) if len(bot_syncs) == 1 else ""
+        started = []
+        for bot_sync in bot_syncs:
+            record(actor=request.user, obj=bot_sync, action="change", message="Pull requested")
+            started.append(
+                pull_start(bot=bot_sync.bot, actor=request.user, back_url=back or request.get_full_path())
+            )
+        if len(started) == 1:
+            return HttpResponseRedirect(progress_url(started[0]))
+        links = format_html_join(", ", '<a href="{}">{}</a>', ((progress_url(o), o.bot) for o in started))
+        self.message_user(
+            request, format_html("Pulls started, each on its page: {}.", links), messages.SUCCESS
+        )
+        return None
 
     @admin.action(description="Push the selected bots now", permissions=["change"])
-    def push_now(self, request: HttpRequest, queryset: QuerySet[BotSync]) -> None:
-        self._queue(request, list(queryset.select_related("bot")), "push")
+    def push_now(self, request: HttpRequest, queryset: QuerySet[BotSync]) -> HttpResponse | None:
+        return self._queue(request, list(queryset.select_related("bot")), "push")
 
     @admin.action(description="Pull the selected bots now", permissions=["change"])
-    def pull_now(self, request: HttpRequest, queryset: QuerySet[BotSync]) -> None:
-        self._queue(request, list(queryset.select_related("bot")), "pull")
+    def pull_now(self, request: HttpRequest, queryset: QuerySet[BotSync]) -> HttpResponse | None:
+        return self._queue(request, list(queryset.select_related("bot")), "pull")
 
 
 def duration(seconds: float) -> str:
