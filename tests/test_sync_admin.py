@@ -23,7 +23,7 @@ from backoffice.sync.models import BotSync, OutboxEntry, SyncConflict
 from backoffice.sync.outbox import mark_changed
 from chatusers.models import ChatUser
 from tests.factories import BotFactory, ChatUserFactory
-from tests.operations import started
+from tests.operations import run_started, started
 from tests.sync_helpers import LABEL, dead_entry, entries_of, history, in_conflict
 
 pytestmark = pytest.mark.django_db
@@ -310,6 +310,43 @@ def test_ignore_action_confirms_then_drops_the_dead_entries(admin_client: Any) -
     assert chatuser.sync_state == "error"
     assert chatuser.sync_error.startswith("Ignored by admin on ")
     assert messages_of(done) == ["Ignored 1 dead entry."]
+
+
+def test_ignore_on_everything_matching_counts_without_listing_all_then_runs_as_an_operation(
+    admin_client: Any,
+) -> None:
+    bot = BotFactory()
+    chatusers = ChatUserFactory.create_batch(103, bot=bot)
+    entries = [dead_entry(c) for c in chatusers]
+    across = {"select_across": "1"}
+
+    confirm = admin_client.post(OUTBOX, action("ignore_entries", entries[0], **across)).content.decode()
+    response = admin_client.post(OUTBOX, action("ignore_entries", entries[0], post="yes", **across))
+    operation = run_started(response)
+
+    assert "Ignore 103 dead entries?" in confirm
+    assert confirm.count("<li>") == 101  # a hundred named, and "and 3 more"
+    assert "and 3 more" in confirm
+    assert (operation.kind, operation.status, operation.done, operation.total) == (
+        "sync.dead_ignore",
+        "done",
+        103,
+        103,
+    )
+    assert operation.result == "Ignored 103 dead entries."
+    assert not OutboxEntry.objects.exists()
+
+
+def test_retry_on_everything_matching_runs_as_an_operation(admin_client: Any) -> None:
+    bot = BotFactory()
+    chatusers = ChatUserFactory.create_batch(3, bot=bot)
+    entries = [dead_entry(c) for c in chatusers]
+
+    response = admin_client.post(OUTBOX, action("retry_entries", entries[0], select_across="1"))
+    operation = run_started(response)
+
+    assert operation.result == "Queued again 3 dead entries."
+    assert [entries_of(c) for c in chatusers] == [[("pending", 3, True)]] * 3
 
 
 def test_retry_action_leaves_entries_that_are_not_dead(admin_client: Any) -> None:

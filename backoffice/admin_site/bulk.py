@@ -19,6 +19,25 @@ from backoffice.operations.admin import progress_url
 from backoffice.operations.models import Operation
 
 TEMPLATE = "admin/chatusers/bulk_confirmation.html"
+# A changelist's own parameters that do not choose which rows are listed.
+NOT_A_FILTER = {"p", "o", "_changelist_filters"}
+
+
+def chosen_filters(request: HttpRequest) -> list[str]:
+    """The list's filters and search, as ``key=value``."""
+    return [f"{key}={value}" for key, value in request.GET.items() if key not in NOT_A_FILTER]
+
+
+def scope_words(request: HttpRequest, noun: str) -> str:
+    """Which rows an action took, in words for the history: the list's filter and search,
+    and either every ``noun`` they match or the selected ids."""
+    filters = chosen_filters(request)
+    described = f"filter {', '.join(filters)}" if filters else "no filter"
+    if request.POST.get("select_across") == "1":
+        return f"{described}; every {noun} matching it"
+    selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+    shown = ", ".join(selected[:50]) + (f" and {len(selected) - 50} more" if len(selected) > 50 else "")
+    return f"{described}; selected ids {shown}"
 
 
 def confirm_bulk(

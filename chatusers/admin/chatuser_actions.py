@@ -10,21 +10,17 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.utils import timezone
 
-from backoffice.admin_site.bulk import confirm_bulk
+from backoffice.admin_site.bulk import chosen_filters, confirm_bulk, scope_words
 from backoffice.operations import services as operations
 from backoffice.operations.admin import progress_url
 from backoffice.operations.models import Operation
 from chatusers import operations as bulk
 from chatusers.export import chatusers_export
 from chatusers.models import ChatUser, Tag
-
-# The changelist's own parameters that do not choose which chat users are listed.
-_NOT_A_FILTER = {"p", "o", "_changelist_filters"}
 
 
 class BulkActionForm(forms.Form):
@@ -135,7 +131,9 @@ class ChatUserActionsMixin:
         if _on_everything(request):
             operation = _start(request, queryset, kind="chatusers.export", title="Export as CSV")
             return HttpResponseRedirect(progress_url(operation))
-        lines = chatusers_export(chatusers=queryset, actor=request.user, scope=_scope(request))
+        lines = chatusers_export(
+            chatusers=queryset, actor=request.user, scope=scope_words(request, "chat user")
+        )
         response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
         response["Content-Disposition"] = f'attachment; filename="chatusers-{stamp}.csv"'
@@ -155,30 +153,13 @@ def _start(
     params: dict[str, Any] | None = None,
 ) -> Operation:
     """Start ``kind`` on every chat user the list matches, named ``title`` and its scope."""
-    filters = [chosen for chosen in _filters(request) if not chosen.endswith("=")]
+    filters = [chosen for chosen in chosen_filters(request) if not chosen.endswith("=")]
     return operations.operation_start(
         kind=kind,
         title=f"{title}: chat users matching {', '.join(filters)}" if filters else f"{title}: all chat users",
         noun="chat users",
         actor=request.user,
         queryset=chatusers,
-        scope=_scope(request),
+        scope=scope_words(request, "chat user"),
         params={**(params or {}), "back_url": request.get_full_path()},
     )
-
-
-def _scope(request: HttpRequest) -> str:
-    """Which chat users an action took, in words for the history: the list's filter and
-    search, and either everything they match or the selected ids."""
-    filters = _filters(request)
-    described = f"filter {', '.join(filters)}" if filters else "no filter"
-    if _on_everything(request):
-        return f"{described}; every chat user matching it"
-    selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
-    shown = ", ".join(selected[:50]) + (f" and {len(selected) - 50} more" if len(selected) > 50 else "")
-    return f"{described}; selected ids {shown}"
-
-
-def _filters(request: HttpRequest) -> list[str]:
-    """The list's filters and search, as ``key=value``."""
-    return [f"{key}={value}" for key, value in request.GET.items() if key not in _NOT_A_FILTER]

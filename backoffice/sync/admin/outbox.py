@@ -8,29 +8,33 @@ A synced object's change page also asks here, as JSON, how its push is going
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth import get_permission_codename
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from backoffice.admin_site.bulk import scope_words
 from backoffice.admin_site.dates import moment_html
-from backoffice.sync import services
+from backoffice.operations.admin import progress_url
+from backoffice.operations.services import operation_start
 from backoffice.sync.admin.common import NamedObjectsChangeList, ObjectTypeFilter, object_admin_url, since
 from backoffice.sync.kinds import all_kinds
 from backoffice.sync.models import OutboxEntry, SyncConflict, with_records
+from backoffice.sync.operations import DEAD_ACTS, dead_entries, dead_entries_apply
 
 Dead = OutboxEntry.State.DEAD
 DEAD_LETTERS_PAGE = "sync_outboxentry_dead"
+# Dead entries the ignore confirmation names; it counts the rest.
+SHOWN = 100
 
 
 class StateFilter(admin.SimpleListFilter):
@@ -207,42 +211,48 @@ class OutboxEntryAdmin(admin.ModelAdmin):
     # --- actions ------------------------------------------------------------------------
 
     def _each_dead(
-        self,
-        request: HttpRequest,
-        queryset: QuerySet[OutboxEntry],
-        service: Callable[..., Any],
-        done: str,
-    ) -> None:
+        self, request: HttpRequest, queryset: QuerySet[OutboxEntry], act: str
+    ) -> HttpResponse | None:
+        """Retry or ignore (``act``) the selected dead entries here, or every one the list
+        matches as a long operation, whose page the operator is taken to."""
+        service, done = DEAD_ACTS[act]
+        if request.POST.get("select_across") == "1":
+            operation = operation_start(
+                kind=f"sync.dead_{act}",
+                title=f"{act.capitalize()} every dead entry the list matches",
+                noun="dead entries",
+                actor=request.user,
+                queryset=queryset,
+                scope=scope_words(request, "dead entry"),
+                params={"back_url": request.get_full_path()},
+            )
+            return HttpResponseRedirect(progress_url(operation))
         not_dead = queryset.exclude(state=Dead).count()
-        applied = 0
-        for entry in queryset.filter(state=Dead).order_by("id"):
-            try:
-                service(entry=entry, actor=request.user)
-            except ValidationError:
-                continue  # retried or ignored by someone else meanwhile
-            applied += 1
-        message = f"{done} {applied} dead entr{'ies' if applied != 1 else 'y'}."
+        applied = dead_entries_apply(entries=queryset, service=service, actor=request.user)
+        message = f"{done} {dead_entries(applied)}."
         if not_dead:
             were = "entries were" if not_dead != 1 else "entry was"
             message += f" {not_dead} selected {were} not dead and left as is."
         self.message_user(request, message, messages.SUCCESS if applied else messages.WARNING)
+        return None
 
     @admin.action(description="Retry the selected dead entries", permissions=["retry"])
-    def retry_entries(self, request: HttpRequest, queryset: QuerySet[OutboxEntry]) -> None:
-        self._each_dead(request, queryset, services.outbox_entry_retry, "Queued again")
+    def retry_entries(self, request: HttpRequest, queryset: QuerySet[OutboxEntry]) -> HttpResponse | None:
+        return self._each_dead(request, queryset, "retry")
 
     @admin.action(description="Ignore the selected dead entries…", permissions=["ignore"])
     def ignore_entries(self, request: HttpRequest, queryset: QuerySet[OutboxEntry]) -> HttpResponse | None:
         # The change an entry carries is lost to Userbot: confirm first, like a deletion.
         if request.POST.get("post"):
-            self._each_dead(request, queryset, services.outbox_entry_ignore, "Ignored")
-            return None
-        entries = list(queryset.filter(state=Dead).select_related("bot").order_by("id"))
+            return self._each_dead(request, queryset, "ignore")
+        # Everything a list matches may be a hundred thousand entries: count them, show some.
+        dead = queryset.filter(state=Dead)
         context = {
             **self.admin_site.each_context(request),
             "title": "Ignore dead entries",
             "opts": self.opts,
-            "entries": entries,
+            "count": dead.count(),
+            "entries": list(dead.select_related("bot").order_by("id")[:SHOWN]),
             "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
             "select_across": request.POST.get("select_across") == "1",
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
