@@ -3,6 +3,7 @@ script, cancel, the file it wrote); nobody else sees it but a superuser."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,10 @@ from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.test import Client
+from django.utils import timezone
 
 from backoffice.operations.models import Operation
+from backoffice.operations.tasks import cleanup
 
 pytestmark = pytest.mark.django_db
 
@@ -128,3 +131,27 @@ def test_the_index_shows_the_operations_in_progress_to_their_starter(
     assert "300 of 1,200 chat users" in mine
     assert "An old export" not in mine
     assert 'id="operations-running"' not in theirs
+
+
+def test_files_of_operations_ended_long_ago_are_deleted(starter: Any, settings: Any, tmp_path: Path) -> None:
+    settings.MEDIA_ROOT = tmp_path
+    now = timezone.now()
+    old, recent = (
+        Operation.objects.create(
+            kind="chatusers.export",
+            title=title,
+            created_by=starter,
+            status="done",
+            finished_at=now - age,
+            file=default_storage.save(f"operations/{title}.csv", ContentFile(b"id\n")),
+        )
+        for title, age in (("old", timedelta(hours=25)), ("recent", timedelta(hours=1)))
+    )
+
+    assert cleanup() == 1
+
+    old.refresh_from_db()
+    recent.refresh_from_db()
+    assert (old.file, default_storage.exists("operations/old.csv")) == ("", False)
+    assert default_storage.exists(recent.file)
+    assert cleanup() == 0  # nothing left to delete: a repeat is a no-op
