@@ -37,9 +37,9 @@ def _may_see(user: Any, operation: Operation) -> bool:
 
 @admin.register(Operation)
 class OperationAdmin(ReadOnlyAdmin):
-    list_display = ["title_link", "status", "counts", "created_by", "created_at", "finished_at"]
+    list_display = ["title_link", "status", "counts", "created_by", "created_at"]
     list_display_links = None
-    list_filter = ["status", "kind", "bot"]
+    list_filter = ["status", "bot"]
     list_select_related = ["bot", "created_by"]
     search_fields = ["title"]
     ordering = ["-created_at", "-id"]
