@@ -344,6 +344,8 @@ CELERY_BEAT_SCHEDULE["chatusers.import_cleanup"] = {"task": "chatusers.import_cl
 # The files long operations write (a CSV export) are deleted this many hours after they end.
 OPERATIONS_KEEP_FILES_H = env_float("OPERATIONS_KEEP_FILES_H", 24.0, minimum=1.0)
 CELERY_BEAT_SCHEDULE["operations.cleanup"] = {"task": "operations.cleanup", "schedule": 3600.0}
+# Long operations whose worker died, or whose task was lost, are queued again.
+CELERY_BEAT_SCHEDULE["operations.sweep"] = {"task": "operations.sweep", "schedule": 60.0}
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"

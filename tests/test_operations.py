@@ -15,8 +15,9 @@ from django.utils import timezone
 from backoffice.operations import services
 from backoffice.operations.models import Operation
 from backoffice.operations.progress import Progress
-from backoffice.operations.run import operation_run
+from backoffice.operations.run import STALE_S, operation_run
 from backoffice.operations.selectors import operation_progress
+from backoffice.operations.tasks import QUEUED_LOST_S, sweep
 from backoffice.sync.models import OutboxEntry
 from chatusers.models import ChatUser, ChatUserTag
 from tests.factories import BotFactory, TagFactory
@@ -101,7 +102,7 @@ def test_a_queued_operation_cancelled_never_starts(
     operation = _add_tag_to_everyone(crowd, starter, django_capture_on_commit_callbacks)
 
     assert services.operation_cancel(operation=operation) is True
-    assert operation_run(operation_id=operation.pk) == "finished already"
+    assert operation_run(operation_id=operation.pk) == "finished, or running elsewhere"
 
     operation.refresh_from_db()
     assert (operation.status, operation.result) == ("cancelled", "Cancelled before it started.")
@@ -126,7 +127,16 @@ def test_run_again_after_its_worker_died_it_does_only_what_is_left(
     assert (operation.status, operation.done) == ("running", 1000)
 
     monkeypatch.setattr(Progress, "advance", advance)
-    operation_run(operation_id=operation.pk)  # the task, redelivered
+    # Delivered again while its heartbeat is fresh, the task leaves it: it may still run.
+    assert operation_run(operation_id=operation.pk) == "finished, or running elsewhere"
+    # Once silent for STALE_S, the sweep queues it again, and a worker takes it over.
+    Operation.objects.filter(pk=operation.pk).update(
+        heartbeat_at=timezone.now() - timedelta(seconds=STALE_S + 1)
+    )
+    queued: list[int] = []
+    monkeypatch.setattr("backoffice.operations.tasks.run.delay", queued.append)
+    assert sweep() == 1
+    operation_run(operation_id=queued[0])
 
     operation.refresh_from_db()
     assert operation.status == "done"
@@ -173,3 +183,26 @@ def test_an_unknown_kind_is_refused_when_started(starter: Any) -> None:
     with pytest.raises(LookupError, match="no operation runner is registered as 'nope'"):
         services.operation_start(kind="nope", title="t", actor=starter)
     assert not Operation.objects.exists()
+
+
+def test_the_sweep_queues_again_only_operations_lost_or_silent(starter: Any, monkeypatch: Any) -> None:
+    now = timezone.now()
+    stale = now - timedelta(seconds=STALE_S + 1)
+
+    def made(status: str, *, created: timedelta = timedelta(0), heartbeat: Any = None) -> Operation:
+        operation = Operation.objects.create(
+            kind="chatusers.export", title=status, created_by=starter, status=status, heartbeat_at=heartbeat
+        )
+        Operation.objects.filter(pk=operation.pk).update(created_at=now - created)
+        return operation
+
+    lost = made("queued", created=timedelta(seconds=QUEUED_LOST_S + 1))
+    made("queued", created=timedelta(seconds=5))  # waiting its turn in the queue
+    silent = made("running", heartbeat=stale)
+    made("running", heartbeat=now)
+    made("done", heartbeat=stale)
+    queued: list[int] = []
+    monkeypatch.setattr("backoffice.operations.tasks.run.delay", queued.append)
+
+    assert sweep() == 2
+    assert sorted(queued) == sorted([lost.pk, silent.pk])

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 
+from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -13,18 +15,30 @@ from backoffice.operations.runners import runner_for
 
 logger = logging.getLogger(__name__)
 Status = Operation.Status
+# A running operation that has told nothing for this long has lost its worker: another
+# may take it over. Runners tell their progress after each chunk, a second or so apart.
+STALE_S = 120
+
+
+def takeable(now: datetime) -> Q:
+    """Operations a worker may start now: queued, or running without word for STALE_S."""
+    silent = Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=now - timedelta(seconds=STALE_S))
+    return Q(status=Status.QUEUED) | (Q(status=Status.RUNNING) & silent)
 
 
 def operation_run(*, operation_id: int) -> str:
     """Run the operation, or run it again if its last worker died in the middle (its runner
-    then does what is left); a finished or cancelled one is left as it is."""
+    then does what is left); one finished, or running in a worker that still tells its
+    progress, is left as it is: a task delivered twice runs it once."""
     now = timezone.now()
-    taken = Operation.objects.filter(pk=operation_id, status__in=[Status.QUEUED, Status.RUNNING]).update(
-        status=Status.RUNNING, started_at=Coalesce("started_at", now), heartbeat_at=now
+    taken = (
+        Operation.objects.filter(pk=operation_id)
+        .filter(takeable(now))
+        .update(status=Status.RUNNING, started_at=Coalesce("started_at", now), heartbeat_at=now)
     )
     operation = Operation.objects.filter(pk=operation_id).first()
     if not taken or operation is None:
-        return "finished already"
+        return "finished, or running elsewhere"
     progress = Progress(operation)
     try:
         progress.check()

@@ -8,9 +8,7 @@ from typing import Any
 from django.utils import timezone
 
 from backoffice.operations.models import Operation
-
-# A running operation that has told nothing for this long is probably without a worker.
-SILENT_AFTER_S = 120
+from backoffice.operations.run import STALE_S
 
 
 def operation_progress(*, operation: Operation, now: datetime | None = None) -> dict[str, Any]:
@@ -25,7 +23,7 @@ def operation_progress(*, operation: Operation, now: datetime | None = None) -> 
     silent = (
         operation.status == Operation.Status.RUNNING
         and operation.heartbeat_at is not None
-        and (now - operation.heartbeat_at).total_seconds() > SILENT_AFTER_S
+        and (now - operation.heartbeat_at).total_seconds() > STALE_S
     )
     return {
         "status": operation.status,
