@@ -42,7 +42,7 @@ class LeadKind(SyncKind):
     def pull(self, ctx: PullContext) -> None:
         LeadPull(ctx).run(read_leads(ctx.client))
 
-    def refresh(self, bot: Bot, events: list[dict[str, Any]]) -> dict[str, int]:
+    def refresh(self, bot: Bot, events: list[dict[str, Any]], *, client: UserbotClient) -> dict[str, int]:
         return {"unresolved": len(events)}  # Userbot sends no lead events: a pull settles them
 
     def set_local(self, obj: Lead, changes: Doc) -> None:  # type: ignore[override]

@@ -165,9 +165,11 @@ class SyncKind:
         """Read every object of the kind from Userbot and apply what changed here."""
         raise NotImplementedError
 
-    def refresh(self, bot: Bot, events: list[dict[str, Any]]) -> dict[str, int]:
-        """Apply the objects these events (checked against the contract) name; the counts
-        returned hold ``unresolved``: how many only a full pull can settle."""
+    def refresh(self, bot: Bot, events: list[dict[str, Any]], *, client: UserbotClient) -> dict[str, int]:
+        """Apply the objects these events (checked against the contract) name, reading over
+        ``client`` (the caller's: it connects at its first request, and the caller closes it or
+        keeps it for the next batch); the counts returned hold ``unresolved``: how many only a
+        full pull can settle."""
         raise NotImplementedError
 
     def set_local(self, obj: SyncedModel, changes: Doc) -> None:

@@ -2,11 +2,12 @@
 
 One long-running process (``manage.py sync_listen``) subscribes, for every bot, to the
 topics the registered kinds name (``SyncKind.topic``), checks each event against the
-AsyncAPI contract, and hands them, a batch per bot and kind, to the ``sync.refresh`` task,
-which calls the kind's ``refresh``: run in this process (``Refresher``), not queued for
-the workers, where a fleet's pulls kept it waiting. What a refresh cannot settle, and everything missed
-while the socket was down, is left to the periodic pull: events are a shortcut, the scan
-is the guarantee.
+AsyncAPI contract, and hands them, a batch per bot and kind, to what the ``sync.refresh``
+task runs (``tasks.refresh_events``), which calls the kind's ``refresh``: run in this
+process (``Refresher``), not queued for the workers, where a fleet's pulls kept it waiting,
+and over a client kept logged in per bot. What a refresh cannot settle, and everything
+missed while the socket was down, is left to the periodic pull: events are a shortcut, the
+scan is the guarantee.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import close_old_connections, connection
 from django.db.models import F, Q
@@ -28,7 +29,7 @@ from backoffice.sync.models import BotSync
 from backoffice.userbot import schema
 from backoffice.userbot.client import UserbotClient
 from backoffice.userbot.codec import Event
-from backoffice.userbot.connections import client_for
+from backoffice.userbot.connections import KEPT_IDLE_S, ClientOf, KeptClients, client_for
 from backoffice.userbot.errors import ConnectFailed, PayloadInvalid, TransportError, UserbotError
 from backoffice.userbot.models import Bot
 
@@ -37,30 +38,82 @@ logger = logging.getLogger(__name__)
 Dispatch = Callable[[int, str, list[dict[str, Any]]], None]
 
 
-class Refresher:
-    """Runs the listener's batches through ``sync.refresh`` in this process, on ``threads``
-    of its own: queued for the workers, a refresh waited behind the pulls there (seconds,
-    on a fleet of bots). A refresh that fails is logged and left to a pull."""
+class Refresh(Protocol):
+    """``tasks.refresh_events``: refresh what a batch names, over ``client_of(bot)``'s client."""
 
-    def __init__(self, refresh: Dispatch, on_failure: Callable[[int], None], *, threads: int = 2) -> None:
+    def __call__(
+        self, bot_id: int, label: str, events: list[dict[str, Any]], *, client_of: ClientOf
+    ) -> object: ...
+
+
+class Refresher:
+    """Runs the listener's batches through ``refresh`` in this process, on ``threads`` of its
+    own: queued for the workers, a refresh waited behind the pulls there (seconds, on a
+    fleet of bots). A refresh that fails is logged and left to a pull.
+
+    Each bot's refreshes read over one client kept logged in (``KeptClients``) instead of a
+    connection and a login per batch. They run one at a time per bot, which the kept client
+    needs (it is lent to one user at a time) and which keeps a bot's batches in order; a
+    bot's batches that come while one of its refreshes is queued or running wait, merged,
+    and are queued behind the other bots' when it ends, so no thread sits waiting for a bot.
+    """
+
+    def __init__(
+        self,
+        refresh: Refresh,
+        on_failure: Callable[[int], None],
+        *,
+        threads: int = 2,
+        idle_s: float = KEPT_IDLE_S,
+    ) -> None:
         self.refresh, self.on_failure = refresh, on_failure
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="refresh")
+        self.clients = KeptClients(idle_s=idle_s)
+        self._lock = threading.Lock()
+        self._waiting: dict[int, dict[str, list[dict[str, Any]]]] = {}  # by bot, by kind
+        self._scheduled: set[int] = set()  # bots with a run queued or under way
 
     def __call__(self, bot_id: int, label: str, events: list[dict[str, Any]]) -> None:
-        self.pool.submit(self._run, bot_id, label, events)
+        with self._lock:
+            self._waiting.setdefault(bot_id, {}).setdefault(label, []).extend(events)
+            if bot_id in self._scheduled:
+                return  # the bot's run takes them when it starts, or queues them when it ends
+            self._scheduled.add(bot_id)
+        self.pool.submit(self._run, bot_id)
 
-    def _run(self, bot_id: int, label: str, events: list[dict[str, Any]]) -> None:
+    def close(self) -> None:
+        """Finish the refreshes given so far, then close the kept clients."""
+        self.pool.shutdown(wait=True)
+        self.clients.close()
+
+    def _run(self, bot_id: int) -> None:
+        while True:
+            with self._lock:
+                batches = self._waiting.pop(bot_id, {})
+            for label, events in batches.items():
+                try:
+                    self._refresh(bot_id, label, events)
+                except Exception:  # even the ask for a pull failed; the bot's next batches still run
+                    logger.exception("No pull could be asked for bot %s after a failed refresh", bot_id)
+            with self._lock:
+                if bot_id not in self._waiting:
+                    self._scheduled.discard(bot_id)
+                    return
+            try:
+                self.pool.submit(self._run, bot_id)  # behind the other bots' batches
+                return
+            except RuntimeError:  # ``close`` has begun: no new runs, so this one goes on
+                continue
+
+    def _refresh(self, bot_id: int, label: str, events: list[dict[str, Any]]) -> None:
         close_old_connections()  # this thread's, which may have outlived the server's patience
         try:
-            self.refresh(bot_id, label, events)
+            self.refresh(bot_id, label, events, client_of=self.clients.borrow)
         except Exception:
             logger.exception(
                 "Refreshing %d %s of bot %s failed; a pull brings them", len(events), label, bot_id
             )
             self.on_failure(bot_id)
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True)
 
 
 class Listener:

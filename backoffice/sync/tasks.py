@@ -21,6 +21,7 @@ from backoffice.sync.claims import due_entries, release_stale
 from backoffice.sync.kinds import kind_for
 from backoffice.sync.pull import bot_sync, due_pulls, pull_bot
 from backoffice.sync.relay import push_pending
+from backoffice.userbot.connections import ClientOf, client_for
 from backoffice.userbot.errors import ConnectFailed, TransportError, UserbotError
 from backoffice.userbot.models import Bot
 
@@ -120,16 +121,27 @@ def _pull_queued_key(bot_id: int, *, when_due: bool) -> str:
 
 @shared_task(name="sync.refresh", acks_late=True)
 def refresh(bot_id: int, label: str, events: list[dict[str, Any]]) -> str:
-    """Apply the objects of kind ``label`` that a batch of Userbot's change events names; what
-    a targeted read cannot settle queues a full pull."""
+    """Apply the objects of kind ``label`` that a batch of Userbot's change events names, over
+    a connection of this run's own; what a targeted read cannot settle queues a full pull."""
+    return refresh_events(bot_id, label, events)
+
+
+def refresh_events(
+    bot_id: int, label: str, events: list[dict[str, Any]], *, client_of: ClientOf = client_for
+) -> str:
+    """What ``sync.refresh`` does, over the client ``client_of(bot)`` lends: by default one
+    opened for this batch and closed after it; the event listener lends one it keeps
+    logged in between batches (``KeptClients.borrow``). Its reads are safe to repeat, but
+    a failed one is not repeated: the pull it queues reads everything again."""
     bot = Bot.objects.filter(pk=bot_id).first()
     if bot is None:
         return "no such bot"
-    try:
-        counts = kind_for(label).refresh(bot, events)
-    except (ConnectFailed, TransportError, UserbotError) as exc:
-        pull_now(bot_id)
-        return f"failed, pull queued: {exc}"
+    with client_of(bot) as client:
+        try:
+            counts = kind_for(label).refresh(bot, events, client=client)
+        except (ConnectFailed, TransportError, UserbotError) as exc:
+            pull_now(bot_id)
+            return f"failed, pull queued: {exc}"
     if counts["unresolved"]:
         pull_now(bot_id)
     return str(counts)

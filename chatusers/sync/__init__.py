@@ -50,8 +50,8 @@ class ChatUserKind(SyncKind):
     def pull(self, ctx: PullContext) -> None:
         Scan(ctx, TagBook(ctx.bot)).run()
 
-    def refresh(self, bot: Any, events: list[dict[str, Any]]) -> dict[str, int]:
-        return refresh_chatusers(bot, events)
+    def refresh(self, bot: Any, events: list[dict[str, Any]], *, client: UserbotClient) -> dict[str, int]:
+        return refresh_chatusers(bot, events, client=client)
 
     def set_local(self, obj: Any, changes: Doc) -> None:
         fields = {k: v for k, v in changes.items() if k in FIELDS}

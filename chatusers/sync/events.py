@@ -17,7 +17,6 @@ from backoffice.sync.kinds import PullContext, failure_of, parse_time
 from backoffice.sync.pull import bot_sync
 from backoffice.userbot import api
 from backoffice.userbot.client import UserbotClient
-from backoffice.userbot.connections import client_for
 from backoffice.userbot.models import Bot
 from chatusers.models import ChatUserSync
 from chatusers.sync.pull import Scan
@@ -27,9 +26,10 @@ SEARCH_LIMIT = 50
 TAIL = 1000
 
 
-def refresh_chatusers(bot: Bot, events: list[dict[str, Any]]) -> dict[str, int]:
-    """Apply the chat users these events name; returns counts, with ``unresolved`` for the
-    ones only a full pull can settle."""
+def refresh_chatusers(bot: Bot, events: list[dict[str, Any]], *, client: UserbotClient) -> dict[str, int]:
+    """Apply the chat users these events name, reading over ``client`` (it connects at its
+    first request: a batch of echoes alone never does); returns counts, with ``unresolved``
+    for the ones only a full pull can settle."""
     latest: dict[str, dict[str, Any]] = {}
     for event in events:
         latest[event["id"]] = event  # the last word on each chat user
@@ -49,21 +49,20 @@ def refresh_chatusers(bot: Bot, events: list[dict[str, Any]]) -> dict[str, int]:
     counts = {"echoes": len(latest) - len(wanted) - len(gone), "applied": 0, "deleted": 0, "unresolved": 0}
     if not wanted and not gone:
         return counts
-    with client_for(bot) as client:
-        ctx = PullContext(
-            bot=bot,
-            settings=bot_sync(bot),
-            client=client,
-            started_at=timezone.now(),
-            renew_lease=lambda: None,
-        )
-        scan = Scan(ctx, TagBook(bot))
-        found = _find(client, wanted, known)
-        if found:
-            scan.apply(list(found.values()))
-            counts["applied"] = len(found)
-        if gone:
-            counts["deleted"] = scan.remove_gone([(known[rid]["pk"], rid) for rid in gone])
+    ctx = PullContext(
+        bot=bot,
+        settings=bot_sync(bot),
+        client=client,
+        started_at=timezone.now(),
+        renew_lease=lambda: None,
+    )
+    scan = Scan(ctx, TagBook(bot))
+    found = _find(client, wanted, known)
+    if found:
+        scan.apply(list(found.values()))
+        counts["applied"] = len(found)
+    if gone:
+        counts["deleted"] = scan.remove_gone([(known[rid]["pk"], rid) for rid in gone])
     counts["unresolved"] = len(wanted) - len(found)
     return counts
 

@@ -18,7 +18,7 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        refresher = Refresher(tasks.refresh, tasks.pull_now)
+        refresher = Refresher(tasks.refresh_events, tasks.pull_now)
         listener = Listener(refresher)
 
         def stop(signum: int, frame: object) -> None:
