@@ -26,6 +26,7 @@ from pytest_django.live_server_helper import LiveServer
 
 from backoffice.admin_site.models import SavedView
 from backoffice.celery import app as celery_app
+from backoffice.operations.models import Operation
 from backoffice.sync.models import BotSync
 from backoffice.userbot.models import Bot
 from chatusers.models import BotVariable, ChatUser, ChatUserTag, Feedback, SegmentFilter, Variable
@@ -95,6 +96,17 @@ def _one_of_everything() -> Bot:
         invitee_email="ada@example.com",
         operator=get_user_model().objects.get(username="admin"),
         state=Meeting.State.SCHEDULED,
+    )
+    Operation.objects.create(
+        kind="chatusers.export",
+        title="Export as CSV: all chat users",
+        noun="chat users",
+        bot=bot,
+        created_by=get_user_model().objects.get(username="admin"),
+        status=Operation.Status.RUNNING,
+        started_at=timezone.now() - timedelta(seconds=10),
+        done=300,
+        total=1200,
     )
     someone = UserFactory(username="sam")
     TOTPDevice.objects.create(user=someone, name="Authenticator app", confirmed=True)
