@@ -20,33 +20,11 @@
   let socketOpen = false;
   let pollTimer = null;
 
+  const words = window.progressWords;
+  const setText = words.setter(root);
+
   function field(name) {
     return root.querySelector('[data-field="' + name + '"]');
-  }
-
-  function setText(name, text) {
-    const element = field(name);
-    if (element) {
-      element.textContent = text;
-    }
-  }
-
-  function number(value) {
-    return value === null || value === undefined ? "…" : Number(value).toLocaleString();
-  }
-
-  function duration(seconds) {
-    if (seconds === null || seconds === undefined) {
-      return "…";
-    }
-    const total = Math.max(0, Math.round(seconds));
-    const hours = Math.floor(total / 3600);
-    const minutes = Math.floor((total % 3600) / 60);
-    const rest = total % 60;
-    if (hours) {
-      return hours + " h " + minutes + " min";
-    }
-    return minutes ? minutes + " min " + rest + " s" : rest + " s";
   }
 
   function show(progress) {
@@ -54,13 +32,12 @@
       return;
     }
     setText("status", progress.status);
-    setText("rows_done", number(progress.rows_done));
-    setText("rows_total", number(progress.rows_total));
-    setText("rate_per_s", progress.rate_per_s === null || progress.rate_per_s === undefined
-      ? "…" : Math.round(progress.rate_per_s).toLocaleString());
-    setText("eta_s", duration(progress.eta_s));
+    setText("rows_done", words.number(progress.rows_done));
+    setText("rows_total", words.number(progress.rows_total));
+    setText("rate_per_s", words.rate(progress.rate_per_s));
+    setText("eta_s", words.duration(progress.eta_s));
     ["created", "updated", "unchanged", "rejected"].forEach(function (name) {
-      setText(name, number(progress[name]));
+      setText(name, words.number(progress[name]));
     });
     const bar = field("bar");
     if (bar && progress.rows_total) {

@@ -9,33 +9,11 @@
   }
   const POLL_MS = 1000;
 
+  const words = window.progressWords;
+  const setText = words.setter(root);
+
   function field(name) {
     return root.querySelector('[data-field="' + name + '"]');
-  }
-
-  function setText(name, text) {
-    const element = field(name);
-    if (element) {
-      element.textContent = text;
-    }
-  }
-
-  function number(value) {
-    return value === null || value === undefined ? "…" : Number(value).toLocaleString("en");
-  }
-
-  function duration(seconds) {
-    if (seconds === null || seconds === undefined) {
-      return "…";
-    }
-    const total = Math.max(0, Math.round(seconds));
-    const hours = Math.floor(total / 3600);
-    const minutes = Math.floor((total % 3600) / 60);
-    const rest = total % 60;
-    if (hours) {
-      return hours + " h " + minutes + " min";
-    }
-    return minutes ? minutes + " min " + rest + " s" : rest + " s";
   }
 
   function show(progress) {
@@ -47,10 +25,10 @@
       return true;
     }
     setText("status_label", progress.status_label);
-    setText("done", number(progress.done));
-    setText("total", number(progress.total));
-    setText("rate_per_s", progress.rate_per_s === null ? "…" : number(Math.round(progress.rate_per_s)));
-    setText("eta_s", duration(progress.eta_s));
+    setText("done", words.number(progress.done));
+    setText("total", words.number(progress.total));
+    setText("rate_per_s", words.rate(progress.rate_per_s));
+    setText("eta_s", words.duration(progress.eta_s));
     const bar = field("bar");
     if (bar && progress.total) {
       bar.max = progress.total;
