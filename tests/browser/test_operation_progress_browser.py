@@ -23,11 +23,11 @@ from tests.browser.operations import in_a_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-STEPS, STEP = 200, 10
+STEPS, STEP = 300, 10
 
 
 def _count_slowly(operation: Operation, progress: Progress) -> str:
-    """A runner that takes its time: 2,000 rows, 10 every 50 ms."""
+    """A runner that takes its time: 3,000 rows, 10 every 50 ms."""
     progress.total(STEPS * STEP)
     for _ in range(STEPS):
         time.sleep(0.05)
@@ -60,12 +60,17 @@ def test_the_operation_page_follows_a_running_operation_and_cancels_it(
     expect(page.locator('[data-field="status_label"]')).to_have_text("Running")
     expect(page.locator('[data-field="rate_per_s"]')).to_have_text(re.compile(r"^\d[\d,]*$"))
     expect(page.locator('[data-field="eta_s"]')).to_have_text(re.compile(r"^\d+ s$"))
-    expect(page.locator('[data-field="total"]')).to_have_text("2,000")
+    expect(page.locator('[data-field="total"]')).to_have_text("3,000")
     assert int(page.locator('[data-field="bar"]').get_attribute("max") or 0) == STEPS * STEP
     screenshot("running")
     page.set_viewport_size({"width": 1024, "height": 768})
     screenshot("running-1024")
     page.set_viewport_size({"width": 1400, "height": 900})
+    # The index lists it in progress, linked to its page.
+    page.goto(f"{live_server.url}/admin/")
+    expect(page.locator("#operations-running")).to_contain_text("Count slowly")
+    screenshot("index")
+    page.locator("#operations-running a", has_text="Count slowly").click()
 
     page.get_by_role("button", name="Cancel").click()
 
@@ -75,7 +80,7 @@ def test_the_operation_page_follows_a_running_operation_and_cancels_it(
     assert operation.status == "cancelled"
     assert 0 < operation.done < STEPS * STEP
     expect(page.locator(".operation-result")).to_have_text(
-        f"Cancelled after {operation.done:,} of 2,000 rows. What was done before the cancel stays done."
+        f"Cancelled after {operation.done:,} of 3,000 rows. What was done before the cancel stays done."
     )
     expect(page.get_by_role("button", name="Cancel")).to_have_count(0)
     screenshot("cancelled")
