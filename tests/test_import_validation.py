@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from chatusers.imports.mapping import propose_mapping
+from chatusers.imports.reading import MAX_CELL_CHARS, FileFormat, read_rows
 from chatusers.imports.validation import ParsedRow, RowValidator, _email, unquoted
 
 EMAILS = [
@@ -77,3 +80,20 @@ def test_only_the_quote_our_export_adds_is_removed() -> None:
         "'",
         "=1+1",
     ]
+
+
+def test_a_reader_that_ends_does_not_loosen_the_cell_limit_of_one_still_reading() -> None:
+    # The import counts a file's rows in a thread beside the one reading it: two readers
+    # at once, the first to end before the second meets a long cell.
+    csv_format = FileFormat(encoding="utf-8", encoding_note="", delimiter=",", header=["name"])
+    long_cell = "x" * (MAX_CELL_CHARS + 1000)
+    counting = read_rows(io.BytesIO(b"name\nAda\n"), csv_format)
+    importing = read_rows(io.BytesIO(f"name\nAda\n{long_cell}\nBob\n".encode()), csv_format)
+
+    next(counting)
+    assert next(importing).cells == ["Ada"]
+    assert list(counting) == []  # the count ends
+    rows = list(importing)
+
+    assert [(row.number, row.cells, bool(row.error)) for row in rows] == [(2, [], True), (3, ["Bob"], False)]
+    assert "longer than 65536 characters" in rows[0].error

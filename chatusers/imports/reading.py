@@ -19,6 +19,11 @@ from chatusers.imports.encoding import SAMPLE_BYTES, ImportRejected, detect_enco
 
 # A cell longer than this is an error of its row, not a reason to hold a huge string.
 MAX_CELL_CHARS = 64 * 1024
+# The csv module's limit is one for the whole process, not one per reader. Set around each
+# read, a reader that ended put the default (128K) back under another still reading (the
+# row count runs beside the import), which then took cells twice too long and read a quote
+# left open that much further. It is set once, here, for every reader of the process.
+csv.field_size_limit(MAX_CELL_CHARS)
 # The header is read whole before anything else, so it has a bound of its own, far above
 # what the column limit (CHATUSER_IMPORT_MAX_COLUMNS) lets through with sensible names.
 MAX_HEADER_CHARS = 1_000_000
@@ -150,14 +155,11 @@ def _read_header(text: io.TextIOWrapper) -> tuple[str, list[str], str]:
         if "\x00" in first:
             raise ImportRejected("The header row holds NUL characters: this is not a CSV file.")
         delimiter = detect_delimiter(first)
-        previous_limit = csv.field_size_limit(MAX_CELL_CHARS)
         reader = csv.reader(chain([first], lines), delimiter=delimiter, strict=True)
         try:
             header = next(reader)
         except csv.Error as error:
             raise ImportRejected(_header_error(str(error), lines.count)) from None
-        finally:
-            csv.field_size_limit(previous_limit)
         while line := text.readline(SAMPLE_BYTES):
             if line.strip():
                 return delimiter, header, line
@@ -209,8 +211,6 @@ def read_rows(stream: BinaryIO, file_format: FileFormat) -> Iterator[Row]:
     """Every data row after the header, numbered from 1; blank lines are not rows. A row the
     csv module cannot parse comes back with its error instead of raising."""
     text = open_text(stream, file_format.encoding)
-    limit = csv.field_size_limit()
-    csv.field_size_limit(MAX_CELL_CHARS)
     try:
         reader = csv.reader(text, delimiter=file_format.delimiter, strict=True)
         number = 0
@@ -242,7 +242,6 @@ def read_rows(stream: BinaryIO, file_format: FileFormat) -> Iterator[Row]:
             number += 1
             yield Row(number, cells)
     finally:
-        csv.field_size_limit(limit)
         text.detach()
 
 
