@@ -7,3 +7,6 @@ class LeadsConfig(AppConfig):
 
     def ready(self) -> None:
         from leads import sync  # noqa: F401  (registers the kind with the sync engine)
+        from leads.operations import register
+
+        register()

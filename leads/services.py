@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 
 from backoffice.audit import record_many
+from backoffice.operations.progress import Progress
 from backoffice.sync import tasks as sync_tasks
 from backoffice.sync.outbox import mark_changed_ids
 from backoffice.userbot.models import Bot
@@ -48,7 +49,13 @@ def _queue(chunk: list[Lead]) -> None:
         mark_changed_ids(Lead, bot_id, ids)
 
 
-def lead_add_tag(*, leads: QuerySet[Lead] | Sequence[Lead], tag: str, actor: AbstractBaseUser) -> int:
+def lead_add_tag(
+    *,
+    leads: QuerySet[Lead] | Sequence[Lead],
+    tag: str,
+    actor: AbstractBaseUser,
+    progress: Progress | None = None,
+) -> int:
     """Tag the leads (a selection, or every lead a filter matches) with ``tag`` (1 to 100
     characters once trimmed, else ValidationError); returns how many lacked it. A lead with
     the tag in any case is left as it is, as Userbot would."""
@@ -56,6 +63,8 @@ def lead_add_tag(*, leads: QuerySet[Lead] | Sequence[Lead], tag: str, actor: Abs
     key = tag_key(tag)
     lacking = _as_queryset(leads).filter(~Exists(LeadTag.objects.filter(lead=OuterRef("pk"), key=key)))
     changed = 0
+    if progress is not None:
+        progress.total(lacking.count())
     for chunk in _chunks(lacking):
         with transaction.atomic():
             LeadTag.objects.bulk_create(
@@ -64,21 +73,33 @@ def lead_add_tag(*, leads: QuerySet[Lead] | Sequence[Lead], tag: str, actor: Abs
             _queue(chunk)
             record_many(actor=actor, objects=chunk, action="change", message=f"Added tag {tag}")
         changed += len(chunk)
+        if progress is not None:
+            progress.advance(len(chunk))
     return changed
 
 
-def lead_remove_tag(*, leads: QuerySet[Lead] | Sequence[Lead], tag: str, actor: AbstractBaseUser) -> int:
+def lead_remove_tag(
+    *,
+    leads: QuerySet[Lead] | Sequence[Lead],
+    tag: str,
+    actor: AbstractBaseUser,
+    progress: Progress | None = None,
+) -> int:
     """Take ``tag`` (in any case) off the leads; returns how many had it."""
     tag = clean_tag(tag)
     key = tag_key(tag)
     having = _as_queryset(leads).filter(Exists(LeadTag.objects.filter(lead=OuterRef("pk"), key=key)))
     changed = 0
+    if progress is not None:
+        progress.total(having.count())
     for chunk in _chunks(having):
         with transaction.atomic():
             LeadTag.objects.filter(key=key, lead_id__in=[lead.pk for lead in chunk]).delete()
             _queue(chunk)
             record_many(actor=actor, objects=chunk, action="change", message=f"Removed tag {tag}")
         changed += len(chunk)
+        if progress is not None:
+            progress.advance(len(chunk))
     return changed
 
 

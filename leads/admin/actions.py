@@ -12,8 +12,11 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
-from backoffice.admin_site.bulk import confirm_bulk
+from backoffice.admin_site.bulk import confirm_bulk, scope_words
+from backoffice.operations.models import Operation
+from backoffice.operations.services import operation_start
 from backoffice.userbot.models import Bot
+from leads import operations as tagging
 from leads import services
 from leads.models import Lead
 from leads.tags import TAG_MAX, clean_tag
@@ -33,10 +36,6 @@ class TagForm(forms.Form):
             raise forms.ValidationError(exc.messages) from None
 
 
-def plural(count: int) -> str:
-    return f"{count} lead{'s' if count != 1 else ''}"
-
-
 class LeadActionsMixin:
     """Tag actions through ``leads.services``; Django's delete action is not offered (leads
     are Userbot's)."""
@@ -53,36 +52,55 @@ class LeadActionsMixin:
         *,
         title: str,
         submit_label: str,
-        apply: Callable[[QuerySet[Lead], str], str],
+        kind: str,
+        action: Callable[..., str],
     ) -> HttpResponse | None:
-        """Show how many leads the action will change and ask for the tag; apply it once given."""
+        """Show how many leads the action will change and ask for the tag; apply it once
+        given, here for a selection, in a worker for every lead the list matches."""
+
+        def start(leads: QuerySet[Lead], data: dict[str, Any]) -> Operation:
+            return operation_start(
+                kind=kind,
+                title=f"{title} “{data['tag']}”: every lead the list matches",
+                noun="leads",
+                actor=request.user,
+                queryset=leads,
+                scope=scope_words(request, "lead"),
+                params={"tag": data["tag"], "back_url": request.get_full_path()},
+            )
+
         return confirm_bulk(
             self,  # type: ignore[arg-type]
             request,
             queryset,
             title=title,
             submit_label=submit_label,
-            apply=lambda leads, data: apply(leads, data["tag"]),
-            counted=plural,
+            apply=lambda leads, data: action(leads=leads, tag=data["tag"], actor=request.user),
+            counted=tagging.counted,
             form_class=TagForm,
+            start=start,
         )
 
     @admin.action(description="Add a tag to the selected leads", permissions=["change"])
     def add_tag(self, request: HttpRequest, queryset: QuerySet[Lead]) -> HttpResponse | None:
-        def apply(leads: QuerySet[Lead], tag: str) -> str:
-            changed = services.lead_add_tag(leads=leads, tag=tag, actor=request.user)
-            return f"Tag “{tag}” added to {plural(changed)}."
-
-        return self._confirm(request, queryset, title="Add a tag", submit_label="Add the tag", apply=apply)
+        return self._confirm(
+            request,
+            queryset,
+            title="Add a tag",
+            submit_label="Add the tag",
+            kind="leads.add_tag",
+            action=tagging.add_tag,
+        )
 
     @admin.action(description="Remove a tag from the selected leads", permissions=["change"])
     def remove_tag(self, request: HttpRequest, queryset: QuerySet[Lead]) -> HttpResponse | None:
-        def apply(leads: QuerySet[Lead], tag: str) -> str:
-            changed = services.lead_remove_tag(leads=leads, tag=tag, actor=request.user)
-            return f"Tag “{tag}” removed from {plural(changed)}."
-
         return self._confirm(
-            request, queryset, title="Remove a tag", submit_label="Remove the tag", apply=apply
+            request,
+            queryset,
+            title="Remove a tag",
+            submit_label="Remove the tag",
+            kind="leads.remove_tag",
+            action=tagging.remove_tag,
         )
 
     @admin.action(description="Read the leads of the selected leads' bots again", permissions=["change"])
