@@ -321,22 +321,20 @@ def test_ignore_of_a_dead_deletion_leaves_its_trace_on_the_entry(operator: Any) 
 
 
 @pytest.mark.django_db
-def test_push_and_pull_now_are_queued_only_once_the_transaction_commits(
+def test_push_now_is_queued_only_once_the_transaction_commits(
     django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # (A pull asked for now is a long operation: tests/test_operations_pull.py.)
     bot = BotFactory()
     pushes: list[int] = []
-    pulls: list[int] = []
     monkeypatch.setattr("backoffice.sync.tasks.push.delay", pushes.append)
-    monkeypatch.setattr("backoffice.sync.tasks.pull.delay", pulls.append)
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         services.sync_push_now(bot=bot)
-        services.sync_pull_now(bot=bot)
-        assert (pushes, pulls) == ([], [])
+        assert pushes == []
 
-    assert len(callbacks) == 2
-    assert (pushes, pulls) == ([bot.pk], [bot.pk])
+    assert len(callbacks) == 1
+    assert pushes == [bot.pk]
 
 
 @pytest.mark.django_db

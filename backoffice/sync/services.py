@@ -76,12 +76,6 @@ def sync_push_now(*, bot: Bot) -> None:
     transaction.on_commit(lambda: tasks.push.delay(bot.pk))
 
 
-def sync_pull_now(*, bot: Bot) -> None:
-    """Queue a reconciliation of the bot once the caller's transaction commits (a pull that is
-    already running keeps the bot, and the queued one leaves)."""
-    transaction.on_commit(lambda: tasks.pull.delay(bot.pk))
-
-
 def objects_push_now(
     *, objects: QuerySet[Any], actor: AbstractBaseUser, progress: Progress | None = None
 ) -> int:
