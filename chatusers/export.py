@@ -97,14 +97,17 @@ def csv_lines(chatusers: QuerySet[ChatUser]) -> Iterator[str]:
         yield writer.writerow(row)
 
 
-def chatusers_export(*, chatusers: QuerySet[ChatUser], actor: AbstractBaseUser, scope: str) -> Iterator[str]:
+def chatusers_export(
+    *, chatusers: QuerySet[ChatUser], actor: AbstractBaseUser, scope: str, count: int | None = None
+) -> Iterator[str]:
     """The chat users as CSV lines, recorded in the history before the first line leaves.
 
     The file carries personal data (names, emails, phones), so who exported how many chat
     users, and which (``scope``: the filter and search, or the selection), is written to the
     admin's LogEntry at once: a download stopped half-way is on record all the same.
     """
-    count = chatusers.count()
+    if count is None:  # the caller's, when it counted them already
+        count = chatusers.count()
     LogEntry.objects.create(
         user_id=actor.pk,
         content_type=ContentType.objects.get_for_model(ChatUser),

@@ -66,12 +66,14 @@ def export(operation: Operation, progress: Progress) -> str:
     """Write the chat users as CSV to a file of the operation's, for its starter to download."""
     chatusers = operation.queryset()
     total = chatusers.count()
-    progress.total(total)
+    progress.at(0, total)  # a run after a dead worker writes the whole file again
     stamp = timezone.localtime(operation.created_at).strftime("%Y%m%d-%H%M%S")
     operation.file = operation_file_name(operation, f"chatusers-{stamp}.csv")
     path = default_storage.path(operation.file)
-    default_storage.delete(operation.file)  # a run after a dead worker starts the file again
-    lines = chatusers_export(chatusers=chatusers, actor=_actor(operation), scope=operation.scope)
+    default_storage.delete(operation.file)
+    lines = chatusers_export(
+        chatusers=chatusers, actor=operation.starter(), scope=operation.scope, count=total
+    )
     written = 0
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8", newline="") as file:
@@ -86,12 +88,6 @@ def export(operation: Operation, progress: Progress) -> str:
     return f"Exported {counted(written)} as CSV."
 
 
-def _actor(operation: Operation) -> AbstractBaseUser:
-    if operation.created_by is None:
-        raise LookupError("the operator who started this operation no longer exists")
-    return operation.created_by
-
-
 def _tag(operation: Operation) -> Tag:
     tag = Tag.objects.filter(pk=operation.params["tag"]).first()
     if tag is None:
@@ -102,7 +98,7 @@ def _tag(operation: Operation) -> Tag:
 def _on_list(action: Any) -> Any:
     def run(operation: Operation, progress: Progress) -> str:
         extra = {"tag": _tag(operation)} if "tag" in operation.params else {}
-        return action(chatusers=operation.queryset(), actor=_actor(operation), progress=progress, **extra)
+        return action(chatusers=operation.queryset(), actor=operation.starter(), progress=progress, **extra)
 
     return run
 

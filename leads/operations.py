@@ -35,12 +35,10 @@ def remove_tag(
 
 def _runner(action: Callable[..., str]) -> Callable[[Operation, Progress], str]:
     def run(operation: Operation, progress: Progress) -> str:
-        if operation.created_by is None:
-            raise LookupError("the operator who started this operation no longer exists")
         return action(
             leads=operation.queryset(),
             tag=operation.params["tag"],
-            actor=operation.created_by,
+            actor=operation.starter(),
             progress=progress,
         )
 

@@ -58,6 +58,13 @@ class Operation(models.Model):
     def finished(self) -> bool:
         return self.status in self.FINISHED
 
+    def starter(self) -> Any:
+        """Who started it, as whom its work is done and recorded; raises LookupError once
+        that account is gone, since nobody else may act in their name."""
+        if self.created_by is None:
+            raise LookupError("the operator who started this operation no longer exists")
+        return self.created_by
+
     def keep_queryset(self, queryset: QuerySet[Any]) -> None:
         self.params = {**self.params, "model": queryset.model._meta.label_lower}
         self.query = pickle.dumps(queryset.query)

@@ -22,9 +22,11 @@ class Progress:
     def __init__(self, operation: Operation) -> None:
         self.operation = operation
 
-    def total(self, total: int | None) -> None:
-        self.operation.total = total
-        self._write(total=total)
+    def total(self, left: int) -> None:
+        """This run has ``left`` rows to do: the total is what runs before it did (a worker
+        that died half-way) and those."""
+        self.operation.total = self.operation.done + left
+        self._write(total=self.operation.total)
 
     def advance(self, done: int) -> None:
         """``done`` more rows are finished (committed)."""
@@ -35,20 +37,17 @@ class Progress:
         """The run is at ``done`` of ``total`` (a pull, which knows where it reads); at its
         end, when there is nothing left to stop, not ``stoppable``."""
         self.operation.done, self.operation.total = done, total
-        if stoppable:
-            self._write(done=done, total=total)
-        else:
-            Operation.objects.filter(pk=self.operation.pk).update(
-                done=done, total=total, heartbeat_at=timezone.now()
-            )
+        self._write(done=done, total=total, stoppable=stoppable)
 
     def check(self) -> None:
         """Raise ``Cancelled`` if a cancel was asked for."""
         self._write()
 
-    def _write(self, **fields: object) -> None:
+    def _write(self, *, stoppable: bool = True, **fields: object) -> None:
         fields["heartbeat_at"] = timezone.now()
         this = Operation.objects.filter(pk=self.operation.pk)
-        if not this.filter(cancel_requested=False).update(**fields):
-            this.update(**fields)  # the counts of what was done before the cancel still hold
+        if stoppable and this.filter(cancel_requested=False).update(**fields):
+            return
+        this.update(**fields)  # the counts of what was done before a cancel still hold
+        if stoppable:
             raise Cancelled

@@ -99,10 +99,8 @@ def dead_entries(applied: int) -> str:
 
 def _on_dead(service: Callable[..., Any], verb: str) -> Callable[[Operation, Progress], str]:
     def run(operation: Operation, progress: Progress) -> str:
-        if operation.created_by is None:
-            raise LookupError("the operator who started this operation no longer exists")
         applied = dead_entries_apply(
-            entries=operation.queryset(), service=service, actor=operation.created_by, progress=progress
+            entries=operation.queryset(), service=service, actor=operation.starter(), progress=progress
         )
         return f"{verb} {dead_entries(applied)}."
 
