@@ -17,6 +17,7 @@ from django.template.response import TemplateResponse
 
 from backoffice.operations.admin import progress_url
 from backoffice.operations.models import Operation
+from backoffice.operations.services import operation_start
 
 TEMPLATE = "admin/chatusers/bulk_confirmation.html"
 # A changelist's own parameters that do not choose which rows are listed.
@@ -28,12 +29,17 @@ def chosen_filters(request: HttpRequest) -> list[str]:
     return [f"{key}={value}" for key, value in request.GET.items() if key not in NOT_A_FILTER]
 
 
+def on_everything(request: HttpRequest) -> bool:
+    """Whether the action is on every row the list matches, not on the rows ticked."""
+    return request.POST.get("select_across") == "1"
+
+
 def scope_words(request: HttpRequest, noun: str) -> str:
     """Which rows an action took, in words for the history: the list's filter and search,
     and either every ``noun`` they match or the selected ids."""
     filters = chosen_filters(request)
     described = f"filter {', '.join(filters)}" if filters else "no filter"
-    if request.POST.get("select_across") == "1":
+    if on_everything(request):
         return f"{described}; every {noun} matching it"
     selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
     shown = ", ".join(selected[:50]) + (f" and {len(selected) - 50} more" if len(selected) > 50 else "")
@@ -60,7 +66,7 @@ def confirm_bulk(
     form = None
     if form_class is not None:
         form = form_class(request.POST if request.POST.get("post") else None)
-    select_across = request.POST.get("select_across") == "1"
+    select_across = on_everything(request)
     if request.POST.get("post") and (form is None or form.is_valid()):
         data = form.cleaned_data if form else {}
         if select_across and start is not None:
@@ -85,3 +91,30 @@ def confirm_bulk(
     }
     request.current_app = model_admin.admin_site.name
     return TemplateResponse(request, TEMPLATE, context)
+
+
+def start_on_everything(
+    request: HttpRequest,
+    queryset: QuerySet[Any],
+    *,
+    kind: str,
+    title: str,
+    params: dict[str, Any] | None = None,
+    one: str = "",
+    many: str = "",
+) -> Operation:
+    """Start ``kind`` as a long operation on every row of ``queryset`` (what the list
+    matches), titled ``title`` and the list's filters; its rows are counted as ``many``
+    (the model's plural by default), and its page leads back to the list."""
+    opts = queryset.model._meta
+    one, many = one or str(opts.verbose_name), many or str(opts.verbose_name_plural)
+    filters = [chosen for chosen in chosen_filters(request) if not chosen.endswith("=")]
+    return operation_start(
+        kind=kind,
+        title=f"{title}: {many} matching {', '.join(filters)}" if filters else f"{title}: all {many}",
+        noun=many,
+        actor=request.user,
+        queryset=queryset,
+        scope=scope_words(request, one),
+        params={**(params or {}), "back_url": request.get_full_path()},
+    )

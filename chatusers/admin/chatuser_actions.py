@@ -14,8 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.utils import timezone
 
-from backoffice.admin_site.bulk import chosen_filters, confirm_bulk, scope_words
-from backoffice.operations import services as operations
+from backoffice.admin_site.bulk import confirm_bulk, on_everything, scope_words, start_on_everything
 from backoffice.operations.admin import progress_url
 from backoffice.operations.models import Operation
 from chatusers import operations as bulk
@@ -62,7 +61,7 @@ class ChatUserActionsMixin:
 
         def start(chatusers: QuerySet[ChatUser], data: dict[str, Any]) -> Operation:
             named = f"{title} “{data['tag']}”" if "tag" in data else title
-            return _start(
+            return start_on_everything(
                 request, chatusers, kind=kind, title=named, params={k: v.pk for k, v in data.items()}
             )
 
@@ -105,8 +104,10 @@ class ChatUserActionsMixin:
 
     @admin.action(description="Push the selected chat users to Userbot now", permissions=["change"])
     def push_now(self, request: HttpRequest, queryset: QuerySet[ChatUser]) -> HttpResponse | None:
-        if _on_everything(request):
-            operation = _start(request, queryset, kind="chatusers.push_now", title="Push to Userbot now")
+        if on_everything(request):
+            operation = start_on_everything(
+                request, queryset, kind="chatusers.push_now", title="Push to Userbot now"
+            )
             return HttpResponseRedirect(progress_url(operation))
         self.message_user(request, bulk.push_now(chatusers=queryset, actor=request.user), messages.SUCCESS)
         return None
@@ -128,8 +129,8 @@ class ChatUserActionsMixin:
         # Nothing changes, so no confirmation: the file is the answer, and the history
         # records who took it. Everything the list matches is written by a worker, for the
         # operator to download from the operation's page.
-        if _on_everything(request):
-            operation = _start(request, queryset, kind="chatusers.export", title="Export as CSV")
+        if on_everything(request):
+            operation = start_on_everything(request, queryset, kind="chatusers.export", title="Export as CSV")
             return HttpResponseRedirect(progress_url(operation))
         lines = chatusers_export(
             chatusers=queryset, actor=request.user, scope=scope_words(request, "chat user")
@@ -138,28 +139,3 @@ class ChatUserActionsMixin:
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
         response["Content-Disposition"] = f'attachment; filename="chatusers-{stamp}.csv"'
         return response
-
-
-def _on_everything(request: HttpRequest) -> bool:
-    return request.POST.get("select_across") == "1"
-
-
-def _start(
-    request: HttpRequest,
-    chatusers: QuerySet[ChatUser],
-    *,
-    kind: str,
-    title: str,
-    params: dict[str, Any] | None = None,
-) -> Operation:
-    """Start ``kind`` on every chat user the list matches, named ``title`` and its scope."""
-    filters = [chosen for chosen in chosen_filters(request) if not chosen.endswith("=")]
-    return operations.operation_start(
-        kind=kind,
-        title=f"{title}: chat users matching {', '.join(filters)}" if filters else f"{title}: all chat users",
-        noun="chat users",
-        actor=request.user,
-        queryset=chatusers,
-        scope=scope_words(request, "chat user"),
-        params={**(params or {}), "back_url": request.get_full_path()},
-    )

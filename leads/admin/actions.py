@@ -12,9 +12,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
-from backoffice.admin_site.bulk import confirm_bulk, scope_words
+from backoffice.admin_site.bulk import confirm_bulk, start_on_everything
 from backoffice.operations.models import Operation
-from backoffice.operations.services import operation_start
 from backoffice.userbot.models import Bot
 from leads import operations as tagging
 from leads import services
@@ -59,15 +58,8 @@ class LeadActionsMixin:
         given, here for a selection, in a worker for every lead the list matches."""
 
         def start(leads: QuerySet[Lead], data: dict[str, Any]) -> Operation:
-            return operation_start(
-                kind=kind,
-                title=f"{title} “{data['tag']}”: every lead the list matches",
-                noun="leads",
-                actor=request.user,
-                queryset=leads,
-                scope=scope_words(request, "lead"),
-                params={"tag": data["tag"], "back_url": request.get_full_path()},
-            )
+            named = f"{title} “{data['tag']}”"
+            return start_on_everything(request, leads, kind=kind, title=named, params={"tag": data["tag"]})
 
         return confirm_bulk(
             self,  # type: ignore[arg-type]

@@ -22,10 +22,9 @@ from django.urls import URLPattern, path
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from backoffice.admin_site.bulk import scope_words
+from backoffice.admin_site.bulk import on_everything, start_on_everything
 from backoffice.admin_site.dates import moment_html
 from backoffice.operations.admin import progress_url
-from backoffice.operations.services import operation_start
 from backoffice.sync.admin.common import NamedObjectsChangeList, ObjectTypeFilter, object_admin_url, since
 from backoffice.sync.kinds import all_kinds
 from backoffice.sync.models import OutboxEntry, SyncConflict, with_records
@@ -216,15 +215,14 @@ class OutboxEntryAdmin(admin.ModelAdmin):
         """Retry or ignore (``act``) the selected dead entries here, or every one the list
         matches as a long operation, whose page the operator is taken to."""
         service, done = DEAD_ACTS[act]
-        if request.POST.get("select_across") == "1":
-            operation = operation_start(
+        if on_everything(request):
+            operation = start_on_everything(
+                request,
+                queryset,
                 kind=f"sync.dead_{act}",
-                title=f"{act.capitalize()} every dead entry the list matches",
-                noun="dead entries",
-                actor=request.user,
-                queryset=queryset,
-                scope=scope_words(request, "dead entry"),
-                params={"back_url": request.get_full_path()},
+                title=act.capitalize(),
+                one="dead entry",
+                many="dead entries",
             )
             return HttpResponseRedirect(progress_url(operation))
         not_dead = queryset.exclude(state=Dead).count()
@@ -254,7 +252,7 @@ class OutboxEntryAdmin(admin.ModelAdmin):
             "count": dead.count(),
             "entries": list(dead.select_related("bot").order_by("id")[:SHOWN]),
             "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
-            "select_across": request.POST.get("select_across") == "1",
+            "select_across": on_everything(request),
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         }
         request.current_app = self.admin_site.name
