@@ -105,7 +105,7 @@ def test_another_operator_neither_sees_nor_cancels_nor_downloads_it(
     assert b"".join(download.streaming_content) == b"id\n"
 
 
-def test_a_file_that_expired_is_said_to_have(
+def test_a_file_that_expired_is_not_found_and_not_served(
     starter: Any, running: Operation, settings: Any, tmp_path: Path
 ) -> None:
     settings.MEDIA_ROOT = tmp_path
