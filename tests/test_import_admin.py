@@ -754,6 +754,7 @@ def test_the_progress_socket_refuses_who_may_not_see_the_import(operator: Any, b
         connected, code = await communicator.connect()
         await get_channel_layer().group_send(f"chatuser-import-{job.pk}", {"type": "import.progress"})
         silent = await communicator.receive_nothing(timeout=0.2)
+        await communicator.disconnect()
         return connected, code, silent
 
     assert async_to_sync(scenario)() == (False, 4403, True)
@@ -761,6 +762,9 @@ def test_the_progress_socket_refuses_who_may_not_see_the_import(operator: Any, b
 
 def test_the_progress_socket_of_an_unknown_import_is_refused(operator: Any) -> None:
     async def scenario() -> tuple[bool, int | None]:
-        return await _connect(operator, 999_999).connect()
+        communicator = _connect(operator, 999_999)
+        refused = await communicator.connect()
+        await communicator.disconnect()
+        return refused
 
     assert async_to_sync(scenario)() == (False, 4403)

@@ -65,6 +65,9 @@ def test_the_chat_socket_refuses_who_may_not_read_chats(bot: Any, who: str, laye
     async def scenario() -> tuple[bool, int | None]:
         communicator = _connect(user, f"/ws/chats/{bot.pk}/")
         connected, code = await communicator.connect()
+        # The consumer ends as behind a server: told the socket is gone, not cancelled with
+        # the test's event loop while its channel-layer receive is pending.
+        await communicator.disconnect()
         return connected, code
 
     assert async_to_sync(scenario)() == (False, 4403)
