@@ -139,3 +139,40 @@ def test_admin_edits_of_an_automated_message_show_on_its_history_page(client, re
     rows, _ = _history(client, "automation", "automatedmessage", message.pk)
 
     assert rows == [("auditor", "Added."), ("auditor", "Changed name.")]
+
+
+def test_one_statement_records_the_same_change_of_objects_of_several_kinds(monkeypatch):
+    from backoffice import audit
+    from chatusers.models import ChatUser
+    from knowledge.models import Interaction
+
+    monkeypatch.setattr(audit, "CHUNK", 2)  # three statements for these five entries
+    actor = UserFactory(username="bulk")
+    bot = BotFactory()
+    users = [
+        ChatUser.objects.create(bot=bot, name="N" * 150, surname="S" * 150, email=f"u{i}@example.com")
+        for i in range(3)
+    ]
+    interactions = [
+        interaction_create(bot=bot, label=f"l{i}", question=f"Q{i}?", answer="A.", actor=actor)
+        for i in range(2)
+    ]
+    LogEntry.objects.all().delete()
+
+    written = audit.record_many(
+        actor=actor, objects=[*users, *interactions], action="change", message=["Tagged", "pushed"]
+    )
+
+    entries = list(LogEntry.objects.order_by("pk"))
+    assert written == len(entries) == 5
+    assert [(e.content_type.model_class(), e.object_id) for e in entries] == [
+        *[(ChatUser, str(u.pk)) for u in users],
+        *[(Interaction, str(i.pk)) for i in interactions],
+    ]
+    assert {(e.user_id, e.action_flag, e.change_message) for e in entries} == {
+        (actor.pk, 2, "Tagged; pushed")
+    }
+    assert [e.object_repr for e in entries[:3]] == [str(u)[:200] for u in users]
+    assert len(entries[0].object_repr) == 200
+    assert all(e.action_time is not None for e in entries)
+    assert audit.record_many(actor=actor, objects=[], action="delete") == 0
