@@ -232,6 +232,41 @@ def test_a_re_pull_that_dies_resumes_after_the_chat_users_it_settled_and_not_bef
     assert _writes_of_a_pull(bot)[1] == []
 
 
+def test_a_few_changes_a_batch_are_settled_every_few_batches_not_all_at_the_end(
+    bot, raw_ws, sandbox, monkeypatch
+):
+    """What waits to be settled when the last page is read is settled with nothing left to
+    read beside it: a scan settles what it gathered once it spans ``SETTLE_SPAN`` batches,
+    however few, and its checkpoint moves with them."""
+    for start in range(0, 5000, 500):
+        raw_ws.ok("chatusers.create", [{"name": f"U{n}"} for n in range(start, start + 500)])
+    pull_bot(bot)
+    for n, user in enumerate(sandbox.store.bots[SITEKEY].chatusers.values()):
+        if n % 100 == 0:
+            user["surname"] = "Changed"  # 10 a batch of 1,000, behind the protocol's back
+    monkeypatch.setattr(pull_module, "APPLY_BATCH", 1000)
+    monkeypatch.setattr(pull_module, "SETTLE_SPAN", 2)
+    real_settle, real_checkpoint = pull_module.Scan._settle, pull_module.Scan._checkpoint
+    steps: list[Any] = []
+
+    def settle(self: Any, remote: dict[str, Any]) -> None:
+        steps.append(len(remote))
+        real_settle(self, remote)
+
+    def checkpoint(self: Any, offset: int | None) -> None:
+        steps.append(offset)
+        real_checkpoint(self, offset)
+
+    monkeypatch.setattr(pull_module.Scan, "_settle", settle)
+    monkeypatch.setattr(pull_module.Scan, "_checkpoint", checkpoint)
+    report = pull_bot(bot)
+
+    assert report["chatusers"] == {"updated": 50}
+    # Two batches' 20 each time, the checkpoint past them; the fifth batch's 10 once all is read.
+    assert steps == [20, 2000, 20, 4000, 10, 5000, None]
+    assert ChatUser.objects.filter(surname="Changed").count() == 50
+
+
 def test_a_complete_scan_that_met_every_record_does_not_walk_them_for_deletions(
     bot, raw_ws, sandbox, monkeypatch
 ):
