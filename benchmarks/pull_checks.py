@@ -76,7 +76,7 @@ def main() -> None:
             found = checked(
                 "chatusers.get", "chatusers", page["chatusers"], times=TIMES, more=chatuser_problems
             )
-            # What ``Scan.check`` does past ``checked``: every tag a chat user names is known.
+            # What ``Settler.check`` does past ``checked``: every tag a chat user names is known.
             for user in found.items:
                 for tag_id in user["tags"]:
                     if tag_id not in tag_names:

@@ -3,7 +3,7 @@
 ``refresh_chatusers`` skips the echoes of our own pushes (an ``updated_at`` already
 recorded), finds the changed chat users by a targeted read (a search on the email or phone
 we know, or the newest page for ones created there), and applies them with the same code
-as the full scan. What it cannot find is left to the periodic pull.
+as the full scan (``settle.Settler``). What it cannot find is left to the periodic pull.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from backoffice.userbot import api
 from backoffice.userbot.client import UserbotClient
 from backoffice.userbot.models import Bot
 from chatusers.models import ChatUserSync
-from chatusers.sync.pull import Scan
+from chatusers.sync.settle import Settler
 from chatusers.sync.tags import TagBook
 
 SEARCH_LIMIT = 50
@@ -56,13 +56,13 @@ def refresh_chatusers(bot: Bot, events: list[dict[str, Any]], *, client: Userbot
         started_at=timezone.now(),
         renew_lease=lambda: None,
     )
-    scan = Scan(ctx, TagBook(bot))
+    settler = Settler(ctx, TagBook(bot))
     found = _find(client, wanted, known)
     if found:
-        scan.apply(list(found.values()))
+        settler.apply(list(found.values()))
         counts["applied"] = len(found)
     if gone:
-        counts["deleted"] = scan.remove_gone([(known[rid]["pk"], rid) for rid in gone])
+        counts["deleted"] = settler.remove_gone([(known[rid]["pk"], rid) for rid in gone])
     counts["unresolved"] = len(wanted) - len(found)
     return counts
 
@@ -91,6 +91,6 @@ def _find(
 
 def _page(payload: Any) -> list[dict[str, Any]]:
     """The objects of a ``chatusers.get`` answer that are objects at all; what they hold is
-    checked where they are applied (``Scan.apply``), and an answer that is no page is none."""
+    checked where they are applied (``Settler.apply``), and an answer that is no page is none."""
     users = payload.get("chatusers") if isinstance(payload, dict) else None
     return [u for u in users if isinstance(u, dict)] if isinstance(users, list) else []
