@@ -24,7 +24,8 @@ from automation.selectors import (
     condition_data,
 )
 from backoffice import audit
-from backoffice.sync.outbox import mark_changed, mark_deleted
+from backoffice.sync.outbox import mark_changed
+from backoffice.sync.services import object_delete
 from backoffice.userbot.models import Bot
 
 EDITABLE_FIELDS = ("name", "enabled", "trigger", "delay_seconds")
@@ -194,9 +195,6 @@ def automated_message_update(
     return message
 
 
-@transaction.atomic
 def automated_message_delete(*, message: AutomatedMessage, actor: AbstractBaseUser) -> None:
     """Delete an automated message (its conditions and answers with it) and queue it on Userbot."""
-    audit.record(actor=actor, obj=message, action="delete", message="Deleted.")
-    mark_deleted([message])
-    message.delete()
+    object_delete(obj=message, actor=actor)

@@ -23,6 +23,7 @@ from django.utils import timezone
 from backoffice.audit import record, record_many
 from backoffice.operations.progress import Progress
 from backoffice.sync.outbox import mark_changed, mark_deleted
+from backoffice.sync.services import object_delete
 from backoffice.userbot.models import Bot
 from chatusers.models import (
     DEFAULT_TAG_COLOR,
@@ -132,12 +133,9 @@ def chatuser_update(*, chatuser: ChatUser, actor: AbstractBaseUser, **changes: A
     return changed
 
 
-@transaction.atomic
 def chatuser_delete(*, chatuser: ChatUser, actor: AbstractBaseUser) -> None:
     """Delete a chat user here and queue its deletion on Userbot."""
-    record(actor=actor, obj=chatuser, action="delete", message="Deleted")
-    mark_deleted([chatuser])
-    chatuser.delete()
+    object_delete(obj=chatuser, actor=actor)
 
 
 def chatusers_delete(
@@ -370,12 +368,9 @@ def segment_update(
     return changed
 
 
-@transaction.atomic
 def segment_delete(*, segment: Segment, actor: AbstractBaseUser) -> None:
     """Delete a segment here and queue its deletion on Userbot."""
-    record(actor=actor, obj=segment, action="delete", message="Deleted")
-    mark_deleted([segment])
-    segment.delete()
+    object_delete(obj=segment, actor=actor)
 
 
 def _check_same_bot(bot: Bot, tags: Iterable[Tag]) -> None:

@@ -31,12 +31,24 @@ from backoffice.sync.models import (
     records,
     with_records,
 )
-from backoffice.sync.outbox import mark_changed, wake_relay
+from backoffice.sync.outbox import mark_changed, mark_deleted, wake_relay
 from backoffice.userbot.models import Bot
 
 Open = SyncConflict.Resolution.OPEN
 CHUNK_SIZE = 1000
 BOT_SYNC_FIELDS = ("conflict_policy", "on_remote_delete", "pull_interval_s", "pull_interval_max_s")
+
+
+# --- any synced object -------------------------------------------------------------------
+
+
+@transaction.atomic
+def object_delete(*, obj: SyncedModel, actor: AbstractBaseUser) -> None:
+    """Delete a synced object here, recorded in its history, and queue its deletion on
+    Userbot (what hangs on it goes with it, as its foreign keys say)."""
+    record(actor=actor, obj=obj, action="delete", message="Deleted")
+    mark_deleted([obj])
+    obj.delete()
 
 
 # --- the sync page of a bot -------------------------------------------------------------
