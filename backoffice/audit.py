@@ -26,6 +26,24 @@ def record(
     record_many(actor=actor, objects=[obj], action=action, message=message)
 
 
+def record_export(
+    *, actor: AbstractBaseUser, model: type[models.Model], count: int, noun: str, scope: str
+) -> None:
+    """Record that ``actor`` took ``count`` objects of ``model`` away as CSV, and which
+    (``scope``: the list's filter and search, or the selection). An export carries personal
+    data, so it is recorded before its first line leaves: a download stopped half-way is on
+    record all the same."""
+    counted = f"{count} {noun}{'s' if count != 1 else ''}"
+    LogEntry.objects.create(
+        user_id=actor.pk,
+        content_type=ContentType.objects.get_for_model(model),
+        object_id=None,
+        object_repr=f"CSV export of {counted}",
+        action_flag=CHANGE,
+        change_message=f"Exported {counted} as CSV: {scope}"[:2000],
+    )
+
+
 def record_many(
     *,
     actor: AbstractBaseUser,

@@ -12,12 +12,11 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 
-from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import AbstractBaseUser
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
 
+from backoffice.audit import record_export
 from chatusers.models import ChatUser, Tag, Variable
 from chatusers.validators import phone_validator
 
@@ -100,20 +99,9 @@ def csv_lines(chatusers: QuerySet[ChatUser]) -> Iterator[str]:
 def chatusers_export(
     *, chatusers: QuerySet[ChatUser], actor: AbstractBaseUser, scope: str, count: int | None = None
 ) -> Iterator[str]:
-    """The chat users as CSV lines, recorded in the history before the first line leaves.
-
-    The file carries personal data (names, emails, phones), so who exported how many chat
-    users, and which (``scope``: the filter and search, or the selection), is written to the
-    admin's LogEntry at once: a download stopped half-way is on record all the same.
-    """
+    """The chat users as CSV lines, recorded in the history (names, emails and phones leave
+    with them) before the first line leaves."""
     if count is None:  # the caller's, when it counted them already
         count = chatusers.count()
-    LogEntry.objects.create(
-        user_id=actor.pk,
-        content_type=ContentType.objects.get_for_model(ChatUser),
-        object_id=None,
-        object_repr=f"CSV export of {count} chat user{'s' if count != 1 else ''}",
-        action_flag=CHANGE,
-        change_message=f"Exported {count} chat user{'s' if count != 1 else ''} as CSV: {scope}"[:2000],
-    )
+    record_export(actor=actor, model=ChatUser, count=count, noun="chat user", scope=scope)
     return csv_lines(chatusers)

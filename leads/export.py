@@ -6,11 +6,10 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 
-from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import AbstractBaseUser
-from django.contrib.contenttypes.models import ContentType
 from django.db.models import QuerySet
 
+from backoffice.audit import record_export
 from chatusers.export import neutralised
 from leads.documents import tags_of, wire_time
 from leads.models import Lead
@@ -55,14 +54,6 @@ def _rows(leads: list[Lead]) -> Iterator[list[str]]:
 def leads_export(*, leads: QuerySet[Lead], actor: AbstractBaseUser, scope: str) -> Iterator[str]:
     """The leads as CSV lines; who exported how many, and which (``scope``), is recorded
     in the admin's LogEntry before the first line leaves (key people are not exported)."""
-    count = leads.count()
-    LogEntry.objects.create(
-        user_id=actor.pk,
-        content_type=ContentType.objects.get_for_model(Lead),
-        object_id=None,
-        object_repr=f"CSV export of {count} lead{'s' if count != 1 else ''}",
-        action_flag=CHANGE,
-        change_message=f"Exported {count} lead{'s' if count != 1 else ''} as CSV: {scope}"[:2000],
-    )
+    record_export(actor=actor, model=Lead, count=leads.count(), noun="lead", scope=scope)
     writer = csv.writer(_Line())
     return (writer.writerow(row) for row in csv_rows(leads))
