@@ -14,12 +14,11 @@ from typing import Any
 
 from backoffice.sync.kinds import Failure, PullContext, PushItem, SyncKind, failure_of, register
 from backoffice.sync.merge import Doc
-from backoffice.sync.reading import describe
+from backoffice.sync.reading import describe, sendable
 from backoffice.sync.untrusted import answer_problems
-from backoffice.userbot import api, schema
+from backoffice.userbot import api
 from backoffice.userbot.client import UserbotClient
 from backoffice.userbot.codec import Request, Response
-from backoffice.userbot.errors import PayloadInvalid
 from backoffice.userbot.models import Bot
 from leads import documents
 from leads.models import Lead
@@ -84,17 +83,7 @@ class LeadKind(SyncKind):
     ) -> dict[int, list[tuple[str, str]]]:
         """Pipeline the requests; returns, by item, the tag changes Userbot confirmed, and
         records every failure on its item (a request the contract refuses is never sent)."""
-        ready = []
-        for item, op, tag, request in parts:
-            try:
-                schema.validate_request(request.operation, request.payload)
-            except PayloadInvalid as exc:
-                item.fail(
-                    describe(Failure(f"not valid for Userbot: {exc.message}", False, exc.fields)),
-                    transient=False,
-                )
-                continue
-            ready.append((item, op, tag, request))
+        ready = [(item, op, tag, request) for item, op, tag, request in parts if sendable(item, request)]
         applied: dict[int, list[tuple[str, str]]] = {}
         if not ready:
             return applied

@@ -25,13 +25,11 @@ from backoffice.sync.kinds import Failure, PullContext, PushItem, SyncKind, fail
 from backoffice.sync.list_pull import ListPull
 from backoffice.sync.merge import Doc, changed_keys
 from backoffice.sync.models import SyncedModel
-from backoffice.sync.reading import ReadFailed, RemoteList, Unreadable, Unsendable, Wire, describe
+from backoffice.sync.reading import ReadFailed, RemoteList, Unreadable, Unsendable, Wire, describe, sendable
 from backoffice.sync.reconcile import Outcome, decide_push
 from backoffice.sync.untrusted import answer_problems
-from backoffice.userbot import schema
 from backoffice.userbot.client import UserbotClient
 from backoffice.userbot.codec import Request, Response
-from backoffice.userbot.errors import PayloadInvalid
 from backoffice.userbot.models import Bot
 
 
@@ -105,17 +103,7 @@ class ObjectKind(SyncKind):
     ) -> Iterator[tuple[PushItem, dict[str, Any]]]:
         """Pipeline one request per item; yield each 200 payload with its item, and record
         every failure on its item (a request the contract refuses is never sent)."""
-        ready = []
-        for item, request in parts:
-            try:
-                schema.validate_request(request.operation, request.payload)
-            except PayloadInvalid as exc:
-                item.fail(
-                    describe(Failure(f"not valid for Userbot: {exc.message}", False, exc.fields)),
-                    transient=False,
-                )
-                continue
-            ready.append((item, request))
+        ready = [(item, request) for item, request in parts if sendable(item, request)]
         if not ready:
             return
         # Read to the end before the caller acts: acting may send requests of its own.

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from backoffice.sync.kinds import ConditionMapper, Failure, failure_of, mapper_for
+from backoffice.sync.kinds import ConditionMapper, Failure, PushItem, failure_of, mapper_for
 from backoffice.sync.untrusted import checked
 from backoffice.userbot import schema
 from backoffice.userbot.client import UserbotClient
@@ -140,6 +140,18 @@ def read_pages(
     ids = {schema.object_id(item) for item in items} - {None}
     complete = len(totals) == 1 and len(ids) == len(items) == total
     return RemoteList(found.items, complete=complete, rejected=found.rejected)
+
+
+def sendable(item: PushItem, request: Request) -> bool:
+    """Whether the contract lets ``request`` go to Userbot: one it refuses fails ``item`` for
+    good, with the fields it names, and is never sent."""
+    try:
+        schema.validate_request(request.operation, request.payload)
+    except PayloadInvalid as exc:
+        failure = Failure(f"not valid for Userbot: {exc.message}", False, exc.fields)
+        item.fail(describe(failure), transient=False)
+        return False
+    return True
 
 
 def describe(failure: Failure) -> str:
