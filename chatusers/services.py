@@ -10,7 +10,7 @@ Userbot's changes (``chatusers.sync.writes``), which must never queue a push.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +21,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from backoffice.audit import record, record_many
-from backoffice.operations.progress import Progress
+from backoffice.operations.progress import Progress, in_chunks
 from backoffice.sync.outbox import mark_changed, mark_deleted
 from backoffice.sync.services import object_delete
 from backoffice.userbot.models import Bot
@@ -42,27 +42,9 @@ CHATUSER_FIELDS = ("name", "surname", "email", "phone", "channel", "language", "
 _LIGHT_FIELDS = ("id", "bot_id", "client_ref", "name", "surname", "email", "phone")
 
 
-def _chunks(chatusers: QuerySet[ChatUser], size: int = CHUNK_SIZE) -> Iterator[list[ChatUser]]:
-    """The chat users of ``chatusers`` in primary-key order, ``size`` at a time (keyset paging,
-    so a chunk that the caller changes or deletes does not shift the next one)."""
-    last_pk = 0
-    while True:
-        light = chatusers.select_related(None).filter(pk__gt=last_pk).order_by("pk").only(*_LIGHT_FIELDS)
-        chunk = list(light[:size])
-        if not chunk:
-            return
-        yield chunk
-        last_pk = chunk[-1].pk
-
-
-def _total(progress: Progress | None, chatusers: QuerySet[ChatUser]) -> None:
-    if progress is not None:
-        progress.total(chatusers.count())
-
-
-def _advance(progress: Progress | None, done: int) -> None:
-    if progress is not None:
-        progress.advance(done)
+def _light(chatusers: QuerySet[ChatUser]) -> QuerySet[ChatUser]:
+    """What a bulk service reads of each chat user: enough for the outbox and the history."""
+    return chatusers.select_related(None).only(*_LIGHT_FIELDS)
 
 
 def _touch(pks: Sequence[int]) -> None:
@@ -143,16 +125,13 @@ def chatusers_delete(
 ) -> int:
     """Delete every chat user of the queryset, a chunk per transaction; returns how many.
     A ``progress`` hears of each chunk once it has committed (and may stop the run there)."""
-    deleted = 0
-    _total(progress, chatusers)
-    for chunk in _chunks(chatusers):
-        with transaction.atomic():
-            record_many(actor=actor, objects=chunk, action="delete", message="Deleted")
-            mark_deleted(chunk)
-            ChatUser.objects.filter(pk__in=[c.pk for c in chunk]).delete()
-        deleted += len(chunk)
-        _advance(progress, len(chunk))
-    return deleted
+
+    def delete(chunk: list[ChatUser]) -> None:
+        record_many(actor=actor, objects=chunk, action="delete", message="Deleted")
+        mark_deleted(chunk)
+        ChatUser.objects.filter(pk__in=[c.pk for c in chunk]).delete()
+
+    return in_chunks(_light(chatusers), delete, progress=progress, size=CHUNK_SIZE)
 
 
 def _as_queryset(chatuser: ChatUser | None, chatusers: QuerySet[ChatUser] | None) -> QuerySet[ChatUser]:
@@ -176,19 +155,16 @@ def chatuser_add_tag(
         .filter(bot_id=tag.bot_id)
         .filter(~Exists(ChatUserTag.objects.filter(chatuser=OuterRef("pk"), tag=tag)))
     )
-    changed = 0
-    _total(progress, lacking)
-    for chunk in _chunks(lacking):
-        with transaction.atomic():
-            ChatUserTag.objects.bulk_create(
-                [ChatUserTag(chatuser_id=c.pk, tag=tag) for c in chunk], ignore_conflicts=True
-            )
-            _touch([c.pk for c in chunk])
-            mark_changed(chunk)
-            record_many(actor=actor, objects=chunk, action="change", message=f"Added tag {tag.name}")
-        changed += len(chunk)
-        _advance(progress, len(chunk))
-    return changed
+
+    def add(chunk: list[ChatUser]) -> None:
+        ChatUserTag.objects.bulk_create(
+            [ChatUserTag(chatuser_id=c.pk, tag=tag) for c in chunk], ignore_conflicts=True
+        )
+        _touch([c.pk for c in chunk])
+        mark_changed(chunk)
+        record_many(actor=actor, objects=chunk, action="change", message=f"Added tag {tag.name}")
+
+    return in_chunks(_light(lacking), add, progress=progress, size=CHUNK_SIZE)
 
 
 def chatuser_remove_tag(
@@ -203,18 +179,15 @@ def chatuser_remove_tag(
     having = _as_queryset(chatuser, chatusers).filter(
         Exists(ChatUserTag.objects.filter(chatuser=OuterRef("pk"), tag=tag))
     )
-    changed = 0
-    _total(progress, having)
-    for chunk in _chunks(having):
+
+    def remove(chunk: list[ChatUser]) -> None:
         pks = [c.pk for c in chunk]
-        with transaction.atomic():
-            ChatUserTag.objects.filter(tag=tag, chatuser_id__in=pks).delete()
-            _touch(pks)
-            mark_changed(chunk)
-            record_many(actor=actor, objects=chunk, action="change", message=f"Removed tag {tag.name}")
-        changed += len(chunk)
-        _advance(progress, len(chunk))
-    return changed
+        ChatUserTag.objects.filter(tag=tag, chatuser_id__in=pks).delete()
+        _touch(pks)
+        mark_changed(chunk)
+        record_many(actor=actor, objects=chunk, action="change", message=f"Removed tag {tag.name}")
+
+    return in_chunks(_light(having), remove, progress=progress, size=CHUNK_SIZE)
 
 
 @transaction.atomic

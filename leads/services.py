@@ -4,14 +4,14 @@ transaction (``outbox.mark_changed_ids``) and recorded in each lead's history.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 
 from backoffice.audit import record_many
-from backoffice.operations.progress import Progress
+from backoffice.operations.progress import Progress, in_chunks
 from backoffice.sync import tasks as sync_tasks
 from backoffice.sync.outbox import mark_changed_ids
 from backoffice.userbot.models import Bot
@@ -21,18 +21,6 @@ from leads.tags import clean_tag, tag_key
 CHUNK_SIZE = 1000
 # What a bulk service reads of each lead: enough for the outbox and the history's label.
 _LIGHT_FIELDS = ("id", "bot_id", "company", "domain", "remote_id")
-
-
-def _chunks(leads: QuerySet[Lead]) -> Iterator[list[Lead]]:
-    """The leads in primary-key order, a chunk at a time (keyset paging: a chunk changed
-    meanwhile does not shift the next one)."""
-    last_pk = 0
-    while True:
-        chunk = list(leads.filter(pk__gt=last_pk).order_by("pk").only(*_LIGHT_FIELDS)[:CHUNK_SIZE])
-        if not chunk:
-            return
-        yield chunk
-        last_pk = chunk[-1].pk
 
 
 def _as_queryset(leads: QuerySet[Lead] | Sequence[Lead]) -> QuerySet[Lead]:
@@ -62,20 +50,15 @@ def lead_add_tag(
     tag = clean_tag(tag)
     key = tag_key(tag)
     lacking = _as_queryset(leads).filter(~Exists(LeadTag.objects.filter(lead=OuterRef("pk"), key=key)))
-    changed = 0
-    if progress is not None:
-        progress.total(lacking.count())
-    for chunk in _chunks(lacking):
-        with transaction.atomic():
-            LeadTag.objects.bulk_create(
-                [LeadTag(lead_id=lead.pk, tag=tag, key=key) for lead in chunk], ignore_conflicts=True
-            )
-            _queue(chunk)
-            record_many(actor=actor, objects=chunk, action="change", message=f"Added tag {tag}")
-        changed += len(chunk)
-        if progress is not None:
-            progress.advance(len(chunk))
-    return changed
+
+    def add(chunk: list[Lead]) -> None:
+        LeadTag.objects.bulk_create(
+            [LeadTag(lead_id=lead.pk, tag=tag, key=key) for lead in chunk], ignore_conflicts=True
+        )
+        _queue(chunk)
+        record_many(actor=actor, objects=chunk, action="change", message=f"Added tag {tag}")
+
+    return in_chunks(lacking.only(*_LIGHT_FIELDS), add, progress=progress, size=CHUNK_SIZE)
 
 
 def lead_remove_tag(
@@ -89,18 +72,13 @@ def lead_remove_tag(
     tag = clean_tag(tag)
     key = tag_key(tag)
     having = _as_queryset(leads).filter(Exists(LeadTag.objects.filter(lead=OuterRef("pk"), key=key)))
-    changed = 0
-    if progress is not None:
-        progress.total(having.count())
-    for chunk in _chunks(having):
-        with transaction.atomic():
-            LeadTag.objects.filter(key=key, lead_id__in=[lead.pk for lead in chunk]).delete()
-            _queue(chunk)
-            record_many(actor=actor, objects=chunk, action="change", message=f"Removed tag {tag}")
-        changed += len(chunk)
-        if progress is not None:
-            progress.advance(len(chunk))
-    return changed
+
+    def remove(chunk: list[Lead]) -> None:
+        LeadTag.objects.filter(key=key, lead_id__in=[lead.pk for lead in chunk]).delete()
+        _queue(chunk)
+        record_many(actor=actor, objects=chunk, action="change", message=f"Removed tag {tag}")
+
+    return in_chunks(having.only(*_LIGHT_FIELDS), remove, progress=progress, size=CHUNK_SIZE)
 
 
 def leads_read_again(*, bot: Bot, actor: AbstractBaseUser) -> None:

@@ -1,8 +1,13 @@
-"""How a running operation tells how far it has come, and learns that it was cancelled."""
+"""How a running operation tells how far it has come, and learns that it was cancelled; and
+how a bulk service works through rows a chunk at a time, telling it."""
 
 from __future__ import annotations
 
-from django.db.models import F
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.db import transaction
+from django.db.models import F, Model, QuerySet
 from django.utils import timezone
 
 from backoffice.operations.models import Operation
@@ -51,3 +56,28 @@ class Progress:
         this.update(**fields)  # the counts of what was done before a cancel still hold
         if stoppable:
             raise Cancelled
+
+
+M = TypeVar("M", bound=Model)
+CHUNK_SIZE = 1000
+
+
+def in_chunks(
+    rows: QuerySet[M], apply: Callable[[list[M]], Any], *, progress: Progress | None, size: int = CHUNK_SIZE
+) -> int:
+    """``apply`` to the rows a chunk at a time, each chunk in a transaction of its own;
+    returns how many rows there were. The rows come in primary-key order by keyset paging
+    (a chunk that ``apply`` changes or deletes does not shift the next one), and a million
+    never sit in memory at once. ``progress``, if given, learns the total first and hears of
+    each chunk once it has committed (and may stop the run there)."""
+    done, last_pk = 0, 0
+    if progress is not None:
+        progress.total(rows.count())
+    while chunk := list(rows.filter(pk__gt=last_pk).order_by("pk")[:size]):
+        last_pk = chunk[-1].pk
+        with transaction.atomic():
+            apply(chunk)
+        done += len(chunk)
+        if progress is not None:
+            progress.advance(len(chunk))
+    return done

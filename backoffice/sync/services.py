@@ -18,7 +18,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from backoffice.audit import record, record_many
-from backoffice.operations.progress import Progress
+from backoffice.operations.progress import Progress, in_chunks
 from backoffice.sync import tasks
 from backoffice.sync.gone import DELETED_FIELD, object_delete_accepted
 from backoffice.sync.kinds import SyncKind, kind_for
@@ -97,18 +97,15 @@ def objects_push_now(
     all a dead entry could have sent. An object in conflict stays parked until resolved.
     """
     label = objects.model._meta.label_lower
-    pushed, last_pk = 0, 0
-    if progress is not None:
-        progress.total(objects.count())
-    # Keyset paging: a million selected objects never sit in memory at once.
-    while chunk := list(objects.filter(pk__gt=last_pk).order_by("pk")[:CHUNK_SIZE]):
-        last_pk = chunk[-1].pk
-        with transaction.atomic():
-            _drop_dead(label, [obj.pk for obj in chunk])
-            pushed += mark_changed(chunk)
-            record_many(actor=actor, objects=chunk, action="change", message="Push to Userbot requested")
-        if progress is not None:
-            progress.advance(len(chunk))
+    pushed = 0
+
+    def push(chunk: list[Any]) -> None:
+        nonlocal pushed
+        _drop_dead(label, [obj.pk for obj in chunk])
+        pushed += mark_changed(chunk)
+        record_many(actor=actor, objects=chunk, action="change", message="Push to Userbot requested")
+
+    in_chunks(objects, push, progress=progress, size=CHUNK_SIZE)
     return pushed
 
 
