@@ -21,6 +21,7 @@ from chatusers.admin.chatuser_filters import languages_in_use
 from chatusers.models import ChatUser, ChatUserSync, ChatUserTag, Segment, Tag, Variable
 from tests.factories import BotFactory, ChatUserFactory, SegmentFactory, TagFactory
 from tests.operations import run_started
+from tests.pages import crumbs
 
 pytestmark = pytest.mark.django_db
 
@@ -323,6 +324,7 @@ def test_add_tag_on_the_selection_confirms_then_changes_exactly_those(admin_clie
     assert confirm.status_code == 200
     assert confirm.templates[0].name == "admin/chatusers/bulk_confirmation.html"
     assert "This applies to 2 chat users (the selected)." in confirm.content.decode()
+    assert crumbs(confirm.content.decode()) == ["Home", "People", "Chat users", "Add a tag"]
     assert sorted(ChatUserTag.objects.values_list("chatuser_id", flat=True)) == sorted(chosen)
     assert sorted(OutboxEntry.objects.values_list("object_id", flat=True)) == sorted(chosen)
     assert [str(m) for m in done.context["messages"]] == ["Tag “vip” added to 2 chat users."]

@@ -8,6 +8,7 @@ from backoffice.sync.models import OutboxEntry, SyncState
 from knowledge.models import Interaction
 from tests.factories import BotFactory
 from tests.factories_content import InteractionFactory, UserFactory
+from tests.pages import crumbs
 
 pytestmark = pytest.mark.django_db
 
@@ -207,10 +208,13 @@ def test_delete_action_deletes_through_the_service(client, operator):
     OutboxEntry.objects.all().delete()
     selected = [item.pk for item in doomed]
 
+    confirm = client.post(CHANGELIST, {"action": "delete_selected", "_selected_action": selected})
     response = client.post(
         CHANGELIST, {"action": "delete_selected", "_selected_action": selected, "post": "yes"}, follow=True
     )
 
+    levels = ["Home", "Knowledge", "Knowledge base", "Delete multiple objects"]
+    assert crumbs(confirm.content.decode()) == levels
     assert [str(m) for m in response.context["messages"]] == ["Successfully deleted 2 interactions."]
     assert list(Interaction.objects.all()) == [kept]
     assert sorted(OutboxEntry.objects.values_list("object_id", "deleted")) == [

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from backoffice.operations.models import Operation
 from backoffice.operations.tasks import cleanup
+from tests.pages import crumbs
 
 pytestmark = pytest.mark.django_db
 
@@ -57,7 +58,7 @@ def test_the_starter_follows_the_operation_on_its_page(starter: Any, running: Op
     state = client.get(f"{OPERATIONS}{running.pk}/progress.json").json()
 
     assert 'id="operation-progress"' in page
-    assert "Export as CSV: chat users, no filter" in page
+    assert crumbs(page) == ["Home", "Imports", "Operations", "Export as CSV: chat users, no filter"]
     assert 'value="Cancel"' in page
     assert (state["status"], state["done"], state["total"], state["finished"]) == (
         "running",

@@ -24,6 +24,7 @@ from backoffice.sync.outbox import mark_changed
 from chatusers.models import ChatUser
 from tests.factories import BotFactory, ChatUserFactory
 from tests.operations import run_started, started
+from tests.pages import crumbs
 from tests.sync_helpers import LABEL, dead_entry, entries_of, history, in_conflict
 
 pytestmark = pytest.mark.django_db
@@ -440,6 +441,7 @@ def test_the_conflict_page_shows_the_three_values_and_both_buttons(admin_client:
 
     page = response.content.decode()
     assert response.status_code == 200
+    assert crumbs(page) == ["Home", "Sync", "Conflicts", str(conflict)]
     assert '<td class="base">Ada</td>' in page
     assert '<td class="ours">Ours</td>' in page
     assert '<td class="theirs">Theirs</td>' in page
