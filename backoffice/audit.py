@@ -87,6 +87,12 @@ def _insert(actor: AbstractBaseUser, flag: int, text: str, rows: list[tuple[int,
         cursor.execute(  # the table and the columns are LogEntry's own, never input
             f"INSERT INTO {LogEntry._meta.db_table} ({columns})"  # noqa: S608
             f" SELECT %s, %s, CAST({item}->>0 AS integer), {item}->>1, {item}->>2, %s, %s FROM {source}",
-            [timezone.now(), actor.pk, flag, text, orjson.dumps(rows).decode()],
+            [
+                connection.ops.adapt_datetimefield_value(timezone.now()),
+                actor.pk,
+                flag,
+                text,
+                orjson.dumps(rows).decode(),
+            ],
         )
     return len(rows)
