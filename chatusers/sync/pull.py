@@ -14,7 +14,6 @@ there, and leaves deletions to the next complete one.
 
 from __future__ import annotations
 
-import logging
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterator
@@ -34,7 +33,6 @@ from chatusers.sync.settle import OPERATION, Settler, key_of
 from chatusers.sync.tags import TagBook
 from chatusers.sync.writes import analyze_loaded
 
-logger = logging.getLogger(__name__)
 PAGE = 1000
 APPLY_BATCH = 5000
 # Chat users that differ are settled this many at a time, gathered across batches: settling
