@@ -35,7 +35,6 @@ from chatusers.models import (
     Variable,
 )
 
-CHUNK_SIZE = 1000
 CHATUSER_FIELDS = ("name", "surname", "email", "phone", "channel", "language", "last_seen_at")
 # What a bulk service reads of each chat user: enough for the outbox and the audit's label.
 # Not its sync record: marking and deleting read the records they need under their own lock.
@@ -131,7 +130,7 @@ def chatusers_delete(
         mark_deleted(chunk)
         ChatUser.objects.filter(pk__in=[c.pk for c in chunk]).delete()
 
-    return in_chunks(_light(chatusers), delete, progress=progress, size=CHUNK_SIZE)
+    return in_chunks(_light(chatusers), delete, progress=progress)
 
 
 def _as_queryset(chatuser: ChatUser | None, chatusers: QuerySet[ChatUser] | None) -> QuerySet[ChatUser]:
@@ -164,7 +163,7 @@ def chatuser_add_tag(
         mark_changed(chunk)
         record_many(actor=actor, objects=chunk, action="change", message=f"Added tag {tag.name}")
 
-    return in_chunks(_light(lacking), add, progress=progress, size=CHUNK_SIZE)
+    return in_chunks(_light(lacking), add, progress=progress)
 
 
 def chatuser_remove_tag(
@@ -187,7 +186,7 @@ def chatuser_remove_tag(
         mark_changed(chunk)
         record_many(actor=actor, objects=chunk, action="change", message=f"Removed tag {tag.name}")
 
-    return in_chunks(_light(having), remove, progress=progress, size=CHUNK_SIZE)
+    return in_chunks(_light(having), remove, progress=progress)
 
 
 @transaction.atomic

@@ -18,7 +18,6 @@ from backoffice.userbot.models import Bot
 from leads.models import Lead, LeadTag
 from leads.tags import clean_tag, tag_key
 
-CHUNK_SIZE = 1000
 # What a bulk service reads of each lead: enough for the outbox and the history's label.
 _LIGHT_FIELDS = ("id", "bot_id", "company", "domain", "remote_id")
 
@@ -58,7 +57,7 @@ def lead_add_tag(
         _queue(chunk)
         record_many(actor=actor, objects=chunk, action="change", message=f"Added tag {tag}")
 
-    return in_chunks(lacking.only(*_LIGHT_FIELDS), add, progress=progress, size=CHUNK_SIZE)
+    return in_chunks(lacking.only(*_LIGHT_FIELDS), add, progress=progress)
 
 
 def lead_remove_tag(
@@ -78,7 +77,7 @@ def lead_remove_tag(
         _queue(chunk)
         record_many(actor=actor, objects=chunk, action="change", message=f"Removed tag {tag}")
 
-    return in_chunks(having.only(*_LIGHT_FIELDS), remove, progress=progress, size=CHUNK_SIZE)
+    return in_chunks(having.only(*_LIGHT_FIELDS), remove, progress=progress)
 
 
 def leads_read_again(*, bot: Bot, actor: AbstractBaseUser) -> None:

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 
+from backoffice.operations import progress as progress_module
 from backoffice.sync.models import OutboxEntry
 from chatusers import services
 from chatusers.models import ChatUser, ChatUserTag, Segment, SegmentFilter, Tag, Variable
@@ -157,7 +158,7 @@ def test_chatuser_add_tag_changes_only_chat_users_of_the_tags_bot_that_lack_it(a
 def test_chatuser_add_tag_works_in_chunks_with_a_fixed_number_of_queries_each(
     actor: Any, monkeypatch: pytest.MonkeyPatch, django_assert_max_num_queries: Any
 ) -> None:
-    monkeypatch.setattr(services, "CHUNK_SIZE", 2)
+    monkeypatch.setattr(progress_module, "CHUNK_SIZE", 2)
     bot = BotFactory()
     tag = TagFactory(bot=bot)
     chatusers = [ChatUserFactory(bot=bot) for _ in range(5)]

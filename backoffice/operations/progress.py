@@ -59,12 +59,10 @@ class Progress:
 
 
 M = TypeVar("M", bound=Model)
-CHUNK_SIZE = 1000
+CHUNK_SIZE = 1000  # rows a chunk of a bulk service, one transaction each
 
 
-def in_chunks(
-    rows: QuerySet[M], apply: Callable[[list[M]], Any], *, progress: Progress | None, size: int = CHUNK_SIZE
-) -> int:
+def in_chunks(rows: QuerySet[M], apply: Callable[[list[M]], Any], *, progress: Progress | None) -> int:
     """``apply`` to the rows a chunk at a time, each chunk in a transaction of its own;
     returns how many rows there were. The rows come in primary-key order by keyset paging
     (a chunk that ``apply`` changes or deletes does not shift the next one), and a million
@@ -73,7 +71,7 @@ def in_chunks(
     done, last_pk = 0, 0
     if progress is not None:
         progress.total(rows.count())
-    while chunk := list(rows.filter(pk__gt=last_pk).order_by("pk")[:size]):
+    while chunk := list(rows.filter(pk__gt=last_pk).order_by("pk")[:CHUNK_SIZE]):
         last_pk = chunk[-1].pk
         with transaction.atomic():
             apply(chunk)

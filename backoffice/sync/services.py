@@ -35,7 +35,6 @@ from backoffice.sync.outbox import mark_changed, mark_deleted, wake_relay
 from backoffice.userbot.models import Bot
 
 Open = SyncConflict.Resolution.OPEN
-CHUNK_SIZE = 1000
 BOT_SYNC_FIELDS = ("conflict_policy", "on_remote_delete", "pull_interval_s", "pull_interval_max_s")
 
 
@@ -105,7 +104,7 @@ def objects_push_now(
         pushed += mark_changed(chunk)
         record_many(actor=actor, objects=chunk, action="change", message="Push to Userbot requested")
 
-    in_chunks(objects, push, progress=progress, size=CHUNK_SIZE)
+    in_chunks(objects, push, progress=progress)
     return pushed
 
 
