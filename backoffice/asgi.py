@@ -13,6 +13,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from backoffice.accounts.sockets import SecondFactorSocketMiddleware  # noqa: E402
 from backoffice.routing import websocket_urlpatterns  # noqa: E402
+from backoffice.runtime import freeze_started_process  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -22,3 +23,4 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+freeze_started_process()

@@ -5,5 +5,8 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from backoffice.runtime import freeze_started_process
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backoffice.settings")
 application = get_wsgi_application()
+freeze_started_process()

@@ -299,3 +299,53 @@ def test_saved_views_in_the_sidebar_cost_a_list_page_no_query(admin_client: Any,
     assert with_three == without
     saved = page.context["available_apps"][0]
     assert (saved["name"], [m["name"] for m in saved["models"]]) == ("Saved views", ["One", "Three", "Two"])
+
+
+def _sidebar(page: Any) -> str:
+    html = page.content.decode()
+    return html[
+        html.index('<nav class="sticky" id="nav-sidebar"') : html.index(
+            "</nav>", html.index('id="nav-sidebar"')
+        )
+    ]
+
+
+def test_the_sidebar_kept_by_the_process_is_the_one_its_template_draws(admin_client: Any) -> None:
+    from django.template.loader import render_to_string
+
+    from backoffice.admin_site.templatetags import backoffice_admin
+
+    backoffice_admin._SIDEBARS.clear()
+    first = admin_client.get("/admin/chatusers/tag/")
+    kept = admin_client.get("/admin/chatusers/tag/")
+    drawn = render_to_string(
+        "admin_site/nav_sidebar.html",
+        {"available_apps": kept.context["available_apps"], "request": kept.wsgi_request},
+    )
+
+    assert (
+        _sidebar(first) == _sidebar(kept) == drawn[drawn.index('<nav class="sticky"') : drawn.index("</nav>")]
+    )
+    assert len(backoffice_admin._SIDEBARS) == 1
+
+
+def test_the_sidebar_marks_the_page_shown_and_follows_the_users_permissions_at_once(client: Any) -> None:
+    clerk = get_user_model().objects.create_user("clerk", password="x", is_staff=True)
+    clerk.user_permissions.add(Permission.objects.get(codename="view_chatuser"))
+    other = get_user_model().objects.create_user("other", password="x", is_staff=True)
+    other.user_permissions.add(Permission.objects.get(codename="view_chatuser"))
+    client.force_login(clerk)
+
+    on_users = _sidebar(client.get("/admin/chatusers/chatuser/"))
+    on_imports = _sidebar(client.get("/admin/chatusers/importjob/"))
+    clerk.user_permissions.add(Permission.objects.get(codename="view_tag"))
+    with_tags = _sidebar(client.get("/admin/chatusers/chatuser/"))
+    client.force_login(other)
+    others = _sidebar(client.get("/admin/chatusers/chatuser/"))
+
+    assert 'href="/admin/chatusers/chatuser/" aria-current="page"' in on_users
+    assert 'href="/admin/chatusers/chatuser/" aria-current="page"' not in on_imports
+    assert 'href="/admin/chatusers/importjob/" aria-current="page"' in on_imports
+    assert 'href="/admin/chatusers/tag/"' not in on_users
+    assert 'href="/admin/chatusers/tag/"' in with_tags
+    assert others == on_users

@@ -25,6 +25,10 @@ from livechat.access import can_view_chats
 
 PRODUCT = "Userbot back office"
 SAVED_VIEWS_KEPT_S = 300
+# The sidebars kept by each process, one for each set of permissions seen (roles make them
+# few); past this many, they are built afresh.
+GROUPS_KEPT = 64
+_GROUPS_BY_ACCESS: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
 # Who sees the dashboard: its figures are of chat users and of the sync.
 DASHBOARD_PERMISSIONS = ("chatusers.view_chatuser", "sync.view_botsync", "insights.view_daystats")
 
@@ -44,13 +48,27 @@ class OperatorAdminSite(BackofficeAdminSite):
         return ours + super().get_urls()
 
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[dict[str, Any]]:
-        app_list = super().get_app_list(request, app_label)
         if app_label is not None:
-            return app_list
-        groups = grouped(app_list)
-        _link_new_import(request, groups)
+            return super().get_app_list(request, app_label)
+        groups = self._groups_of(request)
         saved = _saved_views_group(request)
-        return [saved, *groups] if saved else groups
+        return [saved, *groups] if saved else list(groups)
+
+    def _groups_of(self, request: HttpRequest) -> list[dict[str, Any]]:
+        """The sidebar's groups for what the user may do, built once per process for each set
+        of permissions: every page draws them, and building them takes two address lookups
+        and five permission checks a model. Each model admin decides from the user's
+        permissions and flags alone, which the key holds; the registry is fixed at start."""
+        user = request.user
+        access = _access_of(user)
+        groups = _GROUPS_BY_ACCESS.get(access)
+        if groups is None:
+            groups = grouped(super().get_app_list(request))
+            _link_new_import(request, groups)
+            if len(_GROUPS_BY_ACCESS) >= GROUPS_KEPT:
+                _GROUPS_BY_ACCESS.clear()
+            _GROUPS_BY_ACCESS[access] = groups
+        return groups
 
     # --- saved views: a list as the operator left it, under a name -------------------------
 
@@ -119,6 +137,15 @@ class OperatorAdminSite(BackofficeAdminSite):
         }
         request.current_app = self.name
         return TemplateResponse(request, "admin/app_index.html", context)
+
+
+def _access_of(user: Any) -> tuple[Any, ...]:
+    """What the sidebar depends on: a superuser may do everything (no permission query);
+    anyone else, what their permissions and groups' permissions allow."""
+    flags = (bool(user.is_active), bool(user.is_staff), bool(user.is_superuser))
+    if user.is_superuser or not user.is_active:
+        return flags
+    return (*flags, frozenset(user.get_all_permissions()))
 
 
 def _saved_views_group(request: HttpRequest) -> dict[str, Any] | None:

@@ -10,7 +10,10 @@ from django import template
 from django.contrib.admin.templatetags.admin_list import result_headers, result_hidden_fields
 from django.contrib.admin.templatetags.base import InclusionAdminNode
 from django.contrib.admin.views.main import ChangeList
+from django.template.defaultfilters import urlencode
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
 from django.utils.encoding import iri_to_uri
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -71,6 +74,46 @@ def current_entry_url(app_list: list[dict[str, Any]], path: str) -> str:
     urls = [m["admin_url"] for app in app_list for m in app["models"] if m.get("admin_url")]
     under = [url for url in urls if path.startswith(url.split("?")[0])]
     return max(under, key=len) if under else ""
+
+
+# The sidebars each process has drawn, by everything they show; past this many, drawn afresh.
+SIDEBARS_KEPT = 512
+_SIDEBARS: dict[tuple[Any, ...], SafeString] = {}
+
+
+@register.simple_tag(takes_context=True)
+def nav_sidebar(context: template.Context) -> SafeString:
+    """Django's sidebar (``admin_site/nav_sidebar.html``), drawn once per process for each
+    content and current entry: it is on every page and its entries are most of a short
+    page's markup. The key holds every value the template reads."""
+    request = context["request"]
+    app_list = context.get("available_apps") or []
+    current_url = current_entry_url(app_list, request.path)
+    path = urlencode(request.path)
+    key = (
+        translation.get_language(),
+        current_url,
+        tuple(
+            (
+                app["app_label"],
+                app["app_url"],
+                app["name"],
+                app["app_url"] in path,
+                tuple(
+                    (m["object_name"], m["name"], m["admin_url"], m["add_url"], m.get("view_only"))
+                    for m in app["models"]
+                ),
+            )
+            for app in app_list
+        ),
+    )
+    html = _SIDEBARS.get(key)
+    if html is None:
+        html = render_to_string("admin_site/nav_sidebar.html", context.flatten(), request=None)
+        if len(_SIDEBARS) >= SIDEBARS_KEPT:
+            _SIDEBARS.clear()
+        _SIDEBARS[key] = html
+    return html
 
 
 def fast_result_list(cl: ChangeList) -> dict[str, Any]:
