@@ -338,6 +338,48 @@ def test_a_first_load_takes_a_chat_user_met_twice_once_with_its_tags_and_variabl
     assert pull_bot(bot).get("chatusers", {}) == {}
 
 
+def test_a_first_load_whose_batch_holds_one_email_twice_takes_the_rest_of_it_whole(bot, raw_ws, monkeypatch):
+    # A first load COPYs its batches; one that breaks a key here (an email is one chat
+    # user's whatever its case, which Userbot may see otherwise) goes the careful way.
+    raw_ws.ok(
+        "chatusers.create",
+        [
+            {
+                "name": "Ada",
+                "email": "ada@example.com",
+                "tags": ["lead"],
+                "variables": [{"name": "n", "value": "1"}],
+            },
+            {"name": "Twin", "email": "twin@example.com"},
+            {
+                "name": "Bo",
+                "email": "bo@example.com",
+                "tags": ["lead"],
+                "variables": [{"name": "n", "value": "2"}],
+            },
+        ],
+    )
+    real_pages = pull_module.Scan._pages
+
+    def pages_with_a_twin(self: Any, start: int) -> Any:
+        for offset, users in real_pages(self, start):
+            for user in users:
+                if user["name"] == "Twin":
+                    user["email"] = "ADA@example.com"
+            yield offset, users
+
+    monkeypatch.setattr(pull_module.Scan, "_pages", pages_with_a_twin)
+
+    report = pull_bot(bot)
+
+    assert report["chatusers"] == {"created": 2, "deferred": 1}
+    assert sorted(ChatUser.objects.values_list("name", flat=True)) == ["Ada", "Bo"]
+    for chatuser in ChatUser.objects.all():
+        assert chatuser.sync_state == "synced" and chatuser.remote_id
+        assert [t.name for t in chatuser.tags.all()] == ["lead"]
+        assert [v.value for v in chatuser.variables.all()] == ["1" if chatuser.name == "Ada" else "2"]
+
+
 def _context(bot: Any) -> Any:
     from django.utils import timezone
 

@@ -192,7 +192,7 @@ class Settler:
         for user in users:
             doc = remote_doc(user, self.book.names)
             rows.append((user, doc))
-        inserted = insert_chatusers(self.bot.pk, rows, now)
+        inserted = insert_chatusers(self.bot.pk, rows, now, fresh=self.first_load)
         links, variables = [], []
         docs = {user["id"]: doc for user, doc in rows}
         for pk, rid in inserted:
@@ -201,7 +201,7 @@ class Settler:
             variables.extend(
                 (pk, key[len(VAR) :], value) for key, value in doc.items() if key.startswith(VAR)
             )
-        insert_links(links, variables)
+        insert_links(links, variables, fresh=self.first_load)
         self.ctx.count("chatusers", "created", len(inserted))
         if len(inserted) < len(rows):
             # A key (email, phone, client_ref) still held here by another chat user whose own

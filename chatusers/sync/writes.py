@@ -57,23 +57,85 @@ def _row_values(user: dict[str, Any], doc: Doc, new_ref: str) -> tuple[Any, ...]
     )
 
 
-def insert_chatusers(bot_id: int, rows: list[tuple[dict[str, Any], Doc]], now: Any) -> list[tuple[int, str]]:
+def insert_chatusers(
+    bot_id: int, rows: list[tuple[dict[str, Any], Doc]], now: Any, *, fresh: bool = False
+) -> list[tuple[int, str]]:
     """Insert chat users new here, already synced; returns (pk, Userbot id) of those inserted:
-    one whose key (email, phone, client_ref) another chat user here still holds is left out."""
-    if connection.vendor == "postgresql":
-        return _insert_postgres(bot_id, rows, now)
-    return _insert_portable(bot_id, rows, now)
+    one whose key (email, phone, client_ref) another chat user here still holds is left out.
+
+    ``fresh``: the bot had no chat users when the scan began (a first load), so no key is
+    expected to be held: the batch goes in by COPY, and only if a key is held after all (two
+    chat users of Userbot with one email, a refresh that came first) by the statement that
+    skips them."""
+    if connection.vendor != "postgresql":
+        return _insert_portable(bot_id, rows, now)
+    batch = _new_rows(rows)
+    if fresh:
+        copied = _copy_postgres(bot_id, batch, now)
+        if copied is not None:
+            return copied
+    return _insert_postgres(bot_id, batch, now)
 
 
-def _insert_postgres(bot_id: int, rows: list[tuple[dict[str, Any], Doc]], now: Any) -> list[tuple[int, str]]:
+def _new_rows(rows: list[tuple[dict[str, Any], Doc]]) -> list[dict[str, Any]]:
+    """The batch's rows by column, each client_ref once: a repeat is left to the next pull, as
+    a held key is."""
     names = ("remote_id", "client_ref", *FIELDS, "created_at", "last_seen_at", "updated_at")
     batch, refs = [], set()
     for (user, doc), ref in zip(rows, new_client_refs(len(rows)), strict=True):
         row = {**dict(zip(names, _row_values(user, doc, ref), strict=True)), "snapshot": doc}
         row["digest"] = wire_digest(user)
-        if row["client_ref"] not in refs:  # a repeat is left to the next pull, as a held key is
+        if row["client_ref"] not in refs:
             refs.add(row["client_ref"])
             batch.append(row)
+    return batch
+
+
+def _copy_postgres(bot_id: int, batch: list[dict[str, Any]], now: Any) -> list[tuple[int, str]] | None:
+    """The batch and its sync records by COPY, with ids drawn beforehand; None, with nothing
+    written, if a unique key is held."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence('chatusers_chatuser', 'id')) FROM generate_series(1, %s)",
+            [len(batch)],
+        )
+        ids = [pk for (pk,) in cursor.fetchall()]
+        users = (
+            (pk, bot_id, r["client_ref"], *(r[f] for f in FIELDS), r["created_at"], r["last_seen_at"], now)
+            for pk, r in zip(ids, batch, strict=True)
+        )
+        records = (
+            (pk, bot_id, r["created_at"], r["remote_id"], SyncState.SYNCED, now, r["updated_at"], "",
+             orjson.dumps(r["snapshot"]).decode(), r["digest"])
+            for pk, r in zip(ids, batch, strict=True)
+        )  # fmt: skip
+        copied = copy_all(
+            cursor,
+            [
+                (f"chatusers_chatuser (id, bot_id, client_ref, {', '.join(FIELDS)}, created_at,"
+                 " last_seen_at, updated_at)", users),
+                ("chatusers_chatusersync (chatuser_id, bot_id, created_at, remote_id, sync_state, synced_at,"
+                 " remote_updated_at, sync_error, synced_snapshot, wire_digest)", records),
+            ],
+        )  # fmt: skip
+    return [(pk, r["remote_id"]) for pk, r in zip(ids, batch, strict=True)] if copied else None
+
+
+def copy_all(cursor: Any, tables: list[tuple[str, Any]]) -> bool:
+    """COPY each ``(table and columns, rows)`` in turn, all or none (a savepoint): False,
+    with nothing written, if a row would break a unique key."""
+    try:
+        with transaction.atomic(), connection.wrap_database_errors:
+            for target, rows in tables:
+                with cursor.copy(f"COPY {target} FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+    except IntegrityError:
+        return False
+    return True
+
+
+def _insert_postgres(bot_id: int, batch: list[dict[str, Any]], now: Any) -> list[tuple[int, str]]:
     with connection.cursor() as cursor:
         # One JSON document for the batch, parsed by PostgreSQL in C, and one statement for the
         # chat users and their sync records, joined on the client_ref (unique in the bot). A key
@@ -142,9 +204,19 @@ def _insert_portable(bot_id: int, rows: list[tuple[dict[str, Any], Doc]], now: A
     return inserted
 
 
-def insert_links(links: list[tuple[int, int]], variables: list[tuple[int, str, str]]) -> None:
+def insert_links(
+    links: list[tuple[int, int]], variables: list[tuple[int, str, str]], *, fresh: bool = False
+) -> None:
+    """The tags and variables of chat users just inserted. ``fresh``: as for
+    ``insert_chatusers`` (a COPY, unless a link is there twice)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
+            if fresh and copy_all(
+                cursor,
+                [("chatusers_chatusertag (chatuser_id, tag_id)", links),
+                 ("chatusers_variable (chatuser_id, name, value)", variables)],
+            ):  # fmt: skip
+                return
             if links:
                 cursor.execute(
                     "INSERT INTO chatusers_chatusertag (chatuser_id, tag_id)"
