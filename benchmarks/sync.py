@@ -15,9 +15,9 @@ Three figures, in one run, in a database of its own (the one in ``DATABASE_URL``
 Beside the push and the mirror, the same run times the database's part of each alone,
 with nothing else running: the relay's own statements for a push (claim, record on the chat
 users' sync records, delete) on as many connections as the push has relays
-(``push_db_alone_per_s``), and a COPY of the chat user rows a first load writes and one of
-their sync records, on as many connections as a scan applies batches with
-(``mirror_db_alone_1m_s``); and the wire's part of the push alone: the same creates sent
+(``push_db_alone_per_s``), and a COPY of the rows a first load writes (the chat users,
+their sync records, their tags and variables), on as many connections as a scan applies
+batches with (``mirror_db_alone_1m_s``); and the wire's part of the push alone: the same creates sent
 from memory to a sandbox of their own, with no database work on our side
 (``push_wire_alone_per_s``). The push is reported against the lower of its two floors
 (``push_vs_lower_floor``), and against both done one after the other
@@ -274,16 +274,26 @@ MIRROR_RECORD_COLUMNS = (
 )
 
 
+# How many tags and variables the sandbox's seeded chat users carry (``sandbox/seed.py``):
+# the chance of none, one, two or three tags, and of each of three variables.
+SEED_TAG_CUTS = (0.4, 0.75, 0.93)
+SEED_VARIABLE_ODDS = (("plan", 0.7), ("city", 0.5), ("orders", 0.35))
+
+
 def measure_mirror_floor(count: int, connections_: int) -> float:
     """The database's part of a first load, alone: ``count`` chat users as a first load
-    writes them (every column; no tags or variables) and their sync records (synced, the
-    Userbot id, the snapshot), COPYed into an empty bot, 5000 chat users to a transaction
-    (a COPY into each table), by ``connections_`` processes at once (as many as a scan
-    applies batches with). The rows are written out beforehand, their ids drawn from the
-    chat users' sequence, so only the COPYs and their commits are timed. Seconds."""
+    writes them (every column), their sync records (synced, the Userbot id, the snapshot),
+    and their tags and variables as many as the sandbox seeds (about 0.9 tags and 1.55
+    variables a chat user), COPYed into an empty bot, 5000 chat users to a transaction (a
+    COPY into each table), by ``connections_`` processes at once (as many as a scan applies
+    batches with). The rows are written out beforehand, their ids drawn from the chat users'
+    sequence, so only the COPYs and their commits are timed. Seconds."""
     from django.db import connection
 
+    from chatusers.models import Tag
+
     bot = _bot("ws://127.0.0.1:9/", "floor-mirror-bot")
+    tag_ids = [Tag.objects.create(bot=bot, name=f"tag-{n}", color="#1e88e5").pk for n in range(8)]
     rng = random.Random(11)
     stamp = "2026-01-02T03:04:05+00:00"
     with connection.cursor() as cursor:
@@ -295,7 +305,7 @@ def measure_mirror_floor(count: int, connections_: int) -> float:
     with tempfile.TemporaryDirectory() as folder:
         batches = []
         for start in range(0, count, 5000):
-            users, records = [], []
+            users, records, links, variables = [], [], [], []
             for n in range(start, min(count, start + 5000)):
                 name, surname = rng.choice(FIRST), rng.choice(LAST)
                 email, phone = f"mirror{n}@example.com", f"+39{3_200_000_000 + n}" if n % 3 else None
@@ -307,10 +317,20 @@ def measure_mirror_floor(count: int, connections_: int) -> float:
                           orjson.dumps(doc).decode())  # fmt: skip
                 users.append("\t".join("\\N" if v is None else str(v) for v in user))
                 records.append("\t".join("\\N" if v is None else str(v) for v in record))
-            paths = (Path(folder) / f"{start}.users.tsv", Path(folder) / f"{start}.records.tsv")
-            paths[0].write_text("\n".join(users) + "\n")
-            paths[1].write_text("\n".join(records) + "\n")
-            batches.append((str(paths[0]), str(paths[1])))
+                roll = rng.random()
+                tags = sum(roll >= cut for cut in SEED_TAG_CUTS)
+                links.extend(f"{ids[n]}\t{tag}" for tag in rng.sample(tag_ids, tags))
+                variables.extend(
+                    f"{ids[n]}\t{name}\t{rng.randrange(100)}"
+                    for name, odds in SEED_VARIABLE_ODDS
+                    if rng.random() < odds
+                )
+            paths = tuple(
+                Path(folder) / f"{start}.{table}.tsv" for table in ("users", "records", "tags", "vars")
+            )
+            for path, lines in zip(paths, (users, records, links, variables), strict=True):
+                path.write_text("\n".join(lines) + "\n" if lines else "")
+            batches.append(tuple(str(path) for path in paths))
         _, elapsed = _in_processes(_copy_in_process, [batches[k::connections_] for k in range(connections_)])
     print(
         f"mirror, the database alone: {count} chat users on {connections_} connections in {elapsed:.1f} s",
@@ -319,16 +339,21 @@ def measure_mirror_floor(count: int, connections_: int) -> float:
     return elapsed
 
 
-def _copy_in_process(batches: list[tuple[str, str]]) -> None:
+def _copy_in_process(batches: list[tuple[str, ...]]) -> None:
     from django.db import connection, connections, transaction
 
     connections.close_all()
-    for users, records in batches:
+    targets = (
+        f"chatusers_chatuser ({MIRROR_COLUMNS})",
+        f"chatusers_chatusersync ({MIRROR_RECORD_COLUMNS})",
+        "chatusers_chatusertag (chatuser_id, tag_id)",
+        "chatusers_variable (chatuser_id, name, value)",
+    )
+    for paths in batches:
         with transaction.atomic(), connection.cursor() as cursor:
-            with cursor.copy(f"COPY chatusers_chatuser ({MIRROR_COLUMNS}) FROM STDIN") as copy:
-                copy.write(Path(users).read_bytes())
-            with cursor.copy(f"COPY chatusers_chatusersync ({MIRROR_RECORD_COLUMNS}) FROM STDIN") as copy:
-                copy.write(Path(records).read_bytes())
+            for target, path in zip(targets, paths, strict=True):
+                with cursor.copy(f"COPY {target} FROM STDIN") as copy:
+                    copy.write(Path(path).read_bytes())
     connections.close_all()
 
 
@@ -463,6 +488,7 @@ def main() -> None:
         f" mirror_n={args.mirror} samples={args.samples} push_wire_alone_per_s={push_wire_per_s:.0f}"
         f" push_vs_lower_floor={push_per_s / floor if floor else 0:.2f}"
         f" push_vs_both_floors={push_per_s / both if both else 0:.2f}"
+        f" mirror_vs_floor={mirror_s / mirror_floor_s if mirror_floor_s else 0:.2f}"
     )
 
 
