@@ -142,13 +142,16 @@ def keeps_digest(model: type[SyncedModel]) -> bool:
     return any(f.name == "wire_digest" for f in record_model(model)._meta.concrete_fields)
 
 
-def any_of(ids: Sequence[int]) -> Any:
-    """What ``pk__in=`` (or ``<fk>_id__in=``) takes for many ids: on PostgreSQL one array
-    parameter unnested by the server, where a list is thousands of parameters to compile
-    and adapt one by one."""
+def any_of(ids: Sequence[Any], sql_type: str = "bigint") -> Any:
+    """What ``pk__in=`` (or ``<fk>_id__in=``, or ``remote_id__in=`` with ``sql_type`` "text")
+    takes for many values: on PostgreSQL one array parameter unnested by the server, where a
+    list is thousands of parameters to compile and adapt one by one."""
     if connection.vendor == "postgresql":
-        return RawSQL("SELECT unnest(%s::bigint[])", [list(ids)])
+        return RawSQL(_UNNEST[sql_type], [list(ids)])  # noqa: S611 - one of two constant statements
     return list(ids)
+
+
+_UNNEST = {sql_type: f"SELECT unnest(%s::{sql_type}[])" for sql_type in ("bigint", "text")}
 
 
 def _held_by(worker: str, statement: str, ids: Sequence[int], params: Sequence[Any]) -> set[int]:

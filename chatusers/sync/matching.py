@@ -13,6 +13,7 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower
 
+from backoffice.sync.db import any_of
 from backoffice.sync.models import OutboxEntry, with_records
 from backoffice.sync.untrusted import KEPT_PREFIX
 from chatusers.models import ChatUser, ChatUserSync
@@ -82,8 +83,8 @@ def matches(bot: Any, remote: dict[str, dict[str, Any]], *, adopt: bool) -> dict
     ``pending``; with ``adopt``, unlinked ones are matched too."""
     # By the records' (bot, Userbot id) index first: a join from the chat users' side may
     # walk every chat user of the bot to probe its record.
-    linked = ChatUserSync.objects.filter(bot=bot, remote_id__in=list(remote)).values_list("pk", flat=True)
-    found = list(_locals(bot).filter(pk__in=list(linked)))
+    linked = ChatUserSync.objects.filter(bot=bot, remote_id__in=any_of(list(remote), "text"))
+    found = list(_locals(bot).filter(pk__in=any_of(list(linked.values_list("pk", flat=True)))))
     if adopt:
         # Two queries, not an OR: each arm here is a range of an index of the chat user's
         # table, which an OR with the record's Userbot id would turn into a scan of it.

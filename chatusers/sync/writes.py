@@ -14,6 +14,7 @@ import orjson
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from backoffice.sync.db import any_of
 from backoffice.sync.kinds import parse_time
 from backoffice.sync.merge import Doc
 from backoffice.sync.models import SyncState, new_client_refs, record_of
@@ -259,7 +260,7 @@ def write_changes(
     ok = [w for w in writes if w[0].pk not in failed]
     retag = [(local.pk, after) for local, _, before, after in ok if before.get("tags") != after.get("tags")]
     if retag:
-        ChatUserTag.objects.filter(chatuser_id__in=[pk for pk, _ in retag]).delete()
+        ChatUserTag.objects.filter(chatuser_id__in=any_of([pk for pk, _ in retag])).delete()
     revar = [
         (local.pk, after)
         for local, _, before, after in ok
@@ -267,7 +268,7 @@ def write_changes(
         != {k: v for k, v in after.items() if k.startswith(VAR)}
     ]
     if revar:
-        Variable.objects.filter(chatuser_id__in=[pk for pk, _ in revar]).delete()
+        Variable.objects.filter(chatuser_id__in=any_of([pk for pk, _ in revar])).delete()
     insert_links(
         [(pk, book.by_name[name].pk) for pk, after in retag for name in after["tags"]],
         [(pk, k[len(VAR) :], v) for pk, after in revar for k, v in after.items() if k.startswith(VAR)],
