@@ -68,8 +68,10 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", P
 # encrypts, all decrypt (so a key can be rotated). Unset, one key is derived from SECRET_KEY.
 FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS", [])
 
+# Not "daphne": as an app it only makes `runserver` serve ASGI, and it loads its server
+# (twisted, autobahn; 18 MB) into every process, workers included. Daphne serves the ASGI
+# app as a command of its own (Procfile `ws`, `manage.py up`).
 INSTALLED_APPS = [
-    "daphne",
     # First, so its templates (the breadcrumbs, the shared look) extend those of every app.
     "backoffice.admin_site",
     # Before the admin, so its templates (login, the user links) override the admin's.
