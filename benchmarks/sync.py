@@ -52,6 +52,7 @@ import orjson
 from backoffice.runtime import tune_gc_for_bulk_work
 from benchmarks._db import bench_database, setup_django
 from benchmarks._sandbox import ROOT, sandbox_process
+from sandbox.seed import TAG_COUNT_CUTS, VARIABLE_ODDS
 
 APIKEY = "bench-key"
 SITEKEY = "bench-bot"
@@ -274,12 +275,6 @@ MIRROR_RECORD_COLUMNS = (
 )
 
 
-# How many tags and variables the sandbox's seeded chat users carry (``sandbox/seed.py``):
-# the chance of none, one, two or three tags, and of each of three variables.
-SEED_TAG_CUTS = (0.4, 0.75, 0.93)
-SEED_VARIABLE_ODDS = (("plan", 0.7), ("city", 0.5), ("orders", 0.35))
-
-
 def measure_mirror_floor(count: int, connections_: int) -> float:
     """The database's part of a first load, alone: ``count`` chat users as a first load
     writes them (every column), their sync records (synced, the Userbot id, the snapshot),
@@ -318,11 +313,11 @@ def measure_mirror_floor(count: int, connections_: int) -> float:
                 users.append("\t".join("\\N" if v is None else str(v) for v in user))
                 records.append("\t".join("\\N" if v is None else str(v) for v in record))
                 roll = rng.random()
-                tags = sum(roll >= cut for cut in SEED_TAG_CUTS)
+                tags = sum(roll >= cut for cut in TAG_COUNT_CUTS)
                 links.extend(f"{ids[n]}\t{tag}" for tag in rng.sample(tag_ids, tags))
                 variables.extend(
                     f"{ids[n]}\t{name}\t{rng.randrange(100)}"
-                    for name, odds in SEED_VARIABLE_ODDS
+                    for name, odds in zip(("plan", "city", "orders"), VARIABLE_ODDS, strict=True)
                     if rng.random() < odds
                 )
             paths = tuple(

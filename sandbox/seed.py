@@ -38,7 +38,9 @@ SEED_VARIABLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("orders", "number", tuple(str(n) for n in range(40))),
 )
 # Chance of each count of tags: none, one, two, three.
-_TAG_COUNT_CUTS = (0.4, 0.75, 0.93)
+TAG_COUNT_CUTS = (0.4, 0.75, 0.93)
+# Chance of each variable a chat user may carry: a plan, a city, an order count.
+VARIABLE_ODDS = (0.7, 0.5, 0.35)
 
 
 def seed_chatusers(
@@ -90,6 +92,7 @@ def _chatusers(
     }
     tag_sets = [list(itertools.combinations(tag_ids, k)) for k in range(4)]
     plans, cities, orders = variables
+    plan_odds, city_odds, orders_odds = VARIABLE_ODDS
     first_number = len(users) + 1
     # Ids are handed out as ``store.new_id`` would, in one block.
     first_id = store.next_id
@@ -115,17 +118,17 @@ def _chatusers(
             if phone in phones_held:
                 phone = None
         roll = rand()
-        tag_count = 0 if roll < _TAG_COUNT_CUTS[0] else 1 if roll < _TAG_COUNT_CUTS[1] else 2
-        if roll >= _TAG_COUNT_CUTS[2]:
+        tag_count = 0 if roll < TAG_COUNT_CUTS[0] else 1 if roll < TAG_COUNT_CUTS[1] else 2
+        if roll >= TAG_COUNT_CUTS[2]:
             tag_count = 3
         options = tag_sets[tag_count]
         tags = list(options[int(rand() * len(options))])
         user_variables = []
-        if rand() < 0.7:
+        if rand() < plan_odds:
             user_variables.append(plans[int(rand() * len(plans))])
-        if rand() < 0.5:
+        if rand() < city_odds:
             user_variables.append(cities[int(rand() * len(cities))])
-        if rand() < 0.35:
+        if rand() < orders_odds:
             user_variables.append(orders[int(rand() * rand() * len(orders))])
         last_seen_at = None
         updated_at = created_at
