@@ -110,7 +110,7 @@ def _copy_postgres(bot_id: int, batch: list[dict[str, Any]], now: Any) -> list[t
              orjson.dumps(r["snapshot"]).decode(), r["digest"])
             for pk, r in zip(ids, batch, strict=True)
         )  # fmt: skip
-        copied = copy_all(
+        copied = _copy_all(
             cursor,
             [
                 (f"chatusers_chatuser (id, bot_id, client_ref, {', '.join(FIELDS)}, created_at,"
@@ -122,7 +122,7 @@ def _copy_postgres(bot_id: int, batch: list[dict[str, Any]], now: Any) -> list[t
     return [(pk, r["remote_id"]) for pk, r in zip(ids, batch, strict=True)] if copied else None
 
 
-def copy_all(cursor: Any, tables: list[tuple[str, Any]]) -> bool:
+def _copy_all(cursor: Any, tables: list[tuple[str, Any]]) -> bool:
     """COPY each ``(table and columns, rows)`` in turn, all or none (a savepoint): False,
     with nothing written, if a row would break a unique key."""
     try:
@@ -212,11 +212,9 @@ def insert_links(
     ``insert_chatusers`` (a COPY, unless a link is there twice)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            if fresh and copy_all(
-                cursor,
-                [("chatusers_chatusertag (chatuser_id, tag_id)", links),
-                 ("chatusers_variable (chatuser_id, name, value)", variables)],
-            ):  # fmt: skip
+            tables = [("chatusers_chatusertag (chatuser_id, tag_id)", links),
+                      ("chatusers_variable (chatuser_id, name, value)", variables)]  # fmt: skip
+            if fresh and _copy_all(cursor, [(target, rows) for target, rows in tables if rows]):
                 return
             if links:
                 cursor.execute(
