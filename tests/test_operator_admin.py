@@ -330,6 +330,9 @@ def test_the_sidebar_kept_by_the_process_is_the_one_its_template_draws(admin_cli
 
 
 def test_the_sidebar_marks_the_page_shown_and_follows_the_users_permissions_at_once(client: Any) -> None:
+    from backoffice.admin_site import site as site_module
+
+    site_module._GROUPS_BY_ACCESS.clear()
     clerk = get_user_model().objects.create_user("clerk", password="x", is_staff=True)
     clerk.user_permissions.add(Permission.objects.get(codename="view_chatuser"))
     other = get_user_model().objects.create_user("other", password="x", is_staff=True)
@@ -340,6 +343,7 @@ def test_the_sidebar_marks_the_page_shown_and_follows_the_users_permissions_at_o
     on_imports = _sidebar(client.get("/admin/chatusers/importjob/"))
     clerk.user_permissions.add(Permission.objects.get(codename="view_tag"))
     with_tags = _sidebar(client.get("/admin/chatusers/chatuser/"))
+    kept = dict(site_module._GROUPS_BY_ACCESS)
     client.force_login(other)
     others = _sidebar(client.get("/admin/chatusers/chatuser/"))
 
@@ -349,3 +353,6 @@ def test_the_sidebar_marks_the_page_shown_and_follows_the_users_permissions_at_o
     assert 'href="/admin/chatusers/tag/"' not in on_users
     assert 'href="/admin/chatusers/tag/"' in with_tags
     assert others == on_users
+    # The one with the clerk's first permissions served the other user: nothing was built.
+    assert site_module._GROUPS_BY_ACCESS.keys() == kept.keys()
+    assert all(site_module._GROUPS_BY_ACCESS[access] is groups for access, groups in kept.items())
